@@ -1,0 +1,265 @@
+"""Thorlabs Elliptec ELL14 rotation mount, a QCoDeS Instrument over pyserial.
+
+Facts: shared/reference/instruments.md section 1. Pulses per revolution are
+read from the ``IN`` reply at connection, never assumed. A move is answered
+once, when the motion ends, with ``PO`` (or ``GS`` and an error code); the
+device may send interim ``GS09`` (busy) frames first (1.7).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from qcodes.instrument import Instrument
+from qcodes.validators import Enum, Ints, Numbers
+
+from instruments.errors import DeviceFaultError, ProtocolError
+from instruments.rotators.elliptec_bus import ElliptecBus
+from instruments.rotators.elliptec_codec import (
+    DeviceInfo,
+    ElliptecStatus,
+    Reply,
+    decode_long,
+    encode,
+    encode_char,
+    encode_long,
+    status_meaning,
+)
+
+log = logging.getLogger(__name__)
+
+_HOME_DIRECTION = {"cw": "0", "ccw": "1"}  # instruments.md 1.4 / 1.7
+
+
+class ELL14(Instrument):
+    """Thorlabs ELL14 / ELL14K motorized rotation mount.
+
+    Args:
+        name: instrument name.
+        address: serial port or pyserial URL (``sim://ell14?...``).
+        device_id: the device's bus address, one hex digit (factory ``"0"``).
+        timeout_s: read timeout of one reply line (seconds).
+        move_timeout_s: longest a move or homing may take (seconds).
+        port: an open pyserial-like port to use instead of ``address`` (tests).
+    """
+
+    def __init__(self, name: str, address: str, device_id: str = "0", timeout_s: float = 1.0,
+                 move_timeout_s: float = 30.0, port: Any = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        encode(device_id, "gs")  # validates the address before any traffic
+        self.address = address
+        self.device_id = device_id.upper()
+        self.move_timeout_s = move_timeout_s
+        self._own_bus = port is not None
+        self._bus: ElliptecBus | None = ElliptecBus(address, timeout_s, port) if port else None
+        self._timeout_s = timeout_s
+        self._info: DeviceInfo | None = None
+        self._pending_move: bytes | None = None
+
+        self.angle = self.add_parameter(
+            "angle", label="Fast-axis angle", unit="deg",
+            get_cmd=self.position_deg, set_cmd=lambda a: self.move_to(a, wait=True),
+            vals=Numbers(-360.0, 360.0),
+            docstring="Control the rotation angle in degrees (float, -360 to 360).")
+        self.velocity = self.add_parameter(
+            "velocity", label="Velocity", unit="%",
+            get_cmd=self._get_velocity, set_cmd=self._set_velocity, vals=Ints(0, 100),
+            docstring="Control the velocity in percent of maximum (int, 0 to 100).")
+        self.jog_step = self.add_parameter(
+            "jog_step", label="Jog step", unit="deg",
+            get_cmd=self._get_jog_step, set_cmd=self._set_jog_step, vals=Numbers(0.0, 360.0),
+            docstring="Control the jog step in degrees (float, 0 to 360; 0 jogs continuously).")
+        self.home_direction = self.add_parameter(
+            "home_direction", label="Homing direction", unit="",
+            initial_value="cw", get_cmd=None, set_cmd=None, vals=Enum("cw", "ccw"),
+            docstring="Control the homing direction (str, 'cw' or 'ccw').")
+
+    # -- connection ---------------------------------------------------------
+    @property
+    def bus(self) -> ElliptecBus:
+        if self._bus is None:
+            self._bus = ElliptecBus.shared(self.address, self._timeout_s)
+        return self._bus
+
+    def connect(self) -> DeviceInfo:
+        """Read the device information (``in``); done on first use."""
+        if self._info is None:
+            reply = self._transact("in", expect="IN")
+            try:
+                self._info = DeviceInfo.parse(reply.data)
+            except ValueError as exc:
+                raise ProtocolError(self.name, b"in", reply.data.encode(), str(exc)) from None
+            log.info("%s: %s serial %s firmware %s, %d pulses per %d", self.name,
+                     self._info.model_name, self._info.serial, self._info.firmware,
+                     self._info.pulses_per_unit, self._info.travel)
+        return self._info
+
+    @property
+    def info(self) -> DeviceInfo:
+        """Device information from the ``IN`` reply."""
+        return self.connect()
+
+    def get_idn(self) -> dict[str, str | None]:
+        info = self.connect()
+        return {"vendor": "Thorlabs", "model": info.model_name, "serial": info.serial,
+                "firmware": info.firmware}
+
+    def close(self) -> None:
+        if self._bus is not None:
+            if self._own_bus:
+                self._bus.close()
+            else:
+                self._bus.release()
+            self._bus = None
+        super().close()
+
+    # -- units --------------------------------------------------------------
+    def _counts(self, angle_deg: float) -> int:
+        info = self.connect()
+        # on rotary stages the pulses field is per full travel (instruments.md 1.5)
+        return round(angle_deg * info.pulses_per_unit / info.travel)
+
+    def _degrees(self, counts: int) -> float:
+        info = self.connect()
+        return counts * info.travel / info.pulses_per_unit
+
+    # -- the wire -------------------------------------------------------------
+    def _transact(self, command: str, data: str = "", expect: str = "GS",
+                  wait_s: float | None = None) -> Reply:
+        """Send one command and return its reply of mnemonic ``expect``.
+
+        Interim ``GS09`` frames are skipped while waiting for a move; any
+        other non-zero ``GS`` raises :class:`DeviceFaultError`.
+        """
+        self._finish_pending_move()
+        frame = encode(self.device_id, command, data)
+        self.bus.write(self.name, frame)
+        return self._await(frame, expect, self._timeout_s if wait_s is None else wait_s)
+
+    def _await(self, frame: bytes, expect: str, wait_s: float) -> Reply:
+        while True:
+            reply = self.bus.read_reply(self.name, self.device_id, frame, wait_s)
+            if reply.mnemonic in ("BO", "BS"):
+                continue  # unsolicited front-panel messages (instruments.md 1.4)
+            if reply.mnemonic == "GS":
+                code = self._status_code(frame, reply)
+                if code == ElliptecStatus.BUSY and expect != "GS":
+                    continue  # interim busy frame before a move's reply (1.7)
+                if code != ElliptecStatus.OK and not (expect == "GS" and frame[1:3] == b"gs"):
+                    self._clear_fault()
+                    raise DeviceFaultError(self.name, code, status_meaning(code), frame)
+                if expect == "GS":
+                    return reply
+            if reply.mnemonic == expect:
+                return reply
+            raise ProtocolError(self.name, frame, self._raw(reply),
+                                f"expected a {expect} reply, got {reply.mnemonic}")
+
+    def _status_code(self, frame: bytes, reply: Reply) -> int:
+        if len(reply.data) != 2:
+            raise ProtocolError(self.name, frame, self._raw(reply), "GS reply needs 2 hex digits")
+        return int(reply.data, 16)
+
+    @staticmethod
+    def _raw(reply: Reply) -> bytes:
+        return f"{reply.address}{reply.mnemonic}{reply.data}\r\n".encode()
+
+    def _clear_fault(self) -> None:
+        """Reading the status clears a latched error (instruments.md 1.4)."""
+        frame = encode(self.device_id, "gs")
+        try:
+            self.bus.write(self.name, frame)
+            self.bus.read_reply(self.name, self.device_id, frame, self._timeout_s)
+        except Exception as exc:  # the original fault is what the caller must see
+            log.warning("%s: could not clear the latched fault: %s", self.name, exc)
+
+    def _long(self, frame: bytes, reply: Reply) -> int:
+        try:
+            return decode_long(reply.data)
+        except ValueError as exc:
+            raise ProtocolError(self.name, frame, self._raw(reply), str(exc)) from None
+
+    # -- status ------------------------------------------------------------------
+    def status(self) -> ElliptecStatus | int:
+        """Read (and so clear) the device status code."""
+        reply = self._transact("gs", expect="GS")
+        code = self._status_code(b"gs", reply)
+        try:
+            return ElliptecStatus(code)
+        except ValueError:
+            return code
+
+    # -- motion ----------------------------------------------------------------
+    def home(self, direction: str | None = None) -> None:
+        """Home the stage, clockwise or counter-clockwise; wait until done."""
+        direction = self.home_direction() if direction is None else direction
+        if direction not in _HOME_DIRECTION:
+            raise ValueError(f"{self.name}: homing direction must be 'cw' or 'ccw', got {direction!r}")
+        self.connect()
+        self._start("ho", _HOME_DIRECTION[direction])
+        self.wait_for_move()
+
+    def move_to(self, angle_deg: float, wait: bool = True) -> None:
+        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once."""
+        self.angle.validate(angle_deg)
+        self._start("ma", encode_long(self._counts(angle_deg)))
+        if wait:
+            self.wait_for_move()
+
+    def move_by(self, delta_deg: float, wait: bool = True) -> None:
+        """Move by ``delta_deg`` degrees (signed)."""
+        Numbers(-360.0, 360.0).validate(delta_deg)
+        self._start("mr", encode_long(self._counts(delta_deg)))
+        if wait:
+            self.wait_for_move()
+
+    def _start(self, command: str, data: str) -> None:
+        self._finish_pending_move()
+        frame = encode(self.device_id, command, data)
+        self.bus.write(self.name, frame)
+        self._pending_move = frame
+
+    def is_moving(self) -> bool:
+        return self._pending_move is not None
+
+    def wait_for_move(self) -> float:
+        """Wait for the move in progress; return the final angle (deg)."""
+        frame = self._pending_move
+        if frame is None:
+            return self.position_deg()
+        self._pending_move = None
+        reply = self._await(frame, "PO", self.move_timeout_s)
+        return self._degrees(self._long(frame, reply))
+
+    def _finish_pending_move(self) -> None:
+        if self._pending_move is not None:
+            self.wait_for_move()
+
+    def stop(self) -> None:
+        """Stop jogging (``st``); bounded moves run to their end (1.4)."""
+        self.bus.write(self.name, encode(self.device_id, "st"))
+
+    def position_deg(self) -> float:
+        """Read the position (``gp``) in degrees."""
+        self.connect()
+        reply = self._transact("gp", expect="PO")
+        return self._degrees(self._long(b"gp", reply))
+
+    # -- parameters --------------------------------------------------------------
+    def _get_velocity(self) -> int:
+        reply = self._transact("gv", expect="GV")
+        try:
+            return int(reply.data, 16)
+        except ValueError:
+            raise ProtocolError(self.name, b"gv", self._raw(reply), "GV is not hex") from None
+
+    def _set_velocity(self, percent: int) -> None:
+        self._transact("sv", encode_char(percent))
+
+    def _get_jog_step(self) -> float:
+        reply = self._transact("gj", expect="GJ")
+        return self._degrees(self._long(b"gj", reply))
+
+    def _set_jog_step(self, step_deg: float) -> None:
+        self._transact("sj", encode_long(self._counts(step_deg)))

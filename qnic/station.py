@@ -1,0 +1,260 @@
+"""Station files: one YAML file describes a bench (DESIGN 9).
+
+``instruments:`` is a QCoDeS station section; ``qnic:`` wires arms A and B
+(rotator, tagger, channels of outcome 0 and 1, waveplate zero, delays) and
+the coincidence window; ``sim:`` (simulated benches only) holds the physics.
+Everything is checked at load time: a bad file fails with the file, the key
+and what was expected, before any instrument is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from qcodes.instrument import Instrument
+from qcodes.station import Station
+
+from qnic.clock import Clock, RealClock
+from qnic.node import QNIC
+
+ARMS = ("A", "B")
+_TOP_KEYS = {"instruments", "qnic", "sim"}
+_ARM_KEYS = {"rotator", "tagger", "channels", "waveplate_zero_deg", "delays_ps"}
+_QNIC_KEYS = {"window_ps", "home_on_start", *ARMS}
+
+
+class StationError(ValueError):
+    """A station file is wrong: ``file``, ``key`` (dotted path) and what was expected."""
+
+    def __init__(self, file: str, key: str, expected: str) -> None:
+        self.file = file
+        self.key = key
+        self.expected = expected
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {expected}")
+
+
+def default_station_path() -> Path:
+    """The embedded default station (a simulated bench) shipped in the package."""
+    return Path(str(importlib.resources.files("qnic") / "stations" / "default.yaml"))
+
+
+@dataclass(frozen=True)
+class ArmWiring:
+    """How one QNIC is wired."""
+
+    rotator: str
+    tagger: str
+    channels: tuple[int, int]
+    waveplate_zero_deg: float = 0.0
+    delays_ps: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """A checked station file."""
+
+    path: str
+    instruments: Mapping[str, Any]
+    arms: Mapping[str, ArmWiring]
+    window_ps: int
+    home_on_start: bool
+    sim: Any  # sim_backends.params.BenchParams or None
+    text: str
+
+
+def _need_mapping(value: Any, file: str, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise StationError(file, key, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_type(file: str, name: str, spec: Mapping[str, Any]) -> None:
+    key = f"instruments.{name}.type"
+    type_name = spec.get("type")
+    if not isinstance(type_name, str) or "." not in type_name:
+        raise StationError(file, key, "expected a driver class path such as "
+                           "instruments.rotators.elliptec.ELL14")
+    module_name, _, cls_name = type_name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StationError(file, key, f"unknown instrument type {type_name!r} "
+                           f"(module {module_name!r} cannot be imported: {exc})") from None
+    cls = getattr(module, cls_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Instrument)):
+        raise StationError(file, key, f"unknown instrument type {type_name!r} "
+                           f"(no QCoDeS Instrument {cls_name!r} in {module_name})")
+
+
+def _int_pair(value: Any, file: str, key: str) -> tuple[int, int]:
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise StationError(file, key, f"expected a list of two integers, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _arm(file: str, name: str, raw: Any, instruments: Mapping[str, Any]) -> ArmWiring:
+    sec = _need_mapping(raw, file, f"qnic.{name}")
+    unknown = set(sec) - _ARM_KEYS
+    if unknown:
+        raise StationError(file, f"qnic.{name}.{sorted(unknown)[0]}",
+                           f"unknown key (expected {', '.join(sorted(_ARM_KEYS))})")
+    for role in ("rotator", "tagger"):
+        ref = sec.get(role)
+        if ref is None:
+            raise StationError(file, f"qnic.{name}.{role}", "missing: the name of an instrument")
+        if ref not in instruments:
+            raise StationError(file, f"qnic.{name}.{role}",
+                               f"{ref!r} is not an instrument of this station "
+                               f"(instruments: {', '.join(instruments)})")
+    if "channels" not in sec:
+        raise StationError(file, f"qnic.{name}.channels",
+                           "missing: the tagger channels of outcome 0 and outcome 1")
+    channels = _int_pair(sec["channels"], file, f"qnic.{name}.channels")
+    if channels[0] == channels[1]:
+        raise StationError(file, f"qnic.{name}.channels", f"channel {channels[0]} is used twice")
+    zero = sec.get("waveplate_zero_deg", 0.0)
+    if isinstance(zero, bool) or not isinstance(zero, (int, float)):
+        raise StationError(file, f"qnic.{name}.waveplate_zero_deg", f"expected degrees, got {zero!r}")
+    delays = _int_pair(sec.get("delays_ps", [0, 0]), file, f"qnic.{name}.delays_ps")
+    return ArmWiring(str(sec["rotator"]), str(sec["tagger"]), channels, float(zero), delays)
+
+
+def _qnic(file: str, raw: Any, instruments: Mapping[str, Any]) -> tuple[dict[str, ArmWiring], int, bool]:
+    sec = _need_mapping(raw, file, "qnic")
+    unknown = set(sec) - _QNIC_KEYS
+    if unknown:
+        raise StationError(file, f"qnic.{sorted(unknown)[0]}",
+                           f"unknown key (expected {', '.join(sorted(_QNIC_KEYS))})")
+    arms = {}
+    for name in ARMS:
+        if name not in sec:
+            raise StationError(file, f"qnic.{name}", f"missing arm {name}: every station wires arms A and B")
+        arms[name] = _arm(file, name, sec[name], instruments)
+    used = set(arms["A"].channels)
+    for ch in arms["B"].channels:
+        if ch in used and arms["A"].tagger == arms["B"].tagger:
+            raise StationError(file, "qnic.B.channels", f"channel {ch} is already used by arm A")
+    window = sec.get("window_ps", 1000)
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
+        raise StationError(file, "qnic.window_ps", f"expected a non-negative number of ps, got {window!r}")
+    home = sec.get("home_on_start", True)
+    if not isinstance(home, bool):
+        raise StationError(file, "qnic.home_on_start", f"expected true or false, got {home!r}")
+    return arms, int(window), home
+
+
+def _sim(file: str, raw: Any, arms: Mapping[str, ArmWiring]) -> Any:
+    from sim_backends.params import ParamError, bench_params
+
+    try:
+        params = bench_params(raw)
+    except ParamError as exc:
+        raise StationError(file, f"sim.{exc.key}", exc.message) from None
+    for name, arm in arms.items():
+        for ch in arm.channels:
+            if ch not in params.channels:
+                raise StationError(file, f"qnic.{name}.channels",
+                                   f"channel {ch} has no detector in sim (detectors on "
+                                   f"{', '.join(map(str, params.channels))})")
+    return params
+
+
+def parse_station(text: str, file: str = "<station>") -> StationConfig:
+    """Check a station file's text; see :func:`load_station_config`."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise StationError(file, "", f"not valid YAML: {exc}") from None
+    top = _need_mapping(data, file, "(top level)")
+    unknown = set(top) - _TOP_KEYS
+    if unknown:
+        raise StationError(file, sorted(unknown)[0], "unknown section (expected instruments, qnic, sim)")
+    if "instruments" not in top:
+        raise StationError(file, "instruments", "missing: the QCoDeS instruments of the station")
+    instruments = _need_mapping(top["instruments"], file, "instruments")
+    for name, spec in instruments.items():
+        _check_type(file, name, _need_mapping(spec, file, f"instruments.{name}"))
+    if "qnic" not in top:
+        raise StationError(file, "qnic", "missing: the wiring of arms A and B")
+    arms, window, home = _qnic(file, top["qnic"], instruments)
+    sim = _sim(file, top["sim"], arms) if "sim" in top else None
+    return StationConfig(file, instruments, arms, window, home, sim, text)
+
+
+def load_station_config(path: str | Path | None = None) -> StationConfig:
+    """Read and check a station file (``None``: the embedded default)."""
+    p = default_station_path() if path is None else Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StationError(str(p), "", f"cannot read the station file: {exc.strerror}") from None
+    return parse_station(text, str(p))
+
+
+@dataclass
+class LoadedStation:
+    """A station with its instruments open and its two QNICs built."""
+
+    config: StationConfig
+    station: Station
+    qnics: dict[str, QNIC]
+    clock: Clock
+    bench: Any = None  # the simulated bench, when there is one
+
+    @property
+    def window_ps(self) -> int:
+        return self.config.window_ps
+
+
+@contextmanager
+def open_station(config: StationConfig, seed: int | None = None) -> Iterator[LoadedStation]:
+    """Open every instrument of ``config`` and build the QNICs.
+
+    On a simulated bench the bench is registered for its ``sim://``
+    addresses (re-seeded with ``seed`` if given) and its virtual clock is
+    the station's clock. Instruments are closed and the bench unregistered
+    on exit, whatever happened.
+    """
+    bench = None
+    clock: Clock = RealClock()
+    registry = None
+    if config.sim is not None:
+        import dataclasses
+
+        import sim_backends
+        from sim_backends.bench import Bench
+        from sim_backends.registry import registry as sim_registry
+
+        sim_backends.register_serial_scheme()
+        params = config.sim if seed is None else dataclasses.replace(config.sim, seed=seed)
+        bench = Bench(params)
+        clock = bench.clock
+        registry = sim_registry()
+        registry.add(bench)
+    station = Station()
+    station.load_config(yaml.safe_dump({"instruments": dict(config.instruments)}))
+    try:
+        for name in config.instruments:
+            station.load_instrument(name)
+        qnics = {
+            name: QNIC(name, station.components[w.rotator], station.components[w.tagger],  # type: ignore[arg-type]
+                       w.channels, w.waveplate_zero_deg, w.delays_ps)
+            for name, w in config.arms.items()
+        }
+        yield LoadedStation(config, station, qnics, clock, bench)
+    finally:
+        for name in list(station.components):
+            component = station.components[name]
+            if isinstance(component, Instrument):
+                component.close()
+        if registry is not None and bench is not None:
+            registry.remove(bench.name)

@@ -1,0 +1,228 @@
+"""The simulated bench: source, two analyser arms, detectors (DESIGN 4).
+
+A :class:`Bench` owns the virtual clock, the random generator and the motors
+the rotator emulators turn. :meth:`Bench.detect` returns the detector pulses
+(emission + detector jitter + cable delay) of an interval of bench time;
+the simulated tagger adds its own jitter, delays, resolution and overflow.
+
+Pairs are a Poisson process; thinning a Poisson process by independent
+per-pair outcomes gives independent Poisson processes per outcome class, so
+while both waveplates stand still only the pairs that produce a click are
+drawn (cost proportional to clicks, not pairs). While a waveplate moves,
+every pair is drawn with the angle at its own emission time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qnic.clock import VirtualClock
+from sim_backends.motion import RotatorMotion
+from sim_backends.params import ArmParams, BenchParams, DetectorParams
+from sim_backends.physics.detectors import add_afterpulses, sample_classes, split_and_jitter
+from sim_backends.physics.sampling import normal_knots, random_words, sorted_uniform
+from sim_backends.physics.optics import analyser_povm, joint_probabilities
+
+PS = 1e12
+_NEVER_PS = np.iinfo(np.int64).min // 4
+# detector index (A0, A1, B0, B1) each click class fires on arm A / arm B
+# (4 = none)
+_CHAN_A = np.array([0, 0, 1, 1, 0, 1, 4, 4, 0, 1, 2, 3], dtype=np.int64)
+_CHAN_B = np.array([2, 3, 2, 3, 4, 4, 2, 3, 4, 4, 4, 4], dtype=np.int64)
+
+
+class Bench:
+    """One simulated SPDC bench.
+
+    Args:
+        params: the physics (see :mod:`sim_backends.params`).
+        clock: the virtual clock shared with every emulator of this bench.
+    """
+
+    def __init__(self, params: BenchParams, clock: VirtualClock | None = None) -> None:
+        self.params = params
+        self.name = params.name
+        self.clock = clock if clock is not None else VirtualClock()
+        self.rng = np.random.default_rng(params.seed)
+        self.source_enabled = True
+        self._motors = {
+            name: RotatorMotion(0.0, arm.rotator_speed_dps, arm.rotator_accel_dps2)
+            for name, arm in params.arms.items()
+        }
+        self._qwp_motors = {
+            name: RotatorMotion(0.0, arm.rotator_speed_dps, arm.rotator_accel_dps2)
+            for name, arm in params.arms.items()
+        }
+        self._last_click_ps = {ch: _NEVER_PS for ch in params.channels}
+        self._pending: dict[int, np.ndarray] = {ch: np.empty(0, np.int64) for ch in params.channels}
+
+    # -- what emulators turn ---------------------------------------------
+    def motor(self, arm: str) -> RotatorMotion:
+        """The motor holding arm ``arm``'s half-wave plate."""
+        try:
+            return self._motors[arm]
+        except KeyError:
+            raise KeyError(f"bench {self.name!r} has no arm {arm!r} (arms: A, B)") from None
+
+    def qwp_motor(self, arm: str) -> RotatorMotion:
+        """The motor holding arm ``arm``'s quarter-wave plate (if enabled)."""
+        return self._qwp_motors[arm]
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return self.params.channels
+
+    # -- physics -----------------------------------------------------------
+    def _povm(self, arm: ArmParams, t_s: np.ndarray) -> np.ndarray:
+        hwp = self._motors[arm.name].angle_at(t_s) - arm.waveplate_zero_deg
+        qwp = None
+        if arm.qwp_enabled:
+            qwp = self._qwp_motors[arm.name].angle_at(t_s) - arm.qwp_zero_deg
+        return analyser_povm(hwp, arm.extinction_ratio, arm.hwp_retardance_error_deg,
+                             qwp, arm.qwp_retardance_error_deg)
+
+    def outcome_probabilities(self, t_s: np.ndarray) -> np.ndarray:
+        """P(a, b) for a pair emitted at each time (float64 (N, 4), column 2a+b)."""
+        a, b = self.params.arms["A"], self.params.arms["B"]
+        t_s = np.atleast_1d(t_s)
+        return joint_probabilities(self.params.rho, self._povm(a, t_s), self._povm(b, t_s))
+
+    def _class_probabilities(self, p_ab: np.ndarray) -> np.ndarray:
+        """Per-pair probabilities of the 9 click classes: both (a, b) x4,
+        A only (a) x2, B only (b) x2, none. Shape (N, 9)."""
+        a, b = self.params.arms["A"], self.params.arms["B"]
+        d_a = a.transmission * np.array([d.efficiency for d in a.detectors])
+        d_b = b.transmission * np.array([d.efficiency for d in b.detectors])
+        p = p_ab.reshape(-1, 2, 2)
+        both = p * d_a[None, :, None] * d_b[None, None, :]
+        a_only = (p * d_a[None, :, None] * (1 - d_b)[None, None, :]).sum(axis=2)
+        b_only = (p * (1 - d_a)[None, :, None] * d_b[None, None, :]).sum(axis=1)
+        clicks = np.concatenate([both.reshape(-1, 4), a_only, b_only], axis=1)
+        return np.concatenate([clicks, 1.0 - clicks.sum(axis=1, keepdims=True)], axis=1)
+
+    def _detectors(self) -> list[DetectorParams]:
+        """Detectors in index order: A outcome 0, A 1, B 0, B 1."""
+        return [d for name in ("A", "B") for d in self.params.arms[name].detectors]
+
+    def _noise_hz(self) -> np.ndarray:
+        return np.array([d.dark_count_hz + d.background_hz for d in self._detectors()])
+
+    def _events(self, t0_ps: int, t1_ps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Click events in [t0, t1): sorted int64 times and int8 classes.
+
+        Classes: 0-3 both photons click (2a + b), 4-5 only A's (a), 6-7 only
+        B's (b), 8-11 a dark or background count on detector index 0-3.
+        """
+        span = t1_ps - t0_ps
+        rng = self.rng
+        rate = self.params.pair_rate_hz if self.source_enabled else 0.0
+        t0_s, t1_s = t0_ps / PS, t1_ps / PS
+        motors = list(self._motors.values()) + list(self._qwp_motors.values())
+        if rate == 0.0 or all(m.is_static_over(t0_s, t1_s) for m in motors):
+            probs = self._class_probabilities(self.outcome_probabilities(np.array([t0_s])))[0]
+            rates = np.concatenate([rate * probs[:8], self._noise_hz()])
+            total = rates.sum()
+            n = int(rng.poisson(total * span / PS)) if total > 0 and span > 0 else 0
+            times = sorted_uniform(rng, n, t0_ps, span)
+            cls = sample_classes(random_words(rng, n), np.cumsum(rates / total) if n else rates)
+            return times, cls
+        # a plate moves: every pair sees the angle at its own emission time
+        n = int(rng.poisson(rate * span / PS))
+        times = sorted_uniform(rng, n, t0_ps, span)
+        probs = self._class_probabilities(self.outcome_probabilities(times / PS))
+        cls = (np.cumsum(probs, axis=1) < rng.random(n)[:, None]).sum(axis=1)
+        keep = cls < 8
+        noise = self._noise_hz()
+        n_noise = int(rng.poisson(noise.sum() * span / PS))
+        t_noise = sorted_uniform(rng, n_noise, t0_ps, span)
+        c_noise = 8 + sample_classes(random_words(rng, n_noise), np.cumsum(noise / noise.sum())) \
+            if n_noise else np.empty(0, np.int8)
+        times = np.concatenate([times[keep], t_noise])
+        cls = np.concatenate([cls[keep].astype(np.int8), c_noise])
+        order = np.argsort(times, kind="stable")
+        return times[order], cls[order]
+
+    def _split_by_motion(self, t0_ps: int, t1_ps: int) -> list[tuple[int, int]]:
+        """Cut [t0, t1) where a motor starts or stops, so each piece is either
+        static or moving throughout."""
+        cuts = {t0_ps, t1_ps}
+        for m in list(self._motors.values()) + list(self._qwp_motors.values()):
+            seg = m._segment
+            if seg is not None:
+                for t in (seg.t0_s, seg.t1_s):
+                    t_ps = int(round(t * PS))
+                    if t0_ps < t_ps < t1_ps:
+                        cuts.add(t_ps)
+        edges = sorted(cuts)
+        return list(zip(edges[:-1], edges[1:]))
+
+    def detect(self, t0_s: float, t1_s: float) -> dict[int, np.ndarray]:
+        """Detector output pulses of every channel in [t0, t1) of bench time.
+
+        Times are int64 ps: emission + timing jitter (detector and tagger,
+        drawn as one Gaussian) + the channel's cable delay, after dead time,
+        afterpulsing, dark counts, background and saturation. Pulses that
+        fall after ``t1`` are held and delivered by the next call that
+        covers them. Long intervals are generated in pieces of bounded size.
+
+        Returns:
+            channel -> sorted int64 array of pulse times (ps).
+        """
+        t0_ps, t1_ps = int(round(t0_s * PS)), int(round(t1_s * PS))
+        if t1_ps < t0_ps:
+            raise ValueError(f"interval ends before it starts ({t0_s} s to {t1_s} s)")
+        parts: dict[int, list[np.ndarray]] = {ch: [] for ch in self.channels}
+        for a, b in self._pieces(t0_ps, t1_ps):
+            for ch, pulses in self.detect_piece(a, b).items():
+                parts[ch].append(pulses)
+        return {ch: np.concatenate(p) if p else np.empty(0, np.int64) for ch, p in parts.items()}
+
+    def detect_piece(self, t0_ps: int, t1_ps: int) -> dict[int, np.ndarray]:
+        """Pulses per channel in [t0, t1) (ps); see :meth:`detect`."""
+        times, cls = self._events(t0_ps, t1_ps)
+        dets = self._detectors()
+        sigma = np.array([np.hypot(d.jitter_ps, self.params.tagger.jitter_ps) for d in dets])
+        # detector and tagger jitter are independent Gaussians: one draw of the
+        # combined RMS (dead time is decided on this time too; a tagger jitter
+        # of a few ps is negligible beside a dead time of ns)
+        clicks, starts = split_and_jitter(times, cls, random_words(self.rng, 2 * times.size),
+                                          normal_knots(), sigma, _CHAN_A, _CHAN_B)
+        return {d.channel: self._detector_output(d, clicks[starts[i]:starts[i + 1]], t0_ps, t1_ps)
+                for i, d in enumerate(dets)}
+
+    def _pieces(self, t0_ps: int, t1_ps: int) -> list[tuple[int, int]]:
+        """[t0, t1) cut where a motor starts or stops, and into pieces of about
+        ``_PIECE_EVENTS`` expected clicks (bounded memory, cache-sized arrays)."""
+        total_hz = self.params.pair_rate_hz * 2 + sum(
+            d.dark_count_hz + d.background_hz for a in self.params.arms.values() for d in a.detectors)
+        step = max(int(self._PIECE_EVENTS / max(total_hz, 1.0) * PS), 1)
+        out = []
+        for a, b in self._split_by_motion(t0_ps, t1_ps):
+            edges = list(range(a, b, step)) + [b]
+            out.extend(zip(edges[:-1], edges[1:]))
+        return out
+
+    _PIECE_EVENTS = 400_000
+
+    def _detector_output(self, det: DetectorParams, raw: np.ndarray, t0_ps: int,
+                         t1_ps: int) -> np.ndarray:
+        """Pulses of one detector in [t0, t1) from its sorted raw clicks;
+        updates the channel's dead-time and pending state."""
+        channel = det.channel
+        span = t1_ps - t0_ps
+        if span > 0 and raw.size / (span / PS) > det.saturation_hz:
+            # above its maximum count rate the module saturates and latches
+            registered = np.empty(0, np.int64)
+        else:
+            registered, self._last_click_ps[channel] = add_afterpulses(
+                raw, det.afterpulse_probability, int(round(det.dead_time_ns * 1e3)),
+                det.afterpulse_delay_ns * 1e3, self.rng, self._last_click_ps[channel])
+        registered += det.delay_ps
+        pending = self._pending[channel]
+        if pending.size:
+            registered = np.concatenate([pending, registered])
+            registered.sort(kind="stable")
+        cut = np.searchsorted(registered, t1_ps, side="left")
+        self._pending[channel] = registered[cut:]
+        start = np.searchsorted(registered, t0_ps, side="left")
+        return registered[start:cut]

@@ -1,0 +1,35 @@
+"""Device-model factories for ``sim://`` addresses.
+
+Each model name maps to a function ``(options) -> SerialEmulator``; options
+are the URL's query (strings). ``bench`` names a bench in the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sim_backends.emulator import SerialEmulator
+from sim_backends.registry import registry
+
+EmulatorFactory = Callable[[dict[str, str]], SerialEmulator]
+
+
+def _ell14(options: dict[str, str]) -> SerialEmulator:
+    from sim_backends.elliptec_emulator import ElliptecBusEmulator
+
+    bench = registry().get(options.get("bench", "default"))
+    return ElliptecBusEmulator.from_url_options(bench, options)
+
+
+FACTORIES: dict[str, EmulatorFactory] = {"ell14": _ell14}
+
+
+def build_emulator(model: str, options: dict[str, str]) -> SerialEmulator:
+    """Build the emulator for ``model`` (e.g. ``"ell14"``) with URL options."""
+    try:
+        factory = FACTORIES[model]
+    except KeyError:
+        raise KeyError(
+            f"no emulator for device model {model!r} (known: {', '.join(sorted(FACTORIES))})"
+        ) from None
+    return factory(options)

@@ -1,0 +1,240 @@
+"""Parameters of a simulated bench, read from the station file's ``sim:`` section.
+
+Names follow DESIGN 9. Every value has a default, so ``sim: {}`` is a working
+bench; bad values fail with the key that holds them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim_backends.physics.state import BellState, bell_family, validate_density_matrix
+
+
+class ParamError(ValueError):
+    """A bad value in the ``sim:`` section; ``key`` is its dotted path."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"sim.{key}: {message}")
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """One single-photon detector behind one PBS port."""
+
+    channel: int
+    outcome: int
+    efficiency: float = 0.65
+    dark_count_hz: float = 300.0
+    delay_ps: int = 0
+    jitter_ps: float = 350.0
+    dead_time_ns: float = 22.0
+    afterpulse_probability: float = 0.005
+    afterpulse_delay_ns: float = 50.0
+    background_hz: float = 0.0
+    saturation_hz: float = 30e6
+
+
+@dataclass(frozen=True)
+class ArmParams:
+    """One analyser arm: plates, PBS and its two detectors (outcome 0 first)."""
+
+    name: str
+    detectors: tuple[DetectorParams, DetectorParams]
+    transmission: float = 0.25
+    waveplate_zero_deg: float = 0.0
+    extinction_ratio: float = 1000.0
+    hwp_retardance_error_deg: float = 0.0
+    qwp_enabled: bool = False
+    qwp_zero_deg: float = 0.0
+    qwp_retardance_error_deg: float = 0.0
+    rotator_speed_dps: float = 430.0
+    rotator_accel_dps2: float = 4000.0
+
+
+@dataclass(frozen=True)
+class TaggerParams:
+    """The time tagger's own figures."""
+
+    resolution_ps: int = 1
+    jitter_ps: float = 8.0
+    max_rate_hz: float = 70e6
+    overflow_block_ns: float = 1e6  # buffer accounting granularity (1 ms)
+    pulse_amplitude_v: float = 2.0
+    noise_level_v: float = 0.02
+    noise_rate_hz: float = 5e6
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    """Everything the physics needs (DESIGN 4)."""
+
+    name: str = "default"
+    seed: int = 0
+    pair_rate_hz: float = 5e5
+    rho: np.ndarray = field(default_factory=lambda: bell_family(0.97, 0.98))
+    arms: Mapping[str, ArmParams] = field(default_factory=dict)
+    tagger: TaggerParams = field(default_factory=TaggerParams)
+
+    def detector(self, channel: int) -> DetectorParams:
+        for arm in self.arms.values():
+            for det in arm.detectors:
+                if det.channel == channel:
+                    return det
+        raise KeyError(f"no detector on channel {channel}")
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(d.channel for arm in self.arms.values() for d in arm.detectors)
+
+
+def _number(section: Mapping[str, Any], key: str, path: str, default: float,
+            lo: float = -math.inf, hi: float = math.inf) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamError(f"{path}{key}", f"expected a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ParamError(f"{path}{key}", f"expected a value within [{lo}, {hi}], got {value}")
+    return float(value)
+
+
+def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ParamError(path, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _state(section: Mapping[str, Any]) -> np.ndarray:
+    st = _mapping(section.get("state"), "state")
+    if "density_matrix" in st:
+        try:
+            rho = np.array([[complex(x) for x in row] for row in st["density_matrix"]])
+            return validate_density_matrix(rho)
+        except (TypeError, ValueError) as exc:
+            raise ParamError("state.density_matrix", str(exc)) from exc
+    bell = st.get("bell", "phi+")
+    try:
+        bell = BellState(str(bell).lower())
+    except ValueError:
+        raise ParamError("state.bell", f"expected one of phi+, phi-, psi+, psi-, got {bell!r}") from None
+    return bell_family(
+        _number(st, "visibility", "state.", 0.97, 0.0, 1.0),
+        _number(st, "coherence", "state.", 0.98, 0.0, 1.0),
+        bell,
+        _number(st, "phase_deg", "state.", 0.0),
+    )
+
+
+_DEFAULT_CHANNELS = {"A": (1, 2), "B": (3, 4)}
+_DET_KEYS = {f for f in DetectorParams.__dataclass_fields__ if f not in ("channel", "outcome")}
+_ARM_KEYS = {f for f in ArmParams.__dataclass_fields__ if f not in ("name", "detectors")}
+
+
+def _detectors(arm: str, sec: Mapping[str, Any]) -> tuple[DetectorParams, DetectorParams]:
+    dets = _mapping(sec.get("detectors"), f"{arm}.detectors")
+    if not dets:
+        ch0, ch1 = _DEFAULT_CHANNELS[arm]
+        dets = {ch0: {"outcome": 0}, ch1: {"outcome": 1}}
+    if len(dets) != 2:
+        raise ParamError(f"{arm}.detectors", f"expected two detectors (outcome 0 and 1), got {len(dets)}")
+    found: dict[int, DetectorParams] = {}
+    for ch, raw in dets.items():
+        path = f"{arm}.detectors.{ch}."
+        d = _mapping(raw, path.rstrip("."))
+        unknown = set(d) - _DET_KEYS - {"outcome"}
+        if unknown:
+            raise ParamError(path + sorted(unknown)[0], f"unknown key (expected one of {sorted(_DET_KEYS | {'outcome'})})")
+        if isinstance(ch, bool) or not isinstance(ch, int):
+            raise ParamError(path.rstrip("."), "detectors are keyed by their tagger channel number")
+        outcome = d.get("outcome")
+        if outcome not in (0, 1) or outcome in found:
+            raise ParamError(path + "outcome", "expected 0 (transmitted) or 1 (reflected), once each per arm")
+        found[outcome] = DetectorParams(
+            channel=ch, outcome=outcome,
+            efficiency=_number(d, "efficiency", path, 0.65, 0.0, 1.0),
+            dark_count_hz=_number(d, "dark_count_hz", path, 300.0, 0.0),
+            delay_ps=int(_number(d, "delay_ps", path, 0.0, -1e9, 1e9)),
+            jitter_ps=_number(d, "jitter_ps", path, 350.0, 0.0),
+            dead_time_ns=_number(d, "dead_time_ns", path, 22.0, 0.0),
+            afterpulse_probability=_number(d, "afterpulse_probability", path, 0.005, 0.0, 0.5),
+            afterpulse_delay_ns=_number(d, "afterpulse_delay_ns", path, 50.0, 0.0),
+            background_hz=_number(d, "background_hz", path, 0.0, 0.0),
+            saturation_hz=_number(d, "saturation_hz", path, 30e6, 0.0),
+        )
+    return found[0], found[1]
+
+
+def _arm(name: str, sec: Mapping[str, Any]) -> ArmParams:
+    unknown = set(sec) - _ARM_KEYS - {"detectors"}
+    if unknown:
+        raise ParamError(f"{name}.{sorted(unknown)[0]}", f"unknown key (expected one of {sorted(_ARM_KEYS | {'detectors'})})")
+    p = f"{name}."
+    qwp = sec.get("qwp_enabled", False)
+    if not isinstance(qwp, bool):
+        raise ParamError(p + "qwp_enabled", f"expected true or false, got {qwp!r}")
+    return ArmParams(
+        name=name, detectors=_detectors(name, sec),
+        transmission=_number(sec, "transmission", p, 0.25, 0.0, 1.0),
+        waveplate_zero_deg=_number(sec, "waveplate_zero_deg", p, 0.0, -360.0, 360.0),
+        extinction_ratio=_number(sec, "extinction_ratio", p, 1000.0, 1.0),
+        hwp_retardance_error_deg=_number(sec, "hwp_retardance_error_deg", p, 0.0, -90.0, 90.0),
+        qwp_enabled=qwp,
+        qwp_zero_deg=_number(sec, "qwp_zero_deg", p, 0.0, -360.0, 360.0),
+        qwp_retardance_error_deg=_number(sec, "qwp_retardance_error_deg", p, 0.0, -45.0, 45.0),
+        rotator_speed_dps=_number(sec, "rotator_speed_dps", p, 430.0, 1e-3),
+        rotator_accel_dps2=_number(sec, "rotator_accel_dps2", p, 4000.0, 1e-3),
+    )
+
+
+_TOP_KEYS = {"name", "seed", "pair_rate_hz", "state", "A", "B", "tagger"}
+
+
+def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
+    """Build :class:`BenchParams` from a ``sim:`` mapping.
+
+    Raises:
+        ParamError: a key is unknown or a value out of range; its ``key``
+            names the place.
+    """
+    sec = _mapping(section, "sim")
+    unknown = set(sec) - _TOP_KEYS
+    if unknown:
+        raise ParamError(sorted(unknown)[0], f"unknown key (expected one of {sorted(_TOP_KEYS)})")
+    seed = sec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParamError("seed", f"expected a non-negative integer, got {seed!r}")
+    arms = {name: _arm(name, _mapping(sec.get(name), name)) for name in ("A", "B")}
+    channels = [d.channel for a in arms.values() for d in a.detectors]
+    dup = {c for c in channels if channels.count(c) > 1}
+    if dup:
+        raise ParamError("B.detectors", f"channel {sorted(dup)[0]} is used twice")
+    t = _mapping(sec.get("tagger"), "tagger")
+    unknown = set(t) - set(TaggerParams.__dataclass_fields__)
+    if unknown:
+        raise ParamError(f"tagger.{sorted(unknown)[0]}", "unknown key")
+    tagger = TaggerParams(
+        resolution_ps=int(_number(t, "resolution_ps", "tagger.", 1, 1, 1e6)),
+        jitter_ps=_number(t, "jitter_ps", "tagger.", 8.0, 0.0),
+        max_rate_hz=_number(t, "max_rate_hz", "tagger.", 70e6, 1.0),
+        overflow_block_ns=_number(t, "overflow_block_ns", "tagger.", 1e6, 1.0),
+        pulse_amplitude_v=_number(t, "pulse_amplitude_v", "tagger.", 2.0, 0.0),
+        noise_level_v=_number(t, "noise_level_v", "tagger.", 0.02, 0.0),
+        noise_rate_hz=_number(t, "noise_rate_hz", "tagger.", 5e6, 0.0),
+    )
+    name = sec.get("name", "default")
+    if not isinstance(name, str) or not name:
+        raise ParamError("name", f"expected a bench name, got {name!r}")
+    return BenchParams(
+        name=name, seed=seed,
+        pair_rate_hz=_number(sec, "pair_rate_hz", "", 5e5, 0.0, 1e9),
+        rho=_state(sec), arms=arms, tagger=tagger,
+    )
