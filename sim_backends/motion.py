@@ -104,9 +104,10 @@ class RotatorMotion:
         return self._segment is not None and now_s < self._segment.t1_s
 
     def is_static_over(self, t0_s: float, t1_s: float) -> bool:
-        """True when the angle does not change within [t0, t1]."""
+        """True when the angle does not change within [t0, t1] (times are
+        compared to 1 ps, the resolution bench time is kept in)."""
         seg = self._segment
-        return seg is None or seg.t1_s <= t0_s or seg.t0_s >= t1_s
+        return seg is None or seg.t1_s <= t0_s + 1e-12 or seg.t0_s >= t1_s - 1e-12
 
     def angle_at(self, t_s: np.ndarray) -> np.ndarray:
         """Angle in degrees (unwrapped) at each time of ``t_s`` (float64 seconds)."""

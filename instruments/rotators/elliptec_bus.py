@@ -101,21 +101,20 @@ class ElliptecBus:
             TransportError: nothing from ``address`` within ``wait_s``.
             ProtocolError: a truncated or malformed line.
         """
-        reads = max(1, math.ceil(wait_s / self.timeout_s))
+        timeouts_left = max(1, math.ceil(wait_s / self.timeout_s))
         with self.lock:
-            for _ in range(reads):
+            while timeouts_left > 0:
                 if self._inbox[address]:
                     return self._inbox[address].popleft()
                 line = self._read_line(device, request)
                 if not line:
+                    timeouts_left -= 1
                     continue
                 reply = self._parse(device, request, line)
                 if reply.address == address:
                     return reply
                 log.debug("%s: reply %r for address %s kept", self.address, line, reply.address)
                 self._inbox[reply.address].append(reply)
-            if self._inbox[address]:
-                return self._inbox[address].popleft()
         raise TransportError(device, request, f"no reply within {wait_s:g} s")
 
     def discard_pending(self, address: str) -> None:

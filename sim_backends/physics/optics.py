@@ -53,11 +53,10 @@ def analyser_povm(hwp_deg: np.ndarray, extinction_ratio: float = np.inf,
                       np.pi / 2 + np.deg2rad(qwp_retardance_error_deg))
         u = u @ q  # the QWP acts first
     leak = 0.0 if np.isinf(extinction_ratio) else 1.0 / (1.0 + extinction_ratio)
-    ports = np.array([np.diag([1.0 - leak, leak]), np.diag([leak, 1.0 - leak])],
-                     dtype=np.complex128)
+    ports = np.array([[1.0 - leak, leak], [leak, 1.0 - leak]])  # diagonals of P_0, P_1
     u_dag = np.conj(np.swapaxes(u, -1, -2))
-    # M_k = U^dagger P_k U for each angle n and outcome k
-    return np.einsum("nij,kjl,nlm->nkim", u_dag, ports, u)
+    # M_k = U^dagger P_k U for each angle n and outcome k (P_k diagonal)
+    return np.stack([(u_dag * p[None, None, :]) @ u for p in ports], axis=1)
 
 
 def joint_probabilities(rho: np.ndarray, povm_a: np.ndarray, povm_b: np.ndarray) -> np.ndarray:
@@ -75,6 +74,8 @@ def joint_probabilities(rho: np.ndarray, povm_a: np.ndarray, povm_b: np.ndarray)
     povm_a = np.broadcast_to(povm_a, (n,) + povm_a.shape[1:])
     povm_b = np.broadcast_to(povm_b, (n,) + povm_b.shape[1:])
     r = rho.reshape(2, 2, 2, 2)  # r[i, j, k, l] = <ij| rho |kl>
-    p = np.einsum("nakc,nbld,cdkl->nab", povm_a, povm_b, r, optimize=True)
+    # two explicit contractions: a three-operand einsum is slow for large N
+    x = np.einsum("nakc,cdkl->nadl", povm_a, r)
+    p = np.einsum("nadl,nbld->nab", x, povm_b)
     p = np.clip(p.real, 0.0, None)
     return p.reshape(p.shape[0], 4)

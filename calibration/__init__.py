@@ -1,0 +1,1 @@
+"""Calibration procedures and the calibration store (see DESIGN 8)."""

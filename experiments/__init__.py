@@ -1,0 +1,1 @@
+"""Procedures that use the bench: CHSH runs, correlation curves, demos, studies."""

@@ -1,0 +1,157 @@
+"""The Bell/CHSH run (DESIGN 6): four settings, coincidences, S with its error.
+
+prepare: check the wiring (both arms on one tagger) and home the rotators;
+run: for each setting turn both waveplates together, acquire, count
+coincidences per outcome and accidentals from offset windows, record the row;
+analyze: E and S, raw and accidental-corrected (pure, no hardware).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instruments.timetaggers.protocol import TagBatch
+from qnic.bases import CHSH_ANGLES_DEG
+from qnic.chsh import SETTINGS, CHSHResult, analyze_counts
+from qnic.coincidence import OutcomeCounts, outcome_counts
+from qnic.node import set_bases_together
+from qnic.station import LoadedStation
+from qnic.storage import RunRecorder
+
+# Accidentals are counted with arm B shifted by k * 1 us (k = 1..4): far
+# beyond the detector jitter and the afterpulse delays (tens of ns), so the
+# shifted windows see only uncorrelated clicks.
+ACCIDENTAL_OFFSET_PS = 1_000_000
+ACCIDENTAL_WINDOWS = 4
+
+COLUMNS = ["n00", "n01", "n10", "n11", "E", "double_a", "double_b",
+           "acc00", "acc01", "acc10", "acc11", "singles_a_hz", "singles_b_hz", "live_s"]
+
+
+@dataclass
+class SettingData:
+    """What one setting measured."""
+
+    key: str
+    angle_a_deg: float
+    angle_b_deg: float
+    counts: OutcomeCounts
+    accidentals: np.ndarray  # mean accidental counts per outcome cell, shape (4,)
+    accidentals_var: np.ndarray
+    live_s: float
+    batch: TagBatch | None = None
+
+
+@dataclass
+class CHSHRun:
+    """One CHSH measurement on a loaded station.
+
+    Attributes:
+        station: the open station (QNICs A and B, window, clock).
+        seconds_per_setting: acquisition time per setting (s, > 0).
+        window_ps: coincidence window (defaults to the station's).
+        keep_tags: keep each setting's raw tags (for a side file).
+        progress: called with (setting key, index, total) before each setting.
+    """
+
+    station: LoadedStation
+    seconds_per_setting: float = 1.0
+    window_ps: int | None = None
+    keep_tags: bool = False
+    progress: Callable[[str, int, int], None] | None = None
+    settings: list[SettingData] = field(default_factory=list)
+
+    def prepare(self) -> None:
+        if not self.seconds_per_setting > 0:
+            raise ValueError(f"seconds per setting must be > 0, got {self.seconds_per_setting}")
+        a, b = self.station.qnics["A"], self.station.qnics["B"]
+        if a.tagger is not b.tagger:
+            raise ValueError("arms A and B must share one time tagger for coincidences")
+        if self.window_ps is None:
+            self.window_ps = self.station.window_ps
+        if self.station.config.home_on_start:
+            a.rotator.home()
+            b.rotator.home()
+
+    def measure_setting(self, key: str) -> SettingData:
+        """Turn both arms to setting ``key`` ("xy"), acquire and count."""
+        a, b = self.station.qnics["A"], self.station.qnics["B"]
+        x, y = int(key[0]), int(key[1])
+        phi_a, phi_b = CHSH_ANGLES_DEG["A"][x], CHSH_ANGLES_DEG["B"][y]
+        set_bases_together([(a, phi_a), (b, phi_b)])
+        batch = a.tagger.acquire(self.seconds_per_setting)
+        window = int(self.window_ps or 0)
+        delays = {**a.channel_delays, **b.channel_delays}
+        counts = outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels,
+                                window, delays)
+        acc = np.array([
+            outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels, window,
+                           delays, offset_ps=k * ACCIDENTAL_OFFSET_PS).n.ravel()
+            for k in range(1, ACCIDENTAL_WINDOWS + 1)], dtype=np.float64)
+        return SettingData(key, phi_a, phi_b, counts, acc.mean(axis=0),
+                           acc.mean(axis=0) / ACCIDENTAL_WINDOWS,
+                           batch.duration_s - batch.lost_s, batch if self.keep_tags else None)
+
+    def run(self, recorder: RunRecorder | None = None) -> list[SettingData]:
+        """Measure the four settings, recording each row as it is measured."""
+        self.prepare()
+        for i, key in enumerate(SETTINGS):
+            if self.progress:
+                self.progress(key, i, len(SETTINGS))
+            data = self.measure_setting(key)
+            self.settings.append(data)
+            if recorder is not None:
+                recorder.add_row(**self.row(data))
+        return self.settings
+
+    def row(self, d: SettingData) -> dict[str, float]:
+        a, b = self.station.qnics["A"], self.station.qnics["B"]
+        n = d.counts.n.ravel()
+        total = n.sum()
+        live = max(d.live_s, 1e-12)
+        return {
+            "setting_x": int(d.key[0]), "setting_y": int(d.key[1]),
+            **{f"n{ab}": float(v) for ab, v in zip(("00", "01", "10", "11"), n)},
+            "E": float((n[0] - n[1] - n[2] + n[3]) / total) if total else float("nan"),
+            "double_a": d.counts.double_a, "double_b": d.counts.double_b,
+            **{f"acc{ab}": float(v) for ab, v in zip(("00", "01", "10", "11"), d.accidentals)},
+            "singles_a_hz": sum(d.counts.singles[c] for c in a.channels) / live,
+            "singles_b_hz": sum(d.counts.singles[c] for c in b.channels) / live,
+            "live_s": d.live_s,
+        }
+
+    def analyze(self) -> CHSHResult:
+        """S from the measured settings (pure)."""
+        return analyze_chsh(self.settings, int(self.window_ps or 0), self.seconds_per_setting)
+
+
+def analyze_chsh(settings: list[SettingData], window_ps: int, seconds: float) -> CHSHResult:
+    """CHSH result of four measured settings, raw and accidental-corrected."""
+    counts = {d.key: [int(v) for v in d.counts.n.ravel()] for d in settings}
+    acc = {d.key: [float(v) for v in d.accidentals] for d in settings}
+    acc_var = {d.key: [float(v) for v in d.accidentals_var] for d in settings}
+    result = analyze_counts(counts, acc, acc_var)
+    result.metadata.update({
+        "window_ps": window_ps,
+        "seconds_per_setting": seconds,
+        "angles_deg": {d.key: [d.angle_a_deg, d.angle_b_deg] for d in settings},
+        "double_clicks": {d.key: [d.counts.double_a, d.counts.double_b] for d in settings},
+    })
+    return result
+
+
+def save_tags(path: Path, settings: list[SettingData]) -> None:
+    """Write each setting's raw tags to one ``.npz`` side file."""
+    arrays: dict[str, Any] = {}
+    for d in settings:
+        if d.batch is None:
+            continue
+        arrays[f"timestamps_ps_{d.key}"] = d.batch.timestamps
+        arrays[f"channels_{d.key}"] = d.batch.channels
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)

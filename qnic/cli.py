@@ -1,0 +1,153 @@
+"""The ``qnic`` command (DESIGN 9): the front door of qnic-bench.
+
+With no ``--station`` every command runs on the embedded simulated bench.
+``--json`` prints one JSON object on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from instruments.errors import InstrumentError
+from qnic.station import StationError, load_station_config, open_station
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qnic", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chsh = sub.add_parser("chsh", help="run a Bell/CHSH measurement",
+                          description="Measure CHSH S over the four settings of DESIGN 6.")
+    chsh.add_argument("--station", metavar="FILE", help="station file (default: embedded simulated bench)")
+    chsh.add_argument("--seconds", type=_positive_float, default=1.0, metavar="S",
+                      help="seconds of acquisition per setting (default 1)")
+    chsh.add_argument("--seed", type=_seed, metavar="N", help="seed of the simulated bench")
+    chsh.add_argument("--window-ps", type=_positive_float, metavar="PS",
+                      help="coincidence window (default: the station's)")
+    chsh.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
+    chsh.add_argument("--save-tags", metavar="FILE", help="also write the raw tags to this .npz file")
+    chsh.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    chsh.set_defaults(func=cmd_chsh)
+    return parser
+
+
+def _progress(enabled: bool) -> Any:
+    def show(key: str, i: int, total: int) -> None:
+        if enabled:
+            print(f"  setting {key} ({i + 1}/{total})", file=sys.stderr, flush=True)
+    return show
+
+
+def cmd_chsh(args: argparse.Namespace) -> int:
+    from experiments.chsh import COLUMNS, CHSHRun, save_tags
+    from qnic.storage import RunRecorder, use_database
+
+    config = load_station_config(args.station)
+    station_name = "embedded simulated bench" if args.station is None else args.station
+    with open_station(config, seed=args.seed) as st:
+        db = use_database(args.db)
+        recorder = RunRecorder("chsh", Path(config.path).stem, st.station,
+                               ["setting_x", "setting_y"], COLUMNS)
+        window = int(args.window_ps) if args.window_ps else None
+        run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
+                      progress=_progress(not args.json and sys.stderr.isatty()))
+        with recorder.run():
+            run_id = recorder.run_id
+            recorder.add_metadata("station_file", config.path)
+            recorder.add_metadata("seconds_per_setting", args.seconds)
+            try:
+                run.run(recorder)
+            finally:
+                if args.save_tags and run.settings:
+                    save_tags(Path(args.save_tags), run.settings)
+                    recorder.add_metadata("raw_tags_file", str(Path(args.save_tags).resolve()))
+            result = run.analyze()
+            for key in ("S", "S_err", "S_corrected", "S_corrected_err"):
+                recorder.add_metadata(key, float(getattr(result, key)))
+            recorder.add_metadata("window_ps", int(run.window_ps or 0))
+    report = {
+        "S": result.S, "S_err": result.S_err, "E": result.E, "E_err": result.E_err,
+        "counts": result.counts,
+        "S_corrected": result.S_corrected, "S_corrected_err": result.S_corrected_err,
+        "accidentals": result.accidentals,
+        "sigmas_above_2": result.sigmas_above_local,
+        "window_ps": int(run.window_ps or 0), "seconds_per_setting": args.seconds,
+        "run_id": run_id, "db": db, "station": station_name,
+        "simulated": config.sim is not None,
+        "double_clicks": result.metadata["double_clicks"],
+        "raw_tags_file": str(Path(args.save_tags).resolve()) if args.save_tags else None,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_chsh(report, result.metadata["angles_deg"]))
+    return EXIT_OK
+
+
+def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
+    """The readable summary of a CHSH run."""
+    sim = " (simulated)" if r["simulated"] else ""
+    lines = [
+        f"CHSH on the {r['station']}{sim}: {r['seconds_per_setting']:g} s per setting, "
+        f"window {r['window_ps']} ps, run {r['run_id']}",
+        f"  S = {r['S']:.4f} +- {r['S_err']:.4f}   "
+        f"({r['sigmas_above_2']:.1f} sigma above the local bound 2)",
+        f"  accidentals subtracted: S = {r['S_corrected']:.4f} +- {r['S_corrected_err']:.4f}",
+        "",
+        "  setting  A (deg)  B (deg)      n00      n01      n10      n11        E   doubles",
+    ]
+    for key in ("00", "01", "10", "11"):
+        n = r["counts"][key]
+        da, db = r["double_clicks"][key]
+        lines.append(f"  {key:>7}  {angles[key][0]:7.2f}  {angles[key][1]:7.2f}  "
+                     + "".join(f"{v:>9d}" for v in n) + f"  {r['E'][key]:+7.4f}  {da + db:>8d}")
+    lines += ["", f"  recorded in {r['db']} (run {r['run_id']})"]
+    if r["raw_tags_file"]:
+        lines.append(f"  raw tags in {r['raw_tags_file']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except StationError as exc:
+        print(f"qnic: bad station file: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except InstrumentError as exc:
+        print(f"qnic: instrument error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("qnic: interrupted; settings measured so far are kept in the database",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
