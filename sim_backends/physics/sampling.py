@@ -10,7 +10,7 @@ the quantile function is resolved down to probability 2^-32 (6.2 sigma for
 the normal). The tables are small enough to stay in the L1 cache. The
 sampled distribution matches the true one to a Kolmogorov-Smirnov distance
 far below what any bench statistic resolves (tests/test_sampling.py checks
-it on four million draws).
+it on two million draws).
 """
 
 from __future__ import annotations

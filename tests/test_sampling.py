@@ -1,0 +1,36 @@
+"""The table-driven variates of sim_backends.physics.sampling against their
+true distributions (Kolmogorov-Smirnov on two million draws, fixed seed)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from sim_backends.physics.sampling import exponentials, normals, random_words, sorted_uniform
+
+N = 2_000_000
+
+
+def test_normals_follow_the_standard_normal() -> None:
+    x = normals(random_words(np.random.default_rng(1), N))
+    # KS distance of an exact sampler is ~ 0.87 / sqrt(N) = 4e-4 at the median;
+    # p > 1e-3 rejects any table error larger than that
+    assert stats.kstest(x, "norm").pvalue > 1e-3
+    assert abs(x.std() - 1.0) < 4 * np.sqrt(0.5 / N)  # std error of a std: 1/sqrt(2N)
+    # the tails are resolved: about 2 Phi(-4) N = 253 beyond 4 sigma
+    beyond = np.count_nonzero(np.abs(x) > 4)
+    assert abs(beyond - 2 * stats.norm.sf(4) * N) < 4 * np.sqrt(2 * stats.norm.sf(4) * N)
+
+
+def test_exponentials_follow_the_standard_exponential() -> None:
+    x = exponentials(random_words(np.random.default_rng(2), N))
+    assert stats.kstest(x, "expon").pvalue > 1e-3
+    assert abs(x.mean() - 1.0) < 4 / np.sqrt(N)
+    assert np.count_nonzero(x > 10) > 0  # the far tail is reached
+
+
+def test_sorted_uniform_is_sorted_and_uniform() -> None:
+    t = sorted_uniform(np.random.default_rng(3), 200_000, 1000, 10**9)
+    assert np.all(np.diff(t) >= 0)
+    assert t[0] >= 1000 and t[-1] < 1000 + 10**9
+    assert stats.kstest((t - 1000) / 1e9, "uniform").pvalue > 1e-3

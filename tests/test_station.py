@@ -1,0 +1,131 @@
+"""Station files: the embedded default loads; bad files fail at load with
+the file, the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qnic.station import StationError, default_station_path, load_station_config, open_station
+
+
+def default_dict() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(default_station_path().read_text())
+
+
+def write(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_default_station_loads_and_opens() -> None:
+    cfg = load_station_config()
+    assert set(cfg.arms) == {"A", "B"} and cfg.sim is not None
+    with open_station(cfg) as st:
+        assert set(st.qnics) == {"A", "B"}
+        assert st.qnics["A"].tagger is st.qnics["B"].tagger
+        assert st.bench is not None and st.clock is st.bench.clock
+
+
+def test_open_station_cleans_up_on_error() -> None:
+    cfg = load_station_config()
+    from qcodes.instrument import Instrument
+
+    from sim_backends.registry import registry
+    with pytest.raises(RuntimeError), open_station(cfg):
+        raise RuntimeError("boom")
+    assert registry().names() == []
+    assert not Instrument.exist("rotator_a")
+
+
+def test_seed_overrides_the_station_seed() -> None:
+    cfg = load_station_config()
+    with open_station(cfg, seed=99) as st:
+        assert st.bench.params.seed == 99
+
+
+def mutate(tmp_path: Path, edit) -> StationError:  # type: ignore[no-untyped-def]
+    data = default_dict()
+    edit(data)
+    path = write(tmp_path, data)
+    with pytest.raises(StationError) as err:
+        load_station_config(path)
+    assert str(path) in str(err.value)
+    return err.value
+
+
+def test_unknown_instrument_type(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["instruments"]["rotator_a"].update(type="instruments.rotators.nope.ELL99"))
+    assert err.key == "instruments.rotator_a.type" and "unknown instrument type" in err.expected
+
+
+def test_type_that_is_not_an_instrument(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["instruments"]["tagger"].update(type="qnic.node.QNIC"))
+    assert err.key == "instruments.tagger.type"
+
+
+def test_missing_arm(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["qnic"].pop("B"))
+    assert err.key == "qnic.B" and "missing arm B" in err.expected
+
+
+def test_channel_used_twice_across_arms(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["qnic"]["B"].update(channels=[2, 4]))
+    assert err.key == "qnic.B.channels" and "channel 2" in err.expected
+
+
+def test_channel_used_twice_within_an_arm(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["qnic"]["A"].update(channels=[1, 1]))
+    assert err.key == "qnic.A.channels"
+
+
+def test_rotator_that_is_not_an_instrument(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["qnic"]["A"].update(rotator="rotator_z"))
+    assert err.key == "qnic.A.rotator" and "rotator_z" in err.expected
+
+
+def test_channel_without_simulated_detector(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["qnic"]["B"].update(channels=[3, 7]))
+    assert err.key == "qnic.B.channels" and "channel 7" in err.expected
+
+
+def test_bad_sim_value_names_its_key(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["sim"]["state"].update(visibility=1.5))
+    assert err.key == "sim.state.visibility" and "[0.0, 1.0]" in err.expected
+
+
+def test_unknown_sim_key(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["sim"]["A"].update(transmision=0.3))
+    assert err.key == "sim.A.transmision" and "unknown key" in err.expected
+
+
+def test_sim_channel_used_twice(tmp_path: Path) -> None:
+    def edit(d: dict) -> None:  # type: ignore[type-arg]
+        d["sim"]["B"]["detectors"] = {1: {"outcome": 0}, 4: {"outcome": 1}}
+    err = mutate(tmp_path, edit)
+    assert err.key.startswith("sim.") and "channel 1" in err.expected
+
+
+def test_unknown_top_level_section(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d.update(qnics={}))
+    assert err.key == "qnics"
+
+
+def test_bad_window(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["qnic"].update(window_ps=-5))
+    assert err.key == "qnic.window_ps"
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("instruments: [unclosed\n")
+    with pytest.raises(StationError, match="not valid YAML"):
+        load_station_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(StationError, match="cannot read"):
+        load_station_config(tmp_path / "nope.yaml")
