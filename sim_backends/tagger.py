@@ -19,7 +19,7 @@ from qcodes.validators import Ints, Numbers
 
 from instruments.timetaggers.protocol import TagBatch
 from sim_backends.bench import PS, Bench
-from sim_backends.physics.detectors import quantize
+from sim_backends.physics.detectors import merge_channels
 from sim_backends.physics.sampling import sorted_uniform
 from sim_backends.registry import registry
 
@@ -127,26 +127,18 @@ class SimulatedTimeTagger(Instrument):
     def _tag(self, pulses: dict[int, np.ndarray], t0_ps: int, t1_ps: int) -> TagBatch:
         tp = self.bench.params.tagger
         rng = self.bench.rng
-        stamps, chans = [], []
-        for ch, t in pulses.items():
+        inputs, delays = [], []
+        for ch, t in sorted(pulses.items()):
             inp = self._inputs[ch]
             level = inp.trigger_level_v()
             if level >= tp.pulse_amplitude_v:
                 continue  # the discriminator never fires
-            if level <= tp.noise_level_v:
-                noise = sorted_uniform(rng, int(rng.poisson(tp.noise_rate_hz * (t1_ps - t0_ps) / PS)),
-                                       t0_ps, t1_ps - t0_ps)
-                t = np.union1d(t, noise)
-            t = quantize(t + inp.delay_ps(), tp.resolution_ps)
-            stamps.append(t)
-            chans.append(np.full(t.size, ch, dtype=np.int32))
-        if stamps:
-            ts = np.concatenate(stamps)
-            cs = np.concatenate(chans)
-            order = np.argsort(ts, kind="stable")
-            ts, cs = ts[order], cs[order]
-        else:
-            ts, cs = np.empty(0, np.int64), np.empty(0, np.int32)
+            if level <= tp.noise_level_v:  # down in the noise: spurious triggers
+                n_noise = int(rng.poisson(tp.noise_rate_hz * (t1_ps - t0_ps) / PS))
+                t = np.union1d(t, sorted_uniform(rng, n_noise, t0_ps, t1_ps - t0_ps))
+            inputs.append((ch, t))
+            delays.append(inp.delay_ps())
+        ts, cs = merge_channels(inputs, delays, tp.resolution_ps)
         return self._overflow(ts, cs, t0_ps, t1_ps)
 
     def _overflow(self, ts: np.ndarray, cs: np.ndarray, t0_ps: int, t1_ps: int) -> TagBatch:
@@ -155,12 +147,14 @@ class SimulatedTimeTagger(Instrument):
         capacity = tp.max_rate_hz * block_ps / PS
         if ts.size <= capacity or t1_ps <= t0_ps:
             return TagBatch(ts, cs, t0_ps, t1_ps)
-        block = (ts - t0_ps) // block_ps
-        per_block = np.bincount(block)
-        full = np.flatnonzero(per_block > capacity)
+        edges = np.arange(t0_ps, t1_ps + block_ps, block_ps)
+        bounds = np.searchsorted(ts, edges)
+        full = np.flatnonzero(np.diff(bounds) > capacity)
         if full.size == 0:
             return TagBatch(ts, cs, t0_ps, t1_ps)
-        keep = ~np.isin(block, full)
+        keep = np.ones(ts.size, dtype=bool)
+        for b in full:
+            keep[bounds[b]:bounds[b + 1]] = False
         overflows = tuple((t0_ps + int(b) * block_ps, min(t0_ps + (int(b) + 1) * block_ps, t1_ps))
                           for b in full)
         return TagBatch(ts[keep], cs[keep], t0_ps, t1_ps, overflows, int((~keep).sum()))

@@ -116,13 +116,6 @@ def add_afterpulses(t_ps: np.ndarray, probability: float, dead_ps: int, delay_me
     return clicks, int(last)
 
 
-def quantize(t_ps: np.ndarray, resolution_ps: int) -> np.ndarray:
-    """Floor times to the tagger's resolution (ps)."""
-    if resolution_ps <= 1:
-        return t_ps
-    return (t_ps // resolution_ps) * resolution_ps
-
-
 @numba.njit(cache=True)
 def sample_classes(words: np.ndarray, cum: np.ndarray) -> np.ndarray:
     """Categorical draws: class k where cum[k-1] <= u < cum[k], u = word / 2^32.
@@ -200,3 +193,50 @@ def split_and_jitter(times: np.ndarray, cls: np.ndarray, words: np.ndarray, knot
                 j -= 1
             buf[j + 1] = v
     return buf, starts[: n_det + 1]
+
+
+@numba.njit(cache=True)
+def _merge(buf: np.ndarray, starts: np.ndarray, chans: np.ndarray, delays: np.ndarray,
+           resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    k = starts.shape[0] - 1
+    n = starts[k]
+    heads = starts[:-1].copy()
+    end = np.iinfo(np.int64).max
+    cur = np.empty(k, dtype=np.int64)
+    for j in range(k):
+        cur[j] = buf[heads[j]] + delays[j] if heads[j] < starts[j + 1] else end
+    out_t = np.empty(n, dtype=np.int64)
+    out_c = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        m = 0
+        v = cur[0]
+        for j in range(1, k):
+            if cur[j] < v:
+                v = cur[j]
+                m = j
+        out_t[i] = (v // resolution) * resolution
+        out_c[i] = chans[m]
+        heads[m] += 1
+        cur[m] = buf[heads[m]] + delays[m] if heads[m] < starts[m + 1] else end
+    return out_t, out_c
+
+
+def merge_channels(per_channel: list[tuple[int, np.ndarray]], delays_ps: list[int],
+                   resolution_ps: int) -> tuple[np.ndarray, np.ndarray]:
+    """One time-ordered tag stream from sorted per-channel pulse times.
+
+    Args:
+        per_channel: (channel number, sorted int64 ps times) per input.
+        delays_ps: the input delay added to each channel (same order).
+        resolution_ps: tagger resolution; times are floored to it.
+
+    Returns:
+        (int64 timestamps, int32 channels), sorted by time; ties keep input order.
+    """
+    if not per_channel:
+        return np.empty(0, np.int64), np.empty(0, np.int32)
+    sizes = np.array([t.size for _, t in per_channel], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    buf = np.concatenate([t for _, t in per_channel])
+    chans = np.array([c for c, _ in per_channel], dtype=np.int32)
+    return _merge(buf, starts, chans, np.asarray(delays_ps, dtype=np.int64), max(int(resolution_ps), 1))
