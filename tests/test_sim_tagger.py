@@ -1,0 +1,96 @@
+"""The simulated tagger: the TimeTagger protocol over a bench."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from benches import ideal_detectors, make_bench
+from instruments.timetaggers.protocol import TagBatch, TimeTagger
+from sim_backends.tagger import SimulatedTimeTagger
+
+
+def tagger(**sim: object) -> SimulatedTimeTagger:
+    make_bench(dict(sim))
+    return SimulatedTimeTagger("tagger", bench="default")
+
+
+def test_implements_the_protocol_and_advances_virtual_time() -> None:
+    tg = tagger()
+    assert isinstance(tg, TimeTagger)
+    assert tg.input_channels == (1, 2, 3, 4)
+    t0 = tg.bench.clock.now()
+    batch = tg.acquire(0.25)
+    assert tg.bench.clock.now() == pytest.approx(t0 + 0.25)
+    assert batch.timestamps.dtype == np.int64 and batch.channels.dtype == np.int32
+    assert np.all(np.diff(batch.timestamps) >= 0)
+    assert batch.start_ps == round(t0 * 1e12) and batch.duration_s == pytest.approx(0.25)
+
+
+def test_stream_yields_contiguous_batches() -> None:
+    tg = tagger()
+    batches = list(tg.stream(0.1, 0.03))
+    assert [round(b.duration_s, 6) for b in batches] == [0.03, 0.03, 0.03, 0.01]
+    for first, second in zip(batches, batches[1:]):
+        assert first.stop_ps == second.start_ps
+        assert first.timestamps[-1] <= second.timestamps[0]
+
+
+def test_input_delay_shifts_a_channel() -> None:
+    tg = tagger(seed=1)
+    base = tg.acquire(0.05).of_channel(3)
+    make_bench({"seed": 1, "name": "twin"})
+    twin = SimulatedTimeTagger("twin_tagger", bench="twin")
+    twin.set_input_delay(3, 12_345)
+    shifted = twin.acquire(0.05).of_channel(3)
+    # the same seed gives the same pulses; the delay moves every tag of the channel
+    common = min(base.size, shifted.size) - 5
+    assert np.array_equal(shifted[:common], base[:common] + 12_345)
+
+
+def test_trigger_level_above_the_pulse_sees_nothing_and_in_the_noise_sees_noise() -> None:
+    tg = tagger(seed=2)
+    tg.set_trigger_level(1, 2.2)  # above the 2 V detector pulse
+    tg.set_trigger_level(2, 0.0)  # in the noise: 5 MHz of spurious triggers
+    counts = tg.acquire(0.1).counts()
+    assert 1 not in counts
+    assert counts[2] > 0.1 * 5e6 * 0.9
+    with pytest.raises(ValueError):
+        tg.set_trigger_level(1, 9.0)  # outside the input range
+    with pytest.raises(ValueError, match="no input channel 9"):
+        tg.set_input_delay(9, 0)
+
+
+def test_buffer_overflow_is_flagged_and_tags_dropped() -> None:
+    # 4 x 3 MHz of dark counts into a tagger that transfers 5 M tags/s
+    dets = {"dark_count_hz": 3e6}
+    tg = tagger(pair_rate_hz=0.0, tagger={"max_rate_hz": 5e6},
+                A={"detectors": ideal_detectors("A", **dets)},
+                B={"detectors": ideal_detectors("B", **dets)})
+    batch = tg.acquire(0.01)
+    assert batch.overflows and batch.missed_events > 0
+    assert batch.lost_s == pytest.approx(0.01)  # every block was over capacity
+    assert batch.timestamps.size == 0
+
+
+def test_count_rates() -> None:
+    tg = tagger(seed=3, pair_rate_hz=0.0, A={"detectors": ideal_detectors("A", dark_count_hz=1e4)},
+                B={"detectors": ideal_detectors("B")})
+    rates = tg.count_rates(1.0)
+    assert abs(rates[1] - 1e4) < 4 * math.sqrt(1e4)  # Poisson, 4 sigma
+    assert rates[3] == 0.0  # no dark counts, no pairs
+
+
+def test_tag_batch_checks_its_arrays() -> None:
+    with pytest.raises(ValueError):
+        TagBatch(np.zeros(3, np.int64), np.zeros(2, np.int32), 0, 1)
+    with pytest.raises(TypeError, match="int64"):
+        TagBatch(np.zeros(3, np.float64), np.zeros(3, np.int32), 0, 1)
+
+
+def test_negative_duration_rejected() -> None:
+    tg = tagger()
+    with pytest.raises(ValueError, match="duration"):
+        tg.acquire(-1.0)
