@@ -19,12 +19,20 @@ import numpy as np
 from qnic.clock import VirtualClock
 from sim_backends.motion import RotatorMotion
 from sim_backends.params import ArmParams, BenchParams, DetectorParams
-from sim_backends.physics.detectors import add_afterpulses, sample_classes, split_and_jitter
-from sim_backends.physics.sampling import normal_knots, random_words, sorted_uniform
+from sim_backends.physics.pulses import emit, register
+from sim_backends.physics.sampling import (
+    exponential_knots,
+    normal_knots,
+    random_words,
+    sample_classes,
+    sorted_uniform,
+)
 from sim_backends.physics.optics import analyser_povm, joint_probabilities
 
 PS = 1e12
 _NEVER_PS = np.iinfo(np.int64).min // 4
+# the jitter tables reach the 2^-33 quantile: 6.2 sigma; 6.5 bounds every draw
+_JITTER_TAIL_SIGMAS = 6.5
 # detector index (A0, A1, B0, B1) each click class fires on arm A / arm B
 # (4 = none)
 _CHAN_A = np.array([0, 0, 1, 1, 0, 1, 4, 4, 0, 1, 2, 3], dtype=np.int64)
@@ -53,8 +61,12 @@ class Bench:
             name: RotatorMotion(0.0, arm.rotator_speed_dps, arm.rotator_accel_dps2)
             for name, arm in params.arms.items()
         }
-        self._last_click_ps = {ch: _NEVER_PS for ch in params.channels}
-        self._pending: dict[int, np.ndarray] = {ch: np.empty(0, np.int64) for ch in params.channels}
+        dets = self._detectors()
+        self._channel_of = np.array([d.channel for d in dets], dtype=np.int32)
+        self._dead_ps = np.array([int(round(d.dead_time_ns * 1e3)) for d in dets], dtype=np.int64)
+        self._last_ps = np.full(len(dets), _NEVER_PS, dtype=np.int64)
+        self._carry: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int8))
+        self._gen_until_ps = _NEVER_PS
 
     # -- what emulators turn ---------------------------------------------
     def motor(self, arm: str) -> RotatorMotion:
@@ -156,45 +168,92 @@ class Bench:
         edges = sorted(cuts)
         return list(zip(edges[:-1], edges[1:]))
 
-    def detect(self, t0_s: float, t1_s: float) -> dict[int, np.ndarray]:
-        """Detector output pulses of every channel in [t0, t1) of bench time.
+    # -- pulse stream ----------------------------------------------------------
+    def _timing(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Per detector: jitter RMS (detector and tagger as one Gaussian: the
+        dead time is decided on this time too, and a tagger jitter of a few
+        ps is negligible beside a dead time of ns) and cable delay; and the
+        look-ahead / look-back (ps) that cover every pulse's displacement."""
+        dets = self._detectors()
+        sigma = np.array([np.hypot(d.jitter_ps, self.params.tagger.jitter_ps) for d in dets])
+        delay = np.array([d.delay_ps for d in dets], dtype=np.int64)
+        spread = int(np.ceil(_JITTER_TAIL_SIGMAS * sigma.max())) + 1
+        return sigma, delay, max(0, -int(delay.min())) + spread, max(0, int(delay.max())) + spread
 
-        Times are int64 ps: emission + timing jitter (detector and tagger,
-        drawn as one Gaussian) + the channel's cable delay, after dead time,
-        afterpulsing, dark counts, background and saturation. Pulses that
-        fall after ``t1`` are held and delivered by the next call that
-        covers them. Long intervals are generated in pieces of bounded size.
+    def detect_stream(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every detector pulse in [t0, t1) of bench time, in time order.
+
+        A pulse's time is emission + timing jitter + its detector's cable
+        delay, after dead time, afterpulsing, dark counts, background and
+        saturation. Successive calls continue one stream: events are
+        generated a little beyond ``t1`` (the largest jitter-and-delay
+        displacement) and what lands later is carried to the next call.
 
         Returns:
-            channel -> sorted int64 array of pulse times (ps).
+            (int64 ps times, int32 channel numbers), sorted by time.
         """
         t0_ps, t1_ps = int(round(t0_s * PS)), int(round(t1_s * PS))
         if t1_ps < t0_ps:
             raise ValueError(f"interval ends before it starts ({t0_s} s to {t1_s} s)")
-        parts: dict[int, list[np.ndarray]] = {ch: [] for ch in self.channels}
-        for a, b in self._pieces(t0_ps, t1_ps):
-            for ch, pulses in self.detect_piece(a, b).items():
-                parts[ch].append(pulses)
-        return {ch: np.concatenate(p) if p else np.empty(0, np.int64) for ch, p in parts.items()}
+        sigma, delay, ahead, behind = self._timing()
+        if self._gen_until_ps < t0_ps - behind:  # nobody listened in between
+            self._gen_until_ps = t0_ps - behind
+        outs_t, outs_d = [], []
+        for a, b in self._pieces(self._gen_until_ps, t1_ps + ahead):
+            times, cls = self._events(a, b)
+            t, d = emit(times, cls, random_words(self.rng, 2 * times.size), normal_knots(),
+                        sigma, delay, _CHAN_A, _CHAN_B, *self._carry)
+            self._carry = (t, d)
+            self._register(min(b - ahead, t1_ps), outs_t, outs_d, b - a)
+            self._gen_until_ps = b
+        self._register(t1_ps, outs_t, outs_d, 0)
+        t = np.concatenate(outs_t) if outs_t else np.empty(0, np.int64)
+        d = np.concatenate(outs_d) if outs_d else np.empty(0, np.int8)
+        start = np.searchsorted(t, t0_ps, side="left")
+        return t[start:], self._channel_of[d[start:]]
 
-    def detect_piece(self, t0_ps: int, t1_ps: int) -> dict[int, np.ndarray]:
-        """Pulses per channel in [t0, t1) (ps); see :meth:`detect`."""
-        times, cls = self._events(t0_ps, t1_ps)
+    def _register(self, cut_ps: int, outs_t: list[np.ndarray], outs_d: list[np.ndarray],
+                  span_ps: int) -> None:
+        """Apply dead time and afterpulsing to the carried pulses before ``cut_ps``."""
+        t, d = self._carry
+        if t.size == 0:
+            return
         dets = self._detectors()
-        sigma = np.array([np.hypot(d.jitter_ps, self.params.tagger.jitter_ps) for d in dets])
-        # detector and tagger jitter are independent Gaussians: one draw of the
-        # combined RMS (dead time is decided on this time too; a tagger jitter
-        # of a few ps is negligible beside a dead time of ns)
-        clicks, starts = split_and_jitter(times, cls, random_words(self.rng, 2 * times.size),
-                                          normal_knots(), sigma, _CHAN_A, _CHAN_B)
-        return {d.channel: self._detector_output(d, clicks[starts[i]:starts[i + 1]], t0_ps, t1_ps)
-                for i, d in enumerate(dets)}
+        enabled = np.ones(len(dets), dtype=np.bool_)
+        if span_ps > 0:  # above its maximum count rate a module saturates and latches
+            raw_hz = np.bincount(d, minlength=len(dets) + 1)[: len(dets)] / (span_ps / PS)
+            enabled = raw_hz <= np.array([det.saturation_hz for det in dets])
+        p = np.array([det.afterpulse_probability for det in dets])
+        n_words = int(t.size * (1.0 + 2.0 * p.max() / (1.0 - p.max()))) + 64
+        reg_t, reg_d, stop, ap_t, ap_d, _ = register(
+            t, d, cut_ps, self._dead_ps, self._last_ps, enabled,
+            (p * 2.0**32).astype(np.uint64), np.array([det.afterpulse_delay_ns * 1e3 for det in dets]),
+            random_words(self.rng, n_words), exponential_knots())
+        outs_t.append(reg_t)
+        outs_d.append(reg_d)
+        rest_t, rest_d = t[stop:], d[stop:]
+        if ap_t.size:
+            rest_t = np.concatenate([ap_t, rest_t])
+            rest_d = np.concatenate([ap_d, rest_d])
+            order = np.argsort(rest_t, kind="stable")
+            rest_t, rest_d = rest_t[order], rest_d[order]
+        self._carry = (rest_t, rest_d)
+
+    def detect(self, t0_s: float, t1_s: float) -> dict[int, np.ndarray]:
+        """Pulses of [t0, t1) split by channel (see :meth:`detect_stream`).
+
+        Returns:
+            channel -> sorted int64 array of pulse times (ps).
+        """
+        t, ch = self.detect_stream(t0_s, t1_s)
+        return {c: t[ch == c] for c in self.channels}
 
     def _pieces(self, t0_ps: int, t1_ps: int) -> list[tuple[int, int]]:
         """[t0, t1) cut where a motor starts or stops, and into pieces of about
         ``_PIECE_EVENTS`` expected clicks (bounded memory, cache-sized arrays)."""
-        total_hz = self.params.pair_rate_hz * 2 + sum(
-            d.dark_count_hz + d.background_hz for a in self.params.arms.values() for d in a.detectors)
+        if t1_ps <= t0_ps:
+            return []
+        total_hz = self.params.pair_rate_hz * 2 + float(self._noise_hz().sum())
         step = max(int(self._PIECE_EVENTS / max(total_hz, 1.0) * PS), 1)
         out = []
         for a, b in self._split_by_motion(t0_ps, t1_ps):
@@ -203,26 +262,3 @@ class Bench:
         return out
 
     _PIECE_EVENTS = 400_000
-
-    def _detector_output(self, det: DetectorParams, raw: np.ndarray, t0_ps: int,
-                         t1_ps: int) -> np.ndarray:
-        """Pulses of one detector in [t0, t1) from its sorted raw clicks;
-        updates the channel's dead-time and pending state."""
-        channel = det.channel
-        span = t1_ps - t0_ps
-        if span > 0 and raw.size / (span / PS) > det.saturation_hz:
-            # above its maximum count rate the module saturates and latches
-            registered = np.empty(0, np.int64)
-        else:
-            registered, self._last_click_ps[channel] = add_afterpulses(
-                raw, det.afterpulse_probability, int(round(det.dead_time_ns * 1e3)),
-                det.afterpulse_delay_ns * 1e3, self.rng, self._last_click_ps[channel])
-        registered += det.delay_ps
-        pending = self._pending[channel]
-        if pending.size:
-            registered = np.concatenate([pending, registered])
-            registered.sort(kind="stable")
-        cut = np.searchsorted(registered, t1_ps, side="left")
-        self._pending[channel] = registered[cut:]
-        start = np.searchsorted(registered, t0_ps, side="left")
-        return registered[start:cut]

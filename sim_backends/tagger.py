@@ -19,7 +19,7 @@ from qcodes.validators import Ints, Numbers
 
 from instruments.timetaggers.protocol import TagBatch
 from sim_backends.bench import PS, Bench
-from sim_backends.physics.detectors import merge_channels
+from sim_backends.physics.pulses import tag
 from sim_backends.physics.sampling import sorted_uniform
 from sim_backends.registry import registry
 
@@ -65,6 +65,8 @@ class SimulatedTimeTagger(Instrument):
         self.bench_name = bench
         self._bench: Bench | None = None
         self._inputs: dict[int, SimulatedInput] = {}
+        self._read_until_ps = -(2**62)
+        self._held: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int32))
 
     @property
     def bench(self) -> Bench:
@@ -106,9 +108,9 @@ class SimulatedTimeTagger(Instrument):
         bench = self.bench
         t0 = bench.clock.now()
         t1 = t0 + duration_s
-        pulses = bench.detect(t0, t1)
+        batch = self._tag(int(round(t0 * PS)), int(round(t1 * PS)))
         bench.clock.advance_to(t1)
-        return self._tag(pulses, int(round(t0 * PS)), int(round(t1 * PS)))
+        return batch
 
     def stream(self, duration_s: float, chunk_s: float) -> Iterator[TagBatch]:
         """Record for ``duration_s`` seconds in batches of ``chunk_s`` seconds."""
@@ -124,22 +126,46 @@ class SimulatedTimeTagger(Instrument):
         live = max(batch.duration_s - batch.lost_s, 1e-15)
         return {ch: counts.get(ch, 0) / live for ch in self.input_channels}
 
-    def _tag(self, pulses: dict[int, np.ndarray], t0_ps: int, t1_ps: int) -> TagBatch:
-        tp = self.bench.params.tagger
+    def _tag(self, t0_ps: int, t1_ps: int) -> TagBatch:
+        """Tags of [t0, t1) in tagger time.
+
+        A pulse at p on channel c is tagged at p + delay_c. The bench stream
+        is read up to t1 - min(delay) and tags that land at or after t1 are
+        kept for the next batch, so successive batches form one sorted
+        stream whatever the input delays.
+        """
+        bench, tp = self.bench, self.bench.params.tagger
+        channels = np.array(self.input_channels)
+        delay = np.zeros(channels.max() + 1, dtype=np.int64)
+        level = np.zeros(channels.max() + 1)
+        for ch in channels:
+            delay[ch] = self._inputs[ch].delay_ps()
+            level[ch] = self._inputs[ch].trigger_level_v()
+        min_delay = int(delay[channels].min())
+        start = max(self._read_until_ps, t0_ps - int(delay[channels].max()))
+        stop = max(start, t1_ps - min_delay)
+        pulses, ch = bench.detect_stream(start / PS, stop / PS)
+        self._read_until_ps = stop
+        noisy = [int(c) for c in channels if level[c] <= tp.noise_level_v]
+        if noisy:  # a level down in the noise adds spurious triggers
+            pulses, ch = self._add_noise(pulses, ch, noisy, start, stop, tp.noise_rate_hz)
+        ts, cs = tag(pulses, ch, delay, level < tp.pulse_amplitude_v, *self._held,
+                     max(tp.resolution_ps, 1))
+        lo, hi = np.searchsorted(ts, [t0_ps, t1_ps], side="left")
+        self._held = (ts[hi:], cs[hi:])
+        return self._overflow(ts[lo:hi], cs[lo:hi], t0_ps, t1_ps)
+
+    def _add_noise(self, ts: np.ndarray, cs: np.ndarray, channels: list[int], start_ps: int,
+                   stop_ps: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
         rng = self.bench.rng
-        inputs, delays = [], []
-        for ch, t in sorted(pulses.items()):
-            inp = self._inputs[ch]
-            level = inp.trigger_level_v()
-            if level >= tp.pulse_amplitude_v:
-                continue  # the discriminator never fires
-            if level <= tp.noise_level_v:  # down in the noise: spurious triggers
-                n_noise = int(rng.poisson(tp.noise_rate_hz * (t1_ps - t0_ps) / PS))
-                t = np.union1d(t, sorted_uniform(rng, n_noise, t0_ps, t1_ps - t0_ps))
-            inputs.append((ch, t))
-            delays.append(inp.delay_ps())
-        ts, cs = merge_channels(inputs, delays, tp.resolution_ps)
-        return self._overflow(ts, cs, t0_ps, t1_ps)
+        extra_t, extra_c = [ts], [cs]
+        for c in channels:
+            n = int(rng.poisson(rate_hz * (stop_ps - start_ps) / PS))
+            extra_t.append(sorted_uniform(rng, n, start_ps, stop_ps - start_ps))
+            extra_c.append(np.full(n, c, dtype=np.int32))
+        t, c = np.concatenate(extra_t), np.concatenate(extra_c)
+        order = np.argsort(t, kind="stable")
+        return t[order], c[order]
 
     def _overflow(self, ts: np.ndarray, cs: np.ndarray, t0_ps: int, t1_ps: int) -> TagBatch:
         tp = self.bench.params.tagger

@@ -9,6 +9,7 @@ import pytest
 
 from benches import ideal_detectors, make_bench
 from instruments.timetaggers.protocol import TagBatch, TimeTagger
+from qnic.coincidence import find_coincidences
 from sim_backends.tagger import SimulatedTimeTagger
 
 
@@ -39,15 +40,21 @@ def test_stream_yields_contiguous_batches() -> None:
 
 
 def test_input_delay_shifts_a_channel() -> None:
-    tg = tagger(seed=1)
-    base = tg.acquire(0.05).of_channel(3)
-    make_bench({"seed": 1, "name": "twin"})
-    twin = SimulatedTimeTagger("twin_tagger", bench="twin")
-    twin.set_input_delay(3, 12_345)
-    shifted = twin.acquire(0.05).of_channel(3)
-    # the same seed gives the same pulses; the delay moves every tag of the channel
-    common = min(base.size, shifted.size) - 5
-    assert np.array_equal(shifted[:common], base[:common] + 12_345)
+    # no jitter anywhere: both photons of a pair carry their emission time
+    tg = tagger(seed=1, pair_rate_hz=1e5, tagger={"jitter_ps": 0.0},
+                A={"transmission": 1.0, "detectors": ideal_detectors("A")},
+                B={"transmission": 1.0, "detectors": ideal_detectors("B")})
+    tg.set_input_delay(3, 12_345)
+    batch = tg.acquire(0.05)
+    t1, t3, t4 = batch.of_channel(1), batch.of_channel(3), batch.of_channel(4)
+    pairs = find_coincidences(t1, t3, 0, delay_ps=12_345)[0].size
+    # at (0, 0) every pair goes to (1, 3) or (2, 4): about half of channel 1's
+    # clicks pair with channel 3, all exactly 12,345 ps later
+    assert pairs > 0.45 * t1.size
+    assert find_coincidences(t1, t3, 1000)[0].size == 0
+    # (0, 1) outcomes only from the white-noise part (1 - V)/4 and PBS leakage
+    assert find_coincidences(t1, t4, 0)[0].size < 0.03 * pairs
+    assert np.all(np.diff(batch.timestamps) >= 0)
 
 
 def test_trigger_level_above_the_pulse_sees_nothing_and_in_the_noise_sees_noise() -> None:

@@ -109,3 +109,34 @@ def sorted_uniform(rng: np.random.Generator, n: int, t0_ps: int, span_ps: int) -
         return np.empty(0, dtype=np.int64)
     return _sorted_uniform(random_words(rng, n + 1), exponential_knots(), np.int64(t0_ps),
                            np.int64(span_ps))
+
+
+@numba.njit(cache=True)
+def sample_classes(words: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """Categorical draws: class k where cum[k-1] <= u < cum[k], u = word / 2^32.
+
+    A guide table indexed by the word's top 12 bits gives the class at once
+    for all but the few bins that straddle a class boundary.
+
+    Args:
+        words: uint32 random words, shape (N,).
+        cum: float64 cumulative class probabilities, shape (K,), cum[-1] = 1.
+
+    Returns:
+        int8 classes, shape (N,).
+    """
+    last = cum.shape[0] - 1
+    guide = np.empty(4096, dtype=np.int64)
+    k = 0
+    for b in range(4096):
+        while k < last and b / 4096.0 >= cum[k]:
+            k += 1
+        guide[b] = k
+    out = np.empty(words.shape[0], dtype=np.int8)
+    for i in range(words.shape[0]):
+        k = guide[words[i] >> 20]  # the class at the start of this 2^-12 bin
+        u = words[i] * (1.0 / 4294967296.0)
+        while k < last and u >= cum[k]:  # only bins that straddle a boundary loop
+            k += 1
+        out[i] = k
+    return out
