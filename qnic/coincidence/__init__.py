@@ -1,0 +1,57 @@
+"""Coincidence matching of time-tag streams (DESIGN section 5).
+
+Timestamps are int64 picoseconds sorted ascending. Events at t1 (channel i)
+and t2 (channel j) coincide when |(t2 - delay_j) - (t1 - delay_i)| <= window_ps;
+each event is used at most once, nearest partner first.
+
+Public names:
+
+- :func:`find_coincidences`: one-shot matching of two streams.
+- :class:`CoincidenceStream`, :func:`find_coincidences_chunked`: the same in
+  chunks with the boundary carried over (bounded memory).
+- :func:`outcome_counts` -> :class:`OutcomeCounts`: per-outcome counts of two
+  QNICs from one tag batch, double clicks counted apart.
+- :func:`accidentals_from_rates`, :func:`accidentals_from_offset`: accidental
+  coincidence estimates.
+- :func:`cross_correlation`, :func:`estimate_delay`: cross-correlation
+  histogram and the sub-bin delay at its peak.
+"""
+
+from qnic.coincidence.accidentals import (
+    AccidentalEstimate,
+    accidentals_from_offset,
+    accidentals_from_rates,
+)
+from qnic.coincidence.correlation import DelayEstimate, cross_correlation, estimate_delay
+from qnic.coincidence.matching import IndexPairs, find_coincidences
+from qnic.coincidence.outcomes import (
+    DOUBLE_CLICK,
+    ArmEvents,
+    OutcomeCounts,
+    merge_arm,
+    outcome_counts,
+)
+from qnic.coincidence.stream import (
+    DEFAULT_CHUNK_SIZE,
+    CoincidenceStream,
+    find_coincidences_chunked,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DOUBLE_CLICK",
+    "AccidentalEstimate",
+    "ArmEvents",
+    "CoincidenceStream",
+    "DelayEstimate",
+    "IndexPairs",
+    "OutcomeCounts",
+    "accidentals_from_offset",
+    "accidentals_from_rates",
+    "cross_correlation",
+    "estimate_delay",
+    "find_coincidences",
+    "find_coincidences_chunked",
+    "merge_arm",
+    "outcome_counts",
+]

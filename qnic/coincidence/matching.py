@@ -1,0 +1,98 @@
+"""One-shot coincidence matching of two sorted timestamp streams.
+
+Window semantics (DESIGN section 3): event i of stream A at ``t_a[i]`` and
+event j of stream B at ``t_b[j]`` are candidates when
+``|(t_b[j] - delay_ps) - t_a[i]| <= window_ps``. Each event is used at most
+once, nearest partner first, defined exactly as: sort all candidate pairs by
+(|dt|, i, j) ascending and accept a pair when neither end is used yet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qnic.coincidence._matching_kernel import match_clusters
+from qnic.coincidence._validate import as_int_array, as_int_ps, check_sorted
+
+IndexPairs = tuple[NDArray[np.int64], NDArray[np.int64]]
+"""Matched pairs ``(i_a, i_b)``: two int64 index arrays of equal length."""
+
+
+def find_coincidences(
+    t_a: ArrayLike, t_b: ArrayLike, window_ps: int, delay_ps: int = 0
+) -> IndexPairs:
+    """Match events of two streams within a coincidence window.
+
+    Args:
+        t_a: Timestamps of stream A in ps, 1-D integer array sorted ascending,
+            shape (n_a,). Any integer dtype; converted to int64.
+        t_b: Timestamps of stream B in ps, same conventions, shape (n_b,).
+        window_ps: Coincidence half-width in ps (int, >= 0); 0 means the
+            shifted timestamps must be equal.
+        delay_ps: Delay of stream B relative to A in ps (int), subtracted from
+            ``t_b`` before comparing.
+
+    Returns:
+        ``(i_a, i_b)``: int64 index arrays, shape (n_pairs,), ordered by
+        ``i_a`` (ascending, no repeats; ``i_b`` has no repeats either), so
+        ``t_a[i_a[k]]`` and ``t_b[i_b[k]]`` coincide. Matching is the greedy
+        nearest-first rule: candidate pairs sorted by (|dt|, i, j), each
+        accepted when neither event is used yet.
+
+    Raises:
+        TypeError: If a timestamp array is not of integer dtype (floats are
+            refused, not truncated), or the window or delay is not a number.
+        ValueError: If an array is not 1-D, not sorted (the message names
+            ``t_a`` or ``t_b`` and the first index where it decreases),
+            ``window_ps < 0``, or the window or delay is fractional.
+
+    Example:
+        >>> i_a, i_b = find_coincidences([0, 100, 250], [3, 240], window_ps=10)
+        >>> i_a.tolist(), i_b.tolist()
+        ([0, 2], [0, 1])
+    """
+    window = as_int_ps(window_ps, "window_ps", minimum=0)
+    delay = as_int_ps(delay_ps, "delay_ps")
+    # The order of both streams is checked inside the matching pass itself
+    # (one pass over memory instead of three).
+    a = as_int_array(t_a, "t_a")
+    b = as_int_array(t_b, "t_b")
+    return match_sorted(a, b, window, delay, names=("t_a", "t_b"))
+
+
+def match_sorted(
+    t_a: NDArray[np.int64],
+    t_b: NDArray[np.int64],
+    window_ps: int,
+    delay_ps: int,
+    *,
+    names: tuple[str, str] = ("t_a", "t_b"),
+) -> IndexPairs:
+    """Match two int64 streams whose scalars are already checked.
+
+    Args:
+        t_a: Contiguous int64 timestamps in ps, shape (n_a,).
+        t_b: Contiguous int64 timestamps in ps, shape (n_b,).
+        window_ps: Coincidence half-width in ps (>= 0).
+        delay_ps: Delay of stream B in ps.
+        names: Argument names of the two arrays for error messages.
+
+    Returns:
+        ``(i_a, i_b)`` as :func:`find_coincidences`.
+
+    Raises:
+        ValueError: If either array is not sorted ascending.
+    """
+    if t_a.size == 0 or t_b.size == 0:
+        check_sorted(t_a, names[0])
+        check_sorted(t_b, names[1])
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    out_a, out_b, n_out, _, _, is_sorted = match_clusters(
+        t_a, t_b, window_ps, delay_ps, t_a.size, t_b.size
+    )
+    if not is_sorted:
+        check_sorted(t_a, names[0])
+        check_sorted(t_b, names[1])
+        raise ValueError(f"{names[0]} and {names[1]} must be sorted ascending")
+    return out_a[:n_out].copy(), out_b[:n_out].copy()
