@@ -67,6 +67,16 @@ class Bench:
         self._last_ps = np.full(len(dets), _NEVER_PS, dtype=np.int64)
         self._carry: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int8))
         self._gen_until_ps = _NEVER_PS
+        self._timing_arrays = self._timing()
+        p = np.array([d.afterpulse_probability for d in dets])
+        # one word decides each registered pulse's afterpulse, one more draws its delay
+        self._register_arrays = (
+            np.array([d.saturation_hz for d in dets]), (p * 2.0**32).astype(np.uint64),
+            np.array([d.afterpulse_delay_ns * 1e3 for d in dets]),
+            1.0 + 2.0 * p.max() / (1.0 - p.max()))
+        self._noise = np.array([d.dark_count_hz + d.background_hz for d in dets])
+        self._rates_key: tuple[float, ...] | None = None
+        self._rates = np.zeros(12)
 
     # -- what emulators turn ---------------------------------------------
     def motor(self, arm: str) -> RotatorMotion:
@@ -117,7 +127,18 @@ class Bench:
         return [d for name in ("A", "B") for d in self.params.arms[name].detectors]
 
     def _noise_hz(self) -> np.ndarray:
-        return np.array([d.dark_count_hz + d.background_hz for d in self._detectors()])
+        return self._noise
+
+    def _static_rates(self, t_s: float, pair_rate_hz: float) -> np.ndarray:
+        """Rates (Hz) of the 12 click classes while every plate stands still
+        (recomputed only when a plate angle or the source changed)."""
+        key = tuple(float(m.angle_at(np.array([t_s]))[0])
+                    for m in (*self._motors.values(), *self._qwp_motors.values())) + (pair_rate_hz,)
+        if key != self._rates_key:
+            probs = self._class_probabilities(self.outcome_probabilities(np.array([t_s])))[0]
+            self._rates = np.concatenate([pair_rate_hz * probs[:8], self._noise_hz()])
+            self._rates_key = key
+        return self._rates
 
     def _events(self, t0_ps: int, t1_ps: int) -> tuple[np.ndarray, np.ndarray]:
         """Click events in [t0, t1): sorted int64 times and int8 classes.
@@ -131,8 +152,7 @@ class Bench:
         t0_s, t1_s = t0_ps / PS, t1_ps / PS
         motors = list(self._motors.values()) + list(self._qwp_motors.values())
         if rate == 0.0 or all(m.is_static_over(t0_s, t1_s) for m in motors):
-            probs = self._class_probabilities(self.outcome_probabilities(np.array([t0_s])))[0]
-            rates = np.concatenate([rate * probs[:8], self._noise_hz()])
+            rates = self._static_rates(t0_s, rate)
             total = rates.sum()
             n = int(rng.poisson(total * span / PS)) if total > 0 and span > 0 else 0
             times = sorted_uniform(rng, n, t0_ps, span)
@@ -195,7 +215,7 @@ class Bench:
         t0_ps, t1_ps = int(round(t0_s * PS)), int(round(t1_s * PS))
         if t1_ps < t0_ps:
             raise ValueError(f"interval ends before it starts ({t0_s} s to {t1_s} s)")
-        sigma, delay, ahead, behind = self._timing()
+        sigma, delay, ahead, behind = self._timing_arrays
         if self._gen_until_ps < t0_ps - behind:  # nobody listened in between
             self._gen_until_ps = t0_ps - behind
         outs_t, outs_d = [], []
@@ -218,17 +238,14 @@ class Bench:
         t, d = self._carry
         if t.size == 0:
             return
-        dets = self._detectors()
-        enabled = np.ones(len(dets), dtype=np.bool_)
+        saturation_hz, ap_threshold, ap_mean_ps, words_per_pulse = self._register_arrays
+        enabled = np.ones(saturation_hz.size, dtype=np.bool_)
         if span_ps > 0:  # above its maximum count rate a module saturates and latches
-            raw_hz = np.bincount(d, minlength=len(dets) + 1)[: len(dets)] / (span_ps / PS)
-            enabled = raw_hz <= np.array([det.saturation_hz for det in dets])
-        p = np.array([det.afterpulse_probability for det in dets])
-        n_words = int(t.size * (1.0 + 2.0 * p.max() / (1.0 - p.max()))) + 64
+            raw_hz = np.bincount(d, minlength=saturation_hz.size + 1)[: saturation_hz.size] / (span_ps / PS)
+            enabled = raw_hz <= saturation_hz
         reg_t, reg_d, stop, ap_t, ap_d, _ = register(
-            t, d, cut_ps, self._dead_ps, self._last_ps, enabled,
-            (p * 2.0**32).astype(np.uint64), np.array([det.afterpulse_delay_ns * 1e3 for det in dets]),
-            random_words(self.rng, n_words), exponential_knots())
+            t, d, cut_ps, self._dead_ps, self._last_ps, enabled, ap_threshold, ap_mean_ps,
+            random_words(self.rng, int(t.size * words_per_pulse) + 64), exponential_knots())
         outs_t.append(reg_t)
         outs_d.append(reg_d)
         rest_t, rest_d = t[stop:], d[stop:]
@@ -261,4 +278,4 @@ class Bench:
             out.extend(zip(edges[:-1], edges[1:]))
         return out
 
-    _PIECE_EVENTS = 400_000
+    _PIECE_EVENTS = 50_000
