@@ -1,60 +1,30 @@
-"""The ``qnic`` command (DESIGN 9): the front door of qnic-bench.
-
-With no ``--station`` every command runs on the embedded simulated bench.
-``--json`` prints one JSON object on stdout and nothing else there.
-"""
+"""``qnic chsh``: a Bell/CHSH measurement (DESIGN 6 and 9)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from instruments.errors import InstrumentError
-from qnic.station import StationError, load_station_config, open_station
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from qnic.cli.common import EXIT_OK, positive_float, seed
+from qnic.station import load_station_config, open_station
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qnic", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_parser(sub: Any) -> None:
     chsh = sub.add_parser("chsh", help="run a Bell/CHSH measurement",
                           description="Measure CHSH S over the four settings of DESIGN 6.")
     chsh.add_argument("--station", metavar="FILE", help="station file (default: embedded simulated bench)")
-    chsh.add_argument("--seconds", type=_positive_float, default=1.0, metavar="S",
+    chsh.add_argument("--seconds", type=positive_float, default=1.0, metavar="S",
                       help="seconds of acquisition per setting (default 1)")
-    chsh.add_argument("--seed", type=_seed, metavar="N", help="seed of the simulated bench")
-    chsh.add_argument("--window-ps", type=_positive_float, metavar="PS",
+    chsh.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
+    chsh.add_argument("--window-ps", type=positive_float, metavar="PS",
                       help="coincidence window (default: the station's)")
     chsh.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     chsh.add_argument("--save-tags", metavar="FILE", help="also write the raw tags to this .npz file")
     chsh.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     chsh.set_defaults(func=cmd_chsh)
-    return parser
 
 
 def _progress(enabled: bool) -> Any:
@@ -133,21 +103,3 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except StationError as exc:
-        print(f"qnic: bad station file: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except InstrumentError as exc:
-        print(f"qnic: instrument error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("qnic: interrupted; settings measured so far are kept in the database",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
