@@ -20,6 +20,22 @@ from sim_backends.physics.sampling import inverse_cdf
 NO_DETECTOR = 4
 
 
+@numba.njit(cache=True, inline="always")
+def sort_nearly_sorted(t: np.ndarray, aux: np.ndarray) -> None:
+    """Sort ``t`` in place, carrying ``aux`` along; stable. Insertion sort:
+    linear when each element sits only a few places from its rank."""
+    for j in range(1, t.shape[0]):
+        v = t[j]
+        w = aux[j]
+        i = j - 1
+        while i >= 0 and t[i] > v:
+            t[i + 1] = t[i]
+            aux[i + 1] = aux[i]
+            i -= 1
+        t[i + 1] = v
+        aux[i + 1] = w
+
+
 @numba.njit(cache=True)
 def emit(times: np.ndarray, cls: np.ndarray, words: np.ndarray, knots: np.ndarray,
          sigma_ps: np.ndarray, delay_ps: np.ndarray, chan_a: np.ndarray, chan_b: np.ndarray,
@@ -62,16 +78,7 @@ def emit(times: np.ndarray, cls: np.ndarray, words: np.ndarray, knots: np.ndarra
             k += d != NO_DETECTOR
     out_t = out_t[:k]
     out_d = out_d[:k]
-    for j in range(1, k):
-        v = out_t[j]
-        w = out_d[j]
-        i = j - 1
-        while i >= 0 and out_t[i] > v:
-            out_t[i + 1] = out_t[i]
-            out_d[i + 1] = out_d[i]
-            i -= 1
-        out_t[i + 1] = v
-        out_d[i + 1] = w
+    sort_nearly_sorted(out_t, out_d)
     return out_t, out_d
 
 
@@ -182,16 +189,7 @@ def tag(pulses: np.ndarray, channels: np.ndarray, delay_of: np.ndarray, seen: np
         k += seen[c]
     out_t = out_t[:k]
     out_c = out_c[:k]
-    for j in range(1, k):
-        v = out_t[j]
-        w = out_c[j]
-        i = j - 1
-        while i >= 0 and out_t[i] > v:
-            out_t[i + 1] = out_t[i]
-            out_c[i + 1] = out_c[i]
-            i -= 1
-        out_t[i + 1] = v
-        out_c[i + 1] = w
+    sort_nearly_sorted(out_t, out_c)
     if resolution_ps > 1:
         for j in range(k):
             out_t[j] = (out_t[j] // resolution_ps) * resolution_ps
