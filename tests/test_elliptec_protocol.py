@@ -108,7 +108,7 @@ def test_status_query_returns_code_and_busy_is_not_an_error() -> None:
     port.assert_done()
 
 
-FAULT_CODES = [(1, "Communication time out"), (2, "Mechanical time out"),
+FAULT_CODES = [(1, "Communication time out"),
                (3, "Command error or not supported"), (4, "Value out of range"),
                (5, "Module isolated"), (6, "Module out of isolation"),
                (7, "Initializing error"), (8, "Thermal error"), (10, "Sensor error"),
@@ -125,6 +125,38 @@ def test_every_gs_error_code_raises_with_device_command_and_meaning(code: int, m
     assert err.value.code == code and err.value.meaning == meaning
     assert err.value.instrument == "rot" and err.value.request == b"2ma00008C00"
     assert f"device error {code} ({meaning})" in str(err.value)
+    port.assert_done()
+
+
+def test_mechanical_timeout_accepted_when_the_stage_arrived() -> None:
+    # GS02 follows some good moves (instruments.md 1.6): the driver reads the
+    # position back instead of repeating the move
+    rot, port = make([IN_2, (b"2ma00008C00", b"2GS02\r\n"), (b"2gs", b"2GS00\r\n"),
+                      (b"2gp", b"2PO00008C01\r\n")])
+    rot.move_to(90.0, wait=False)
+    assert rot.wait_for_move() == pytest.approx(0x8C01 * 360 / 143360)
+    port.assert_done()
+
+
+def test_mechanical_timeout_off_target_raises_with_where_it_stopped() -> None:
+    rot, port = make([IN_2, (b"2ma00008C00", b"2GS02\r\n"), (b"2gs", b"2GS00\r\n"),
+                      (b"2gp", b"2PO00004600\r\n")])
+    with pytest.raises(DeviceFaultError) as err:
+        rot.angle(90.0)
+    assert err.value.code == 2 and "Mechanical time out" in err.value.meaning
+    assert "stopped at 45.0000 deg" in err.value.meaning
+    port.assert_done()
+
+
+def test_resynchronises_after_a_timeout() -> None:
+    # the move's reply never comes within the timeout; the driver reads the
+    # status (busy: still moving), and skips the late PO when it arrives
+    rot, port = make([IN_2, (b"2ma00008C00", None), (b"2gs", b"2GS09\r\n"),
+                      (b"2gv", b"2PO00008C00\r\n2GV32\r\n")])
+    rot.move_timeout_s = 0.5
+    with pytest.raises(TransportError):
+        rot.angle(90.0)
+    assert rot.velocity() == 50
     port.assert_done()
 
 

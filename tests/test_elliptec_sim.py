@@ -100,10 +100,10 @@ def test_two_devices_on_one_bus_by_address() -> None:
     assert bench.motor("B").angle_at(now)[0] == pytest.approx(20.0, abs=RESOLUTION_DEG)
 
 
-def test_both_arms_move_together_cost_the_slower_move() -> None:
+def test_arms_on_separate_buses_move_together() -> None:
     bench = make_bench()
-    url = "sim://ell14?bench=default&devices=0:A,1:B"
-    a, b = ELL14("a", url, device_id="0"), ELL14("b", url, device_id="1")
+    a = ELL14("a", "sim://ell14?bench=default&arm=A&addr=0")
+    b = ELL14("b", "sim://ell14?bench=default&arm=B&addr=0")
     a.home()
     b.home()
     t0 = bench.clock.now()
@@ -111,7 +111,25 @@ def test_both_arms_move_together_cost_the_slower_move() -> None:
     b.move_to(30.0, wait=False)
     a.wait_for_move()
     b.wait_for_move()
+    # a setting costs the slower move, not the sum
     assert bench.clock.now() - t0 == pytest.approx(90 / 430 + 430 / 4000, rel=1e-6)
+
+
+def test_devices_on_one_bus_move_one_at_a_time() -> None:
+    # instruments.md 1.7: one device moves at a time on a shared port
+    bench = make_bench()
+    url = "sim://ell14?bench=default&devices=0:A,1:B"
+    a, b = ELL14("a", url, device_id="0"), ELL14("b", url, device_id="1")
+    a.home()
+    b.home()
+    t0 = bench.clock.now()
+    a.move_to(90.0, wait=False)
+    b.move_to(30.0, wait=False)  # waits for a's move first
+    a.wait_for_move()
+    b.wait_for_move()
+    # a trapezoidal 90 deg move, then a triangular 30 deg one (30 < v^2/a)
+    expected = (90 / 430 + 430 / 4000) + 2 * (30 / 4000) ** 0.5
+    assert bench.clock.now() - t0 == pytest.approx(expected, rel=1e-4)
 
 
 def test_timeout_fault_raises_transport_error() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from qcodes.instrument import Instrument
 from qcodes.validators import Enum, Ints, Numbers
 
-from instruments.errors import DeviceFaultError, ProtocolError
+from instruments.errors import DeviceFaultError, ProtocolError, TransportError
 from instruments.rotators.elliptec_bus import ElliptecBus
 from instruments.rotators.elliptec_codec import (
     DeviceInfo,
@@ -41,11 +41,14 @@ class ELL14(Instrument):
         device_id: the device's bus address, one hex digit (factory ``"0"``).
         timeout_s: read timeout of one reply line (seconds).
         move_timeout_s: longest a move or homing may take (seconds).
+        position_tolerance_deg: how far from its target a move that reports
+            a mechanical time out may end and still be accepted (degrees).
         port: an open pyserial-like port to use instead of ``address`` (tests).
     """
 
     def __init__(self, name: str, address: str, device_id: str = "0", timeout_s: float = 1.0,
-                 move_timeout_s: float = 30.0, port: Any = None, **kwargs: Any) -> None:
+                 move_timeout_s: float = 30.0, position_tolerance_deg: float = 0.05,
+                 port: Any = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         encode(device_id, "gs")  # validates the address before any traffic
         self.address = address
@@ -54,8 +57,11 @@ class ELL14(Instrument):
         self._own_bus = port is not None
         self._bus: ElliptecBus | None = ElliptecBus(address, timeout_s, port) if port else None
         self._timeout_s = timeout_s
+        self.position_tolerance_deg = position_tolerance_deg
         self._info: DeviceInfo | None = None
         self._pending_move: bytes | None = None
+        self._target_counts: int | None = None
+        self._late_po = False
 
         self.angle = self.add_parameter(
             "angle", label="Fast-axis angle", unit="deg",
@@ -78,6 +84,7 @@ class ELL14(Instrument):
     # -- connection ---------------------------------------------------------
     @property
     def bus(self) -> ElliptecBus:
+        """The serial bus this device is on (opened on first use)."""
         if self._bus is None:
             self._bus = ElliptecBus.shared(self.address, self._timeout_s)
         return self._bus
@@ -101,11 +108,13 @@ class ELL14(Instrument):
         return self.connect()
 
     def get_idn(self) -> dict[str, str | None]:
+        """Vendor, model, serial number and firmware from the ``IN`` reply."""
         info = self.connect()
         return {"vendor": "Thorlabs", "model": info.model_name, "serial": info.serial,
                 "firmware": info.firmware}
 
     def close(self) -> None:
+        """Release the bus (the last device on it closes the port)."""
         if self._bus is not None:
             if self._own_bus:
                 self._bus.close()
@@ -130,18 +139,48 @@ class ELL14(Instrument):
         """Send one command and return its reply of mnemonic ``expect``.
 
         Interim ``GS09`` frames are skipped while waiting for a move; any
-        other non-zero ``GS`` raises :class:`DeviceFaultError`.
+        other non-zero ``GS`` raises :class:`DeviceFaultError`. Write and
+        read hold the bus lock together.
         """
-        self._finish_pending_move()
-        frame = encode(self.device_id, command, data)
-        self.bus.write(self.name, frame)
-        return self._await(frame, expect, self._timeout_s if wait_s is None else wait_s)
+        with self.bus.lock:
+            self._finish_bus_move()
+            frame = encode(self.device_id, command, data)
+            self.bus.write(self.name, frame)
+            return self._await(frame, expect, self._timeout_s if wait_s is None else wait_s)
 
     def _await(self, frame: bytes, expect: str, wait_s: float) -> Reply:
+        try:
+            return self._read_expected(frame, expect, wait_s)
+        except (TransportError, ProtocolError):
+            self._resync()
+            raise
+
+    def _resync(self) -> None:
+        """After a lost or garbled reply: drop what is buffered and read the
+        status until a ``GS`` comes, so the next command gets its own reply.
+        A device still moving answers ``GS09``; its late ``PO`` is then
+        skipped when it arrives."""
+        frame = encode(self.device_id, "gs")
+        try:
+            self.bus.port.reset_input_buffer()
+            self.bus.discard_pending(self.device_id)
+            self.bus.write(self.name, frame)
+            for _ in range(8):
+                reply = self.bus.read_reply(self.name, self.device_id, frame, self._timeout_s)
+                if reply.mnemonic == "GS":
+                    self._late_po = reply.data == "09"
+                    return
+        except Exception as exc:  # the original error is what the caller must see
+            log.warning("%s: could not resynchronise after an error: %s", self.name, exc)
+
+    def _read_expected(self, frame: bytes, expect: str, wait_s: float) -> Reply:
         while True:
             reply = self.bus.read_reply(self.name, self.device_id, frame, wait_s)
             if reply.mnemonic in ("BO", "BS"):
                 continue  # unsolicited front-panel messages (instruments.md 1.4)
+            if reply.mnemonic == "PO" and expect != "PO" and self._late_po:
+                self._late_po = False  # the end of a move whose reply timed out
+                continue
             if reply.mnemonic == "GS":
                 code = self._status_code(frame, reply)
                 if code == ElliptecStatus.BUSY and expect != "GS":
@@ -197,44 +236,82 @@ class ELL14(Instrument):
         if direction not in _HOME_DIRECTION:
             raise ValueError(f"{self.name}: homing direction must be 'cw' or 'ccw', got {direction!r}")
         self.connect()
-        self._start("ho", _HOME_DIRECTION[direction])
+        self._start("ho", _HOME_DIRECTION[direction], 0)
         self.wait_for_move()
 
     def move_to(self, angle_deg: float, wait: bool = True) -> None:
         """Move to ``angle_deg`` degrees; with ``wait=False`` return at once."""
         self.angle.validate(angle_deg)
-        self._start("ma", encode_long(self._counts(angle_deg)))
+        counts = self._counts(angle_deg)
+        self._start("ma", encode_long(counts), counts)
         if wait:
             self.wait_for_move()
 
     def move_by(self, delta_deg: float, wait: bool = True) -> None:
         """Move by ``delta_deg`` degrees (signed)."""
         Numbers(-360.0, 360.0).validate(delta_deg)
-        self._start("mr", encode_long(self._counts(delta_deg)))
+        self._start("mr", encode_long(self._counts(delta_deg)), None)
         if wait:
             self.wait_for_move()
 
-    def _start(self, command: str, data: str) -> None:
-        self._finish_pending_move()
-        frame = encode(self.device_id, command, data)
-        self.bus.write(self.name, frame)
-        self._pending_move = frame
+    def _start(self, command: str, data: str, target_counts: int | None) -> None:
+        """Send a move. Only one device on a bus may move at a time, with one
+        reply outstanding (instruments.md 1.7): another device's move on the
+        same bus is waited for first."""
+        with self.bus.lock:
+            self._finish_bus_move()
+            frame = encode(self.device_id, command, data)
+            self.bus.write(self.name, frame)
+            self._pending_move = frame
+            self._target_counts = target_counts
+            self.bus.mover = self
 
     def is_moving(self) -> bool:
+        """True while a move this driver started has not been waited for."""
         return self._pending_move is not None
 
     def wait_for_move(self) -> float:
-        """Wait for the move in progress; return the final angle (deg)."""
+        """Wait for the move in progress; return the final angle (deg).
+
+        A move answered ``GS02`` (mechanical time out, which the device also
+        reports after some good moves, instruments.md 1.6) is checked by
+        reading the position back: within ``position_tolerance_deg`` of the
+        target it is accepted with a warning, otherwise it raises. A move is
+        never repeated blindly.
+        """
         frame = self._pending_move
         if frame is None:
             return self.position_deg()
-        self._pending_move = None
-        reply = self._await(frame, "PO", self.move_timeout_s)
-        return self._degrees(self._long(frame, reply))
+        with self.bus.lock:
+            self._pending_move = None
+            if self.bus.mover is self:
+                self.bus.mover = None
+            try:
+                reply = self._await(frame, "PO", self.move_timeout_s)
+            except DeviceFaultError as exc:
+                if exc.code != ElliptecStatus.MECHANICAL_TIMEOUT or self._target_counts is None:
+                    raise
+                return self._check_arrival(frame, exc)
+            return self._degrees(self._long(frame, reply))
 
-    def _finish_pending_move(self) -> None:
-        if self._pending_move is not None:
-            self.wait_for_move()
+    def _check_arrival(self, frame: bytes, fault: DeviceFaultError) -> float:
+        assert self._target_counts is not None
+        target = self._degrees(self._target_counts)
+        here = self.position_deg()
+        if abs(here - target) <= self.position_tolerance_deg:
+            log.warning("%s: %s reported a mechanical time out but reached %.4f deg",
+                        self.name, frame, here)
+            return here
+        raise DeviceFaultError(
+            self.name, fault.code,
+            f"{fault.meaning}; the stage stopped at {here:.4f} deg, {here - target:+.4f} deg "
+            f"from the target {target:.4f} deg", frame) from fault
+
+    def _finish_bus_move(self) -> None:
+        """Wait for any move in flight on this bus (this device's or another's)."""
+        mover = self.bus.mover
+        if mover is not None:
+            mover.wait_for_move()
 
     def stop(self) -> None:
         """Stop jogging (``st``); bounded moves run to their end (1.4)."""

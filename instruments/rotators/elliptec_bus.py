@@ -44,6 +44,7 @@ class ElliptecBus:
         self.lock = threading.RLock()
         self._inbox: dict[str, deque[Reply]] = defaultdict(deque)
         self._users = 0
+        self.mover: Any = None  # the device whose move reply is outstanding
 
     @classmethod
     def shared(cls, address: str, timeout_s: float = 1.0) -> ElliptecBus:
