@@ -152,6 +152,31 @@ def _qnic(file: str, raw: Any, instruments: Mapping[str, Any]) -> tuple[dict[str
     return arms, int(window), home
 
 
+def _sim_addresses(file: str, instruments: Mapping[str, Any], sim: Any) -> None:
+    """Every ``sim://`` address must name this station's bench and its arms."""
+    from sim_backends.serial_url.protocol_sim import parse_url
+
+    for name, spec in instruments.items():
+        address = spec.get("address")
+        if not (isinstance(address, str) and address.startswith("sim://")):
+            continue
+        key = f"instruments.{name}.address"
+        if sim is None:
+            raise StationError(file, key, "a sim:// address needs a sim: section describing the bench")
+        try:
+            _, options = parse_url(address)
+        except Exception as exc:
+            raise StationError(file, key, f"not a valid sim:// address: {exc}") from None
+        bench = options.get("bench", "default")
+        if bench != sim.name:
+            raise StationError(file, key, f"names bench {bench!r}, but sim.name is {sim.name!r}")
+        arms = [options["arm"]] if "arm" in options else [
+            p.partition(":")[2] for p in options.get("devices", "").split(",") if p]
+        for arm in arms:
+            if arm not in ("A", "B", "-"):
+                raise StationError(file, key, f"arm {arm!r} is not an arm of the bench (A or B)")
+
+
 def _sim(file: str, raw: Any, arms: Mapping[str, ArmWiring]) -> Any:
     from sim_backends.params import ParamError, bench_params
 
@@ -187,6 +212,7 @@ def parse_station(text: str, file: str = "<station>") -> StationConfig:
         raise StationError(file, "qnic", "missing: the wiring of arms A and B")
     arms, window, home = _qnic(file, top["qnic"], instruments)
     sim = _sim(file, top["sim"], arms) if "sim" in top else None
+    _sim_addresses(file, instruments, sim)
     return StationConfig(file, instruments, arms, window, home, sim, text)
 
 
@@ -244,7 +270,11 @@ def open_station(config: StationConfig, seed: int | None = None) -> Iterator[Loa
     station.load_config(yaml.safe_dump({"instruments": dict(config.instruments)}))
     try:
         for name in config.instruments:
-            station.load_instrument(name)
+            try:
+                station.load_instrument(name)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise StationError(config.path, f"instruments.{name}",
+                                   f"cannot build the instrument: {exc}") from exc
         qnics = {
             name: QNIC(name, station.components[w.rotator], station.components[w.tagger],  # type: ignore[arg-type]
                        w.channels, w.waveplate_zero_deg, w.delays_ps)

@@ -69,11 +69,14 @@ class Bench:
         self._gen_until_ps = _NEVER_PS
         self._timing_arrays = self._timing()
         p = np.array([d.afterpulse_probability for d in dets])
-        # one word decides each registered pulse's afterpulse, one more draws its delay
+        # one word decides each registered pulse's afterpulse, one more draws
+        # its delay: (1 + p) / (1 - p) words per raw pulse on average; twice
+        # that (plus 64) is never exhausted in practice, and if it were the
+        # last pulses of the piece would only miss their afterpulses
         self._register_arrays = (
             np.array([d.saturation_hz for d in dets]), (p * 2.0**32).astype(np.uint64),
             np.array([d.afterpulse_delay_ns * 1e3 for d in dets]),
-            1.0 + 2.0 * p.max() / (1.0 - p.max()))
+            2.0 * (1.0 + p.max()) / (1.0 - p.max()))
         self._noise = np.array([d.dark_count_hz + d.background_hz for d in dets])
         self._rates_key: tuple[float, ...] | None = None
         self._rates = np.zeros(12)

@@ -162,7 +162,9 @@ def _detectors(arm: str, sec: Mapping[str, Any]) -> tuple[DetectorParams, Detect
             channel=ch, outcome=outcome,
             efficiency=_number(d, "efficiency", path, 0.65, 0.0, 1.0),
             dark_count_hz=_number(d, "dark_count_hz", path, 300.0, 0.0),
-            delay_ps=int(_number(d, "delay_ps", path, 0.0, -1e9, 1e9)),
+            # cable delays are ns; +-1 us covers any bench (and keeps the
+            # pulse stream's sorting local)
+            delay_ps=int(_number(d, "delay_ps", path, 0.0, -1e6, 1e6)),
             jitter_ps=_number(d, "jitter_ps", path, 350.0, 0.0),
             dead_time_ns=_number(d, "dead_time_ns", path, 22.0, 0.0),
             afterpulse_probability=_number(d, "afterpulse_probability", path, 0.005, 0.0, 0.5),

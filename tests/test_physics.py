@@ -155,11 +155,27 @@ def test_afterpulsing_adds_clicks_after_the_dead_time() -> None:
     expected = lam / (1 - p)
     sigma = math.sqrt(lam * (1 + p) / (1 - p) ** 2)
     assert abs(t.size - expected) < Z * sigma
-    gaps = np.diff(t)
-    short = np.count_nonzero(gaps < (dead_ns + 5 * delay_ns) * 1000)
-    # afterpulse gaps lie within dead + 5 mean delays with prob 1 - e^-5;
-    # Poisson gaps that short have probability r * 270 ns = 0.5 %
-    assert short > 0.8 * p * t.size
+    # gaps shorter than dead + 5 mean delays: each registered click's own
+    # afterpulse lands there with probability p (1 - e^-5) (unless a dark count
+    # comes first: probability r * 5 delay = 0.5 %, neglected in the mean and
+    # covered by the tolerance), and a dark count with probability
+    # 1 - exp(-r * 5 delay); binomial sigma of the sum over t.size gaps
+    window = (dead_ns + 5 * delay_ns) * 1e-9
+    q = p * (1 - math.exp(-5)) + (1 - math.exp(-rate * window))
+    short = np.count_nonzero(np.diff(t) < window * 1e12)
+    assert abs(short - t.size * q) < Z * math.sqrt(t.size * q * (1 - q)) + 0.005 * p * t.size
+    # afterpulse delays beyond the dead time are exponential with the set mean:
+    # among gaps x = gap - dead in [0, 3 tau), afterpulses have the truncated
+    # mean tau (1 - 4 e^-3)/(1 - e^-3); Poisson gaps there are near uniform
+    # (mean 1.5 tau); the mixture's mean, 4 standard errors
+    tau = delay_ns * 1e3
+    x = np.diff(t) - dead_ns * 1e3
+    x = x[x < 3 * tau]
+    n_ap = t.size * p * (1 - math.exp(-3))
+    n_poisson = t.size * (1 - math.exp(-rate * 3 * tau * 1e-12))
+    mean_ap = tau * (1 - 4 * math.exp(-3)) / (1 - math.exp(-3))
+    expected_mean = (n_ap * mean_ap + n_poisson * 1.5 * tau) / (n_ap + n_poisson)
+    assert abs(x.mean() - expected_mean) < Z * x.std() / math.sqrt(x.size)
     assert np.diff(t).min() >= dead_ns * 1000
 
 

@@ -129,3 +129,29 @@ def test_not_yaml(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(StationError, match="cannot read"):
         load_station_config(tmp_path / "nope.yaml")
+
+
+def test_sim_address_of_another_bench(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["instruments"]["rotator_a"].update(
+        address="sim://ell14?bench=lab2&arm=A&addr=0"))
+    assert err.key == "instruments.rotator_a.address" and "lab2" in err.expected
+
+
+def test_sim_address_with_unknown_arm(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["instruments"]["rotator_b"].update(
+        address="sim://ell14?bench=default&arm=C&addr=0"))
+    assert err.key == "instruments.rotator_b.address" and "'C'" in err.expected
+
+
+def test_sim_address_without_sim_section(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d.pop("sim"))
+    assert err.key == "instruments.rotator_a.address" and "sim: section" in err.expected
+
+
+def test_bad_init_argument_fails_with_the_instrument_key(tmp_path: Path) -> None:
+    data = default_dict()
+    data["instruments"]["rotator_a"]["init"]["device_id"] = "Z"
+    cfg = load_station_config(write(tmp_path, data))
+    with pytest.raises(StationError) as err, open_station(cfg):
+        pass
+    assert err.value.key == "instruments.rotator_a" and "one hex digit" in err.value.expected

@@ -58,9 +58,14 @@ def cmd_chsh(args: argparse.Namespace) -> int:
                     save_tags(Path(args.save_tags), run.settings)
                     recorder.add_metadata("raw_tags_file", str(Path(args.save_tags).resolve()))
             result = run.analyze()
+            result.metadata["run_id"] = run_id
+            result.metadata["calibration"] = {
+                name: {"waveplate_zero_deg": w.waveplate_zero_deg, "delays_ps": list(w.delays_ps)}
+                for name, w in config.arms.items()}
             for key in ("S", "S_err", "S_corrected", "S_corrected_err"):
                 recorder.add_metadata(key, float(getattr(result, key)))
             recorder.add_metadata("window_ps", int(run.window_ps or 0))
+            recorder.add_metadata("calibration", result.metadata["calibration"])
     report = {
         "S": result.S, "S_err": result.S_err, "E": result.E, "E_err": result.E_err,
         "counts": result.counts,
@@ -72,6 +77,7 @@ def cmd_chsh(args: argparse.Namespace) -> int:
         "simulated": config.sim is not None,
         "double_clicks": result.metadata["double_clicks"],
         "raw_tags_file": str(Path(args.save_tags).resolve()) if args.save_tags else None,
+        "calibration": result.metadata["calibration"],
     }
     if args.json:
         print(json.dumps(report))
