@@ -64,6 +64,7 @@ class CHSHRun:
     window_ps: int | None = None
     keep_tags: bool = False
     progress: Callable[[str, int, int], None] | None = None
+    chunk_s: float = 0.1
     settings: list[SettingData] = field(default_factory=list)
 
     def prepare(self) -> None:
@@ -79,23 +80,33 @@ class CHSHRun:
             b.rotator.home()
 
     def measure_setting(self, key: str) -> SettingData:
-        """Turn both arms to setting ``key`` ("xy"), acquire and count."""
+        """Turn both arms to setting ``key`` ("xy"), acquire and count.
+
+        Tags are streamed in batches of ``chunk_s`` and counted batch by
+        batch, so memory stays bounded however long the setting; a pair cut
+        by a batch boundary (a fraction window / chunk, ~1e-8) is not counted.
+        """
         a, b = self.station.qnics["A"], self.station.qnics["B"]
         x, y = int(key[0]), int(key[1])
         phi_a, phi_b = CHSH_ANGLES_DEG["A"][x], CHSH_ANGLES_DEG["B"][y]
         set_bases_together([(a, phi_a), (b, phi_b)])
-        batch = a.tagger.acquire(self.seconds_per_setting)
         window = int(self.window_ps or 0)
         delays = {**a.channel_delays, **b.channel_delays}
-        counts = outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels,
-                                window, delays)
-        acc = np.array([
-            outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels, window,
-                           delays, offset_ps=k * ACCIDENTAL_OFFSET_PS).n.ravel()
-            for k in range(1, ACCIDENTAL_WINDOWS + 1)], dtype=np.float64)
-        return SettingData(key, phi_a, phi_b, counts, acc.mean(axis=0),
-                           acc.mean(axis=0) / ACCIDENTAL_WINDOWS,
-                           batch.duration_s - batch.lost_s, batch if self.keep_tags else None)
+        total = _CountSum()
+        acc = np.zeros((ACCIDENTAL_WINDOWS, 4))
+        live_s = 0.0
+        kept: list[TagBatch] = []
+        for batch in a.tagger.stream(self.seconds_per_setting, self.chunk_s):
+            total.add(outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels,
+                                     window, delays))
+            for k in range(ACCIDENTAL_WINDOWS):
+                acc[k] += outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels,
+                                         window, delays, offset_ps=(k + 1) * ACCIDENTAL_OFFSET_PS).n.ravel()
+            live_s += batch.duration_s - batch.lost_s
+            if self.keep_tags:
+                kept.append(batch)
+        return SettingData(key, phi_a, phi_b, total.result(), acc.mean(axis=0),
+                           acc.mean(axis=0) / ACCIDENTAL_WINDOWS, live_s, _join(kept))
 
     def run(self, recorder: RunRecorder | None = None) -> list[SettingData]:
         """Measure the four settings, recording each row as it is measured."""
@@ -128,6 +139,38 @@ class CHSHRun:
     def analyze(self) -> CHSHResult:
         """S from the measured settings (pure)."""
         return analyze_chsh(self.settings, int(self.window_ps or 0), self.seconds_per_setting)
+
+
+class _CountSum:
+    """Adds up :class:`OutcomeCounts` of successive batches."""
+
+    def __init__(self) -> None:
+        self.n = np.zeros((2, 2), dtype=np.int64)
+        self.double_a = self.double_b = self.events_a = self.events_b = 0
+        self.singles: dict[int, int] = {}
+
+    def add(self, c: OutcomeCounts) -> None:
+        self.n += c.n
+        self.double_a += c.double_a
+        self.double_b += c.double_b
+        self.events_a += c.events_a
+        self.events_b += c.events_b
+        for ch, v in c.singles.items():
+            self.singles[ch] = self.singles.get(ch, 0) + v
+
+    def result(self) -> OutcomeCounts:
+        return OutcomeCounts(self.n, self.double_a, self.double_b, self.events_a, self.events_b,
+                             self.singles)
+
+
+def _join(batches: list[TagBatch]) -> TagBatch | None:
+    if not batches:
+        return None
+    return TagBatch(np.concatenate([b.timestamps for b in batches]),
+                    np.concatenate([b.channels for b in batches]),
+                    batches[0].start_ps, batches[-1].stop_ps,
+                    tuple(o for b in batches for o in b.overflows),
+                    sum(b.missed_events for b in batches))
 
 
 def analyze_chsh(settings: list[SettingData], window_ps: int, seconds: float) -> CHSHResult:
