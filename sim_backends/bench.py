@@ -221,7 +221,8 @@ class Bench:
         sigma, delay, ahead, behind = self._timing_arrays
         if self._gen_until_ps < t0_ps - behind:  # nobody listened in between
             self._gen_until_ps = t0_ps - behind
-        outs_t, outs_d = [], []
+        outs_t: list[np.ndarray] = []
+        outs_d: list[np.ndarray] = []
         for a, b in self._pieces(self._gen_until_ps, t1_ps + ahead):
             times, cls = self._events(a, b)
             t, d = emit(times, cls, random_words(self.rng, 2 * times.size), normal_knots(),
@@ -275,7 +276,7 @@ class Bench:
             return []
         total_hz = self.params.pair_rate_hz * 2 + float(self._noise_hz().sum())
         step = max(int(self._PIECE_EVENTS / max(total_hz, 1.0) * PS), 1)
-        out = []
+        out: list[tuple[int, int]] = []
         for a, b in self._split_by_motion(t0_ps, t1_ps):
             edges = list(range(a, b, step)) + [b]
             out.extend(zip(edges[:-1], edges[1:]))

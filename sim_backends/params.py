@@ -140,7 +140,7 @@ _ARM_KEYS = {f for f in ArmParams.__dataclass_fields__ if f not in ("name", "det
 
 
 def _detectors(arm: str, sec: Mapping[str, Any]) -> tuple[DetectorParams, DetectorParams]:
-    dets = _mapping(sec.get("detectors"), f"{arm}.detectors")
+    dets: Mapping[Any, Any] = _mapping(sec.get("detectors"), f"{arm}.detectors")
     if not dets:
         ch0, ch1 = _DEFAULT_CHANNELS[arm]
         dets = {ch0: {"outcome": 0}, ch1: {"outcome": 1}}

@@ -167,9 +167,9 @@ class SimulatedTimeTagger(Instrument):
             n = int(rng.poisson(rate_hz * (stop_ps - start_ps) / PS))
             extra_t.append(sorted_uniform(rng, n, start_ps, stop_ps - start_ps))
             extra_c.append(np.full(n, c, dtype=np.int32))
-        t, c = np.concatenate(extra_t), np.concatenate(extra_c)
-        order = np.argsort(t, kind="stable")
-        return t[order], c[order]
+        all_t, all_c = np.concatenate(extra_t), np.concatenate(extra_c)
+        order = np.argsort(all_t, kind="stable")
+        return all_t[order], all_c[order]
 
     def _overflow(self, ts: np.ndarray, cs: np.ndarray, t0_ps: int, t1_ps: int) -> TagBatch:
         tp = self.bench.params.tagger

@@ -107,8 +107,7 @@ def sorted_uniform(rng: np.random.Generator, n: int, t0_ps: int, span_ps: int) -
     """
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    return _sorted_uniform(random_words(rng, n + 1), exponential_knots(), np.int64(t0_ps),
-                           np.int64(span_ps))
+    return _sorted_uniform(random_words(rng, n + 1), exponential_knots(), int(t0_ps), int(span_ps))
 
 
 @numba.njit(cache=True)

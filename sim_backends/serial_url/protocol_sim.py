@@ -42,7 +42,7 @@ class Serial(SerialBase):
     def open(self) -> None:
         if self._port is None:
             raise SerialException("port must be configured before it can be used")
-        if self.is_open:
+        if self.is_open:  # type: ignore[has-type]  # set by SerialBase
             raise SerialException("port already open")
         model, options = parse_url(self.portstr)
         try:
