@@ -1,0 +1,176 @@
+"""``qnic xor``: XOR-game values, strategies and bench bases; the Figure 3 study (DESIGN 7, 9)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, seed
+
+_FIGURE3_ONLY = ("trials", "seed", "out")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    xor = sub.add_parser(
+        "xor", help="XOR game values, optimal strategy and waveplate bases; the Figure 3 study",
+        description="Classical and quantum (Tsirelson SDP, certified) values of an XOR game, "
+                    "the optimal strategy as waveplate settings on one Bell pair where possible; "
+                    "or the random-graph-game study of the paper's Figure 3.")
+    mode = xor.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--game", metavar="FILE",
+                      help='JSON file {"prob": [[...]], "pred": [[...]]} (prob[x][y] sums to 1; '
+                           "pred[x][y] in {0, 1} is the a xor b that wins)")
+    mode.add_argument("--figure3", action="store_true",
+                      help="run the Figure 3 study: random games on K_n, n = 3..7, p = 0..1")
+    xor.add_argument("--trials", type=positive_int, metavar="N",
+                     help="Figure 3: games per point (default 200)")
+    xor.add_argument("--seed", type=seed, metavar="N", help="Figure 3: seed (default 0)")
+    xor.add_argument("--out", metavar="DIR", help="Figure 3: output directory (default .)")
+    xor.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    xor.set_defaults(func=cmd_xor)
+
+
+def _bad(message: str) -> int:
+    print(f"qnic xor: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def cmd_xor(args: argparse.Namespace) -> int:
+    if args.figure3:
+        return _figure3(args)
+    given = [f"--{name}" for name in _FIGURE3_ONLY if getattr(args, name) is not None]
+    if given:
+        return _bad(f"{', '.join(given)} can only be used with --figure3")
+    return _game(args)
+
+
+def _load_game(path: str) -> Any:
+    """The XorGame in ``path``, or an error message (str) saying what is wrong."""
+    from qnic.games import InvalidGameError, XorGame
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read game file {path}: {exc}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"{path} is not valid JSON: {exc}"
+    try:
+        return XorGame.from_dict(data)
+    except InvalidGameError as exc:
+        return f"invalid game in {path}: {exc}"
+
+
+def game_report(game: Any, path: str) -> dict[str, Any]:
+    """The JSON report of one game (keys of DESIGN 9 and more)."""
+    classical, quantum = game.classical_value(), game.quantum_value()
+    strategy, bases = game.quantum_strategy(), game.bench_bases()
+    return {
+        "game": path, "shape": list(game.shape),
+        "classical_value": classical.value,
+        "classical_strategy": {"a": classical.a.tolist(), "b": classical.b.tolist()},
+        "quantum_value": quantum.value, "quantum_upper_bound": quantum.upper_bound,
+        "duality_gap": quantum.gap, "quantum_advantage": quantum.value - classical.value,
+        "strategy": {"dimension": strategy.dimension, "value": strategy.value,
+                     "bell_pairs_needed": strategy.bell_pairs_needed,
+                     "alice_vectors": strategy.alice_vectors.tolist(),
+                     "bob_vectors": strategy.bob_vectors.tolist()},
+        "realizable_with_waveplates": bases.realizable,
+        "bell_state": bases.bell_state if bases.realizable else None,
+        "bases": {"A": [b.to_dict() for b in bases.alice], "B": [b.to_dict() for b in bases.bob]}
+        if bases.realizable else None,
+        "note": bases.note,
+    }
+
+
+def _game(args: argparse.Namespace) -> int:
+    from qnic.games import MAX_ENUMERATED_QUESTIONS
+
+    game = _load_game(args.game)
+    if isinstance(game, str):
+        return _bad(game)
+    if min(game.shape) > MAX_ENUMERATED_QUESTIONS:
+        return _bad(f"game {args.game} has {game.shape} questions; the exact classical value "
+                    f"needs one player with at most {MAX_ENUMERATED_QUESTIONS}")
+    report = game_report(game, args.game)
+    print(json.dumps(report) if args.json else format_game(report))
+    return EXIT_OK
+
+
+def _angle(value: float | None) -> str:
+    return "-" if value is None else f"{value:+8.3f}"
+
+
+def format_game(r: dict[str, Any]) -> str:
+    """The readable summary of one game."""
+    s = r["strategy"]
+    a = " ".join(map(str, r["classical_strategy"]["a"]))
+    b = " ".join(map(str, r["classical_strategy"]["b"]))
+    lines = [
+        f"XOR game {r['game']}: {r['shape'][0]} x {r['shape'][1]} questions",
+        f"  classical value  {r['classical_value']:.8f}   (a = {a}; b = {b})",
+        (f"  quantum value    {r['quantum_value']:.8f}   (certified bound "
+         f"{r['quantum_upper_bound']:.8f}, gap {r['duality_gap']:.1e})"),
+        f"  advantage        {r['quantum_advantage']:+.8f}",
+        (f"  optimal strategy found spans {s['dimension']} dimension(s): "
+         f"{s['bell_pairs_needed']} Bell pair(s)"),
+        f"  {r['note']}",
+    ]
+    if r["bases"] is not None:
+        lines += ["", "  player  question   Stokes (S1, S2, S3)        phi(deg)  HWP(deg)  QWP(deg)"]
+        for player in ("A", "B"):
+            for x, basis in enumerate(r["bases"][player]):
+                st = "(" + ", ".join(f"{c:+.3f}" for c in basis["stokes"]) + ")"
+                qwp = basis["qwp_deg"] if basis["needs_qwp"] else None
+                lines.append(f"  {player:>6}  {x:>8}   {st:<25} {_angle(basis['phi_deg']):>9} "
+                             f"{_angle(basis['hwp_deg']):>9} {_angle(qwp):>9}")
+        lines.append("  (fast-axis angles from H; light passes the QWP, then the HWP, then the "
+                     "PBS, whose transmitted port is outcome 0)")
+    return "\n".join(lines)
+
+
+def _progress(enabled: bool) -> Any:
+    def show(n: int, p: float, done: int, total: int) -> None:
+        if enabled:
+            print(f"  n = {n}, p = {p:.2f} ({done}/{total})", file=sys.stderr, flush=True)
+    return show
+
+
+def _figure3(args: argparse.Namespace) -> int:
+    from experiments.xor_figure3 import (
+        DEFAULT_TRIALS,
+        format_figure3,
+        run_figure3,
+        save_figure3,
+    )
+
+    out = Path(args.out if args.out is not None else ".")
+    if out.exists() and not out.is_dir():
+        return _bad(f"--out {out} exists and is not a directory")
+    result = run_figure3(trials=args.trials or DEFAULT_TRIALS,
+                         seed=args.seed if args.seed is not None else 0,
+                         progress=_progress(not args.json and sys.stderr.isatty()))
+    try:
+        paths = save_figure3(result, out)
+    except OSError as exc:
+        return _bad(f"cannot write the results to {out}: {exc}")
+    if args.json:
+        print(json.dumps({**result.to_dict(), "files": {k: str(p) for k, p in paths.items()}}))
+    else:
+        print(format_figure3(result))
+        print(f"\n  written: {paths['json']}, {paths['png']}")
+    return EXIT_OK

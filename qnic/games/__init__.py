@@ -1,0 +1,53 @@
+"""XOR games (DESIGN 7 and 9): classical value, Tsirelson SDP, strategies, waveplates.
+
+``XorGame(prob, pred)`` is the entry point; the named games (CHSH, odd
+cycles, the paper's graph games) build one.
+"""
+
+from qnic.games.classical import MAX_ENUMERATED_QUESTIONS, ClassicalResult
+from qnic.games.library import (
+    chsh_game,
+    graph_game,
+    odd_cycle_game,
+    random_edge_labels,
+    random_graph_game,
+)
+from qnic.games.sdp import DualCertificate, QuantumValue, tsirelson_matrix
+from qnic.games.strategy import (
+    QuantumStrategy,
+    clifford_generators,
+    maximally_entangled_state,
+)
+from qnic.games.waveplates import (
+    BELL_STATE,
+    BenchBases,
+    WaveplateBasis,
+    analysed_stokes,
+    phi_plus_correlation,
+    waveplate_basis,
+)
+from qnic.games.xor import InvalidGameError, XorGame
+
+__all__ = [
+    "BELL_STATE",
+    "MAX_ENUMERATED_QUESTIONS",
+    "BenchBases",
+    "ClassicalResult",
+    "DualCertificate",
+    "InvalidGameError",
+    "QuantumStrategy",
+    "QuantumValue",
+    "WaveplateBasis",
+    "XorGame",
+    "analysed_stokes",
+    "chsh_game",
+    "clifford_generators",
+    "graph_game",
+    "maximally_entangled_state",
+    "odd_cycle_game",
+    "phi_plus_correlation",
+    "random_edge_labels",
+    "random_graph_game",
+    "tsirelson_matrix",
+    "waveplate_basis",
+]

@@ -1,0 +1,200 @@
+"""Two-player XOR games (DESIGN 7 and 9): ``XorGame(prob, pred)``.
+
+A referee asks Alice question x and Bob question y with probability
+prob[x][y]; they answer bits a and b without communicating and win when
+a xor b == pred[x][y]. In the load-balancing reading of the paper the
+questions are task types (vertices) and pred is the edge label: 0 for
+co-locate (same server), 1 for exclusive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qnic.games.classical import (
+    MAX_ENUMERATED_QUESTIONS,
+    ClassicalResult,
+    solve_classical,
+)
+from qnic.games.sdp import QuantumValue, solve_tsirelson
+from qnic.games.strategy import RANK_REDUCTION_TOL, QuantumStrategy, reduce_strategy
+from qnic.games.waveplates import BenchBases, bench_bases
+
+PROB_SUM_TOL = 1e-9
+
+
+class InvalidGameError(ValueError):
+    """A game's description is malformed; the message says what and where."""
+
+
+def _as_matrix(data: ArrayLike, name: str) -> NDArray[Any]:
+    if isinstance(data, (str, bytes, Mapping)):
+        raise InvalidGameError(f"{name} must be a matrix (list of rows), got {type(data).__name__}")
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:  # ragged rows
+        raise InvalidGameError(f"{name} must be a rectangular matrix: {exc}") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidGameError(f"{name} must be a non-empty 2-D matrix (rows of equal length), "
+                               f"got shape {arr.shape}")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InvalidGameError(f"{name} must hold numbers, got entries of type {arr.dtype}")
+    return arr
+
+
+def _validate_prob(data: ArrayLike) -> NDArray[np.float64]:
+    arr = _as_matrix(data, "prob")
+    if np.iscomplexobj(arr):
+        raise InvalidGameError("prob must be real")
+    prob = arr.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(prob))
+    if bad.size:
+        x, y = bad[0]
+        raise InvalidGameError(f"prob[{x}][{y}] is {prob[x, y]}: probabilities must be finite")
+    bad = np.argwhere(prob < 0)
+    if bad.size:
+        x, y = bad[0]
+        raise InvalidGameError(f"prob[{x}][{y}] = {prob[x, y]} is negative: probabilities must be >= 0")
+    total = float(prob.sum())
+    if abs(total - 1.0) > PROB_SUM_TOL:
+        raise InvalidGameError(f"prob must sum to 1, sums to {total!r}")
+    return prob
+
+
+def _validate_pred(data: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.int8]:
+    arr = _as_matrix(data, "pred")
+    if arr.shape != shape:
+        raise InvalidGameError(f"pred has shape {arr.shape} but prob has shape {shape}; "
+                               "they must match (pred[x][y] for every question pair)")
+    bad = np.argwhere((arr != 0) & (arr != 1))
+    if bad.size:
+        x, y = bad[0]
+        raise InvalidGameError(f"pred[{x}][{y}] = {arr[x, y]!r}: predicates must be 0 or 1")
+    return arr.astype(np.int8)
+
+
+class XorGame:
+    """A two-player XOR game.
+
+    Args:
+        prob: prob[x][y], probability of questions (x, y); shape (m, n),
+            non-negative, summing to 1.
+        pred: pred[x][y] in {0, 1}, the value a xor b must take to win;
+            shape (m, n).
+
+    Raises:
+        InvalidGameError: naming the entry or property that is wrong.
+    """
+
+    def __init__(self, prob: ArrayLike, pred: ArrayLike) -> None:
+        self._prob = _validate_prob(prob)
+        self._pred = _validate_pred(pred, self._prob.shape)
+        self._prob.flags.writeable = False
+        self._pred.flags.writeable = False
+        self._classical: ClassicalResult | None = None
+        self._quantum: QuantumValue | None = None
+        self._strategy: QuantumStrategy | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> XorGame:
+        """A game from ``{"prob": [[...]], "pred": [[...]]}`` (the JSON form)."""
+        if not isinstance(data, Mapping):
+            raise InvalidGameError(f"a game must be an object with keys 'prob' and 'pred', "
+                                   f"got {type(data).__name__}")
+        missing = [key for key in ("prob", "pred") if key not in data]
+        if missing:
+            raise InvalidGameError(f"a game needs keys 'prob' and 'pred'; missing {missing}")
+        return cls(data["prob"], data["pred"])
+
+    def to_dict(self) -> dict[str, list[list[float]] | list[list[int]]]:
+        """The JSON form ``{"prob": ..., "pred": ...}``."""
+        return {"prob": self._prob.tolist(), "pred": self._pred.astype(int).tolist()}
+
+    @property
+    def prob(self) -> NDArray[np.float64]:
+        """Question probabilities, read-only float64 array of shape (m, n)."""
+        return self._prob
+
+    @property
+    def pred(self) -> NDArray[np.int8]:
+        """Winning values of a xor b, read-only int8 array of shape (m, n)."""
+        return self._pred
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(m, n): the numbers of Alice's and Bob's questions."""
+        m, n = self._prob.shape
+        return int(m), int(n)
+
+    @property
+    def cost_matrix(self) -> NDArray[np.float64]:
+        """C[x, y] = prob[x, y] (-1)^pred[x, y], shape (m, n)."""
+        return self._prob * (1.0 - 2.0 * self._pred)
+
+    def win_probability(self, correlations: ArrayLike) -> float:
+        """Win probability of a strategy with correlators E[x, y] = <(-1)^(a xor b)>.
+
+        Args:
+            correlations: E, shape (m, n), entries in [-1, 1].
+        """
+        corr = np.asarray(correlations, dtype=np.float64)
+        if corr.shape != self._prob.shape:
+            raise ValueError(f"correlations must have shape {self._prob.shape}, got {corr.shape}")
+        return float(0.5 + 0.5 * np.sum(self.cost_matrix * corr))
+
+    def classical_value(self) -> ClassicalResult:
+        """Exact classical value with an optimal deterministic strategy (cached).
+
+        Raises:
+            ValueError: if both players have more than 24 questions.
+        """
+        if self._classical is None:
+            self._classical = solve_classical(self._prob, self._pred)
+        return self._classical
+
+    def quantum_value(self) -> QuantumValue:
+        """Quantum value from Tsirelson's SDP with a dual certificate (cached).
+
+        The optimal classical strategy (rank-one vectors) is a candidate too,
+        so the value is never below the classical value when that is computable.
+        """
+        if self._quantum is None:
+            result = solve_tsirelson(self.cost_matrix)
+            if min(self.shape) <= MAX_ENUMERATED_QUESTIONS:
+                classical = self.classical_value()
+                if classical.value >= result.value:
+                    alpha, beta = classical.signs()
+                    result = dataclasses.replace(
+                        result, value=classical.value, alice_vectors=alpha[:, None],
+                        bob_vectors=beta[:, None],
+                        gap=max(0.0, result.upper_bound - classical.value))
+            self._quantum = result
+        return self._quantum
+
+    def quantum_strategy(self) -> QuantumStrategy:
+        """An optimal quantum strategy in as few dimensions as found (cached).
+
+        Unit vectors for both players and the observables the Tsirelson
+        construction builds from them on a maximally entangled state.
+        """
+        if self._strategy is None:
+            q = self.quantum_value()
+            u, v = q.alice_vectors, q.bob_vectors
+            if self._classical is not None and \
+                    self._classical.value >= q.upper_bound - RANK_REDUCTION_TOL / 2:
+                alpha, beta = self._classical.signs()  # optimal already: no entanglement needed
+                u, v = alpha[:, None], beta[:, None]
+            self._strategy = reduce_strategy(self.cost_matrix, u, v, q.upper_bound)
+        return self._strategy
+
+    def bench_bases(self) -> BenchBases:
+        """Waveplate settings realising the optimal strategy on one Bell pair, if any can."""
+        return bench_bases(self.quantum_strategy())
+
+    def __repr__(self) -> str:
+        return f"XorGame(shape={self.shape})"
