@@ -27,7 +27,7 @@ from qnic.node import QNIC
 ARMS = ("A", "B")
 _TOP_KEYS = {"instruments", "qnic", "sim"}
 _ARM_KEYS = {"rotator", "tagger", "channels", "waveplate_zero_deg", "delays_ps"}
-_QNIC_KEYS = {"window_ps", "home_on_start", *ARMS}
+_QNIC_KEYS = {"window_ps", "home_on_start", "source", *ARMS}
 
 
 class StationError(ValueError):
@@ -66,6 +66,7 @@ class StationConfig:
     arms: Mapping[str, ArmWiring]
     window_ps: int
     home_on_start: bool
+    source: str | None
     sim: Any  # sim_backends.params.BenchParams or None
     text: str
 
@@ -128,7 +129,8 @@ def _arm(file: str, name: str, raw: Any, instruments: Mapping[str, Any]) -> ArmW
     return ArmWiring(str(sec["rotator"]), str(sec["tagger"]), channels, float(zero), delays)
 
 
-def _qnic(file: str, raw: Any, instruments: Mapping[str, Any]) -> tuple[dict[str, ArmWiring], int, bool]:
+def _qnic(file: str, raw: Any, instruments: Mapping[str, Any]
+          ) -> tuple[dict[str, ArmWiring], int, bool, str | None]:
     sec = _need_mapping(raw, file, "qnic")
     unknown = set(sec) - _QNIC_KEYS
     if unknown:
@@ -149,7 +151,11 @@ def _qnic(file: str, raw: Any, instruments: Mapping[str, Any]) -> tuple[dict[str
     home = sec.get("home_on_start", True)
     if not isinstance(home, bool):
         raise StationError(file, "qnic.home_on_start", f"expected true or false, got {home!r}")
-    return arms, int(window), home
+    source = sec.get("source")
+    if source is not None and source not in instruments:
+        raise StationError(file, "qnic.source", f"{source!r} is not an instrument of this station "
+                           f"(instruments: {', '.join(instruments)})")
+    return arms, int(window), home, source
 
 
 def _sim_addresses(file: str, instruments: Mapping[str, Any], sim: Any) -> None:
@@ -210,10 +216,10 @@ def parse_station(text: str, file: str = "<station>") -> StationConfig:
         _check_type(file, name, _need_mapping(spec, file, f"instruments.{name}"))
     if "qnic" not in top:
         raise StationError(file, "qnic", "missing: the wiring of arms A and B")
-    arms, window, home = _qnic(file, top["qnic"], instruments)
+    arms, window, home, source = _qnic(file, top["qnic"], instruments)
     sim = _sim(file, top["sim"], arms) if "sim" in top else None
     _sim_addresses(file, instruments, sim)
-    return StationConfig(file, instruments, arms, window, home, sim, text)
+    return StationConfig(file, instruments, arms, window, home, source, sim, text)
 
 
 def load_station_config(path: str | Path | None = None) -> StationConfig:
@@ -235,10 +241,18 @@ class LoadedStation:
     qnics: dict[str, QNIC]
     clock: Clock
     bench: Any = None  # the simulated bench, when there is one
+    window_ps_override: int | None = None  # set by a calibration
 
     @property
     def window_ps(self) -> int:
-        return self.config.window_ps
+        """The coincidence window: a calibration's, else the station file's."""
+        return self.window_ps_override if self.window_ps_override is not None else self.config.window_ps
+
+    @property
+    def source(self) -> Any:
+        """The source instrument (shutter, pump) the station names, if any."""
+        name = self.config.source
+        return None if name is None else self.station.components[name]
 
 
 @contextmanager

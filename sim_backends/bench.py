@@ -27,6 +27,7 @@ from sim_backends.physics.sampling import (
     sample_classes,
     sorted_uniform,
 )
+from sim_backends.physics.state import bell_family
 from sim_backends.physics.optics import analyser_povm, joint_probabilities
 
 PS = 1e12
@@ -53,6 +54,7 @@ class Bench:
         self.clock = clock if clock is not None else VirtualClock()
         self.rng = np.random.default_rng(params.seed)
         self.source_enabled = True
+        self._rho = params.rho
         self._motors = {
             name: RotatorMotion(0.0, arm.rotator_speed_dps, arm.rotator_accel_dps2)
             for name, arm in params.arms.items()
@@ -80,6 +82,22 @@ class Bench:
         self._noise = np.array([d.dark_count_hz + d.background_hz for d in dets])
         self._rates_key: tuple[float, ...] | None = None
         self._rates = np.zeros(12)
+
+    # -- the source ---------------------------------------------------------
+    @property
+    def rho(self) -> np.ndarray:
+        """The pairs' polarization state now (complex (4, 4))."""
+        return self._rho
+
+    def set_pump_polarization(self, pump_deg: float) -> None:
+        """Turn the source's pump polarization (degrees; 45 = the Bell state,
+        0 = the first ket alone, e.g. |HH>: a polarization reference)."""
+        family = self.params.family
+        if family is None:
+            raise ValueError(f"bench {self.name!r}: the state is an explicit density matrix; "
+                             "the pump polarization cannot change it")
+        self._rho = bell_family(*family, pump_deg=pump_deg)
+        self._rates_key = None
 
     # -- what emulators turn ---------------------------------------------
     def motor(self, arm: str) -> RotatorMotion:
@@ -110,7 +128,7 @@ class Bench:
         """P(a, b) for a pair emitted at each time (float64 (N, 4), column 2a+b)."""
         a, b = self.params.arms["A"], self.params.arms["B"]
         t_s = np.atleast_1d(t_s)
-        return joint_probabilities(self.params.rho, self._povm(a, t_s), self._povm(b, t_s))
+        return joint_probabilities(self._rho, self._povm(a, t_s), self._povm(b, t_s))
 
     def _class_probabilities(self, p_ab: np.ndarray) -> np.ndarray:
         """Per-pair probabilities of the 9 click classes: both (a, b) x4,

@@ -80,6 +80,9 @@ class BenchParams:
     seed: int = 0
     pair_rate_hz: float = 5e5
     rho: np.ndarray = field(default_factory=lambda: bell_family(0.97, 0.98))
+    # (visibility, coherence, bell, phase_deg) when rho is of the default
+    # family, so a pump setting can rebuild it; None for an explicit matrix
+    family: tuple[float, float, str, float] | None = (0.97, 0.98, "phi+", 0.0)
     arms: Mapping[str, ArmParams] = field(default_factory=dict)
     tagger: TaggerParams = field(default_factory=TaggerParams)
 
@@ -113,12 +116,12 @@ def _mapping(value: Any, path: str) -> Mapping[str, Any]:
     return value
 
 
-def _state(section: Mapping[str, Any]) -> np.ndarray:
+def _state(section: Mapping[str, Any]) -> tuple[np.ndarray, tuple[float, float, str, float] | None]:
     st = _mapping(section.get("state"), "state")
     if "density_matrix" in st:
         try:
             rho = np.array([[complex(x) for x in row] for row in st["density_matrix"]])
-            return validate_density_matrix(rho)
+            return validate_density_matrix(rho), None
         except (TypeError, ValueError) as exc:
             raise ParamError("state.density_matrix", str(exc)) from exc
     bell = st.get("bell", "phi+")
@@ -126,12 +129,10 @@ def _state(section: Mapping[str, Any]) -> np.ndarray:
         bell = BellState(str(bell).lower())
     except ValueError:
         raise ParamError("state.bell", f"expected one of phi+, phi-, psi+, psi-, got {bell!r}") from None
-    return bell_family(
-        _number(st, "visibility", "state.", 0.97, 0.0, 1.0),
-        _number(st, "coherence", "state.", 0.98, 0.0, 1.0),
-        bell,
-        _number(st, "phase_deg", "state.", 0.0),
-    )
+    family = (_number(st, "visibility", "state.", 0.97, 0.0, 1.0),
+              _number(st, "coherence", "state.", 0.98, 0.0, 1.0),
+              bell.value, _number(st, "phase_deg", "state.", 0.0))
+    return bell_family(*family), family
 
 
 _DEFAULT_CHANNELS = {"A": (1, 2), "B": (3, 4)}
@@ -235,8 +236,9 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     name = sec.get("name", "default")
     if not isinstance(name, str) or not name:
         raise ParamError("name", f"expected a bench name, got {name!r}")
+    rho, family = _state(sec)
     return BenchParams(
         name=name, seed=seed,
         pair_rate_hz=_number(sec, "pair_rate_hz", "", 5e5, 0.0, 1e9),
-        rho=_state(sec), arms=arms, tagger=tagger,
+        rho=rho, family=family, arms=arms, tagger=tagger,
     )

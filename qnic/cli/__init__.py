@@ -11,11 +11,13 @@ import argparse
 import sys
 
 from instruments.errors import InstrumentError
-from qnic.cli import chsh
+from qnic.cli import calibrate, chsh, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from qnic.station import StationError
 
-COMMANDS = [chsh]
+from calibration.store import CalibrationFileError
+
+COMMANDS = [chsh, calibrate, xor]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except InstrumentError as exc:
         print(f"qnic: instrument error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except CalibrationFileError as exc:
+        print(f"qnic: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("qnic: interrupted; settings measured so far are kept in the database",
               file=sys.stderr)

@@ -23,8 +23,35 @@ def add_parser(sub: Any) -> None:
                       help="coincidence window (default: the station's)")
     chsh.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     chsh.add_argument("--save-tags", metavar="FILE", help="also write the raw tags to this .npz file")
+    chsh.add_argument("--calibration", metavar="FILE",
+                      help="calibration file to use (default: the bench's newest in the store)")
+    chsh.add_argument("--calibration-dir", metavar="DIR",
+                      help="the calibration store (default ~/.qnic-bench/calibrations)")
+    chsh.add_argument("--uncalibrated", action="store_true",
+                      help="use the station file's zeros and delays, not a calibration")
     chsh.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     chsh.set_defaults(func=cmd_chsh)
+
+
+def use_calibration(st: Any, args: argparse.Namespace) -> str | None:
+    """Apply the calibration the arguments ask for; return its file (or None)."""
+    from calibration.runner import apply_calibration, bench_name
+    from calibration.store import CalibrationRecord, CalibrationStore
+
+    if args.uncalibrated:
+        return None
+    if args.calibration:
+        path, record = Path(args.calibration), CalibrationRecord.load(Path(args.calibration))
+        if not record.complete:
+            raise ValueError(f"{path}: this calibration is unfinished; rerun `qnic calibrate --resume`")
+    else:
+        store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
+        found = store.newest(bench_name(st))
+        if found is None:
+            return None
+        path, record = found
+    apply_calibration(st, record)
+    return str(path)
 
 
 def _progress(enabled: bool) -> Any:
@@ -41,6 +68,7 @@ def cmd_chsh(args: argparse.Namespace) -> int:
     config = load_station_config(args.station)
     station_name = "embedded simulated bench" if args.station is None else args.station
     with open_station(config, seed=args.seed) as st:
+        calibration_file = use_calibration(st, args)
         db = use_database(args.db)
         recorder = RunRecorder("chsh", Path(config.path).stem, st.station,
                                ["setting_x", "setting_y"], COLUMNS)
@@ -60,8 +88,9 @@ def cmd_chsh(args: argparse.Namespace) -> int:
             result = run.analyze()
             result.metadata["run_id"] = run_id
             result.metadata["calibration"] = {
-                name: {"waveplate_zero_deg": w.waveplate_zero_deg, "delays_ps": list(w.delays_ps)}
-                for name, w in config.arms.items()}
+                "file": calibration_file, "window_ps": st.window_ps,
+                **{name: {"waveplate_zero_deg": q.waveplate_zero_deg, "delays_ps": list(q.delays_ps)}
+                   for name, q in st.qnics.items()}}
             for key in ("S", "S_err", "S_corrected", "S_corrected_err"):
                 recorder.add_metadata(key, float(getattr(result, key)))
             recorder.add_metadata("window_ps", int(run.window_ps or 0))
