@@ -30,7 +30,7 @@ class Settings:
     scan_points: int = 24
     dwell_s: float = 0.5
     window_fraction: float = 0.99
-    delay_range_ps: int = 60_000
+    delay_range_ps: int = 120_000  # pair differences of delays up to +-50 ns each
     delay_bin_ps: int = 20
 
 
