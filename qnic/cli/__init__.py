@@ -11,13 +11,13 @@ import argparse
 import sys
 
 from instruments.errors import InstrumentError
-from qnic.cli import calibrate, chsh, xor
+from qnic.cli import calibrate, chsh, monitor, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from qnic.station import StationError
 
 from calibration.store import CalibrationFileError
 
-COMMANDS = [chsh, calibrate, xor]
+COMMANDS = [chsh, calibrate, monitor, xor]
 
 
 def build_parser() -> argparse.ArgumentParser:

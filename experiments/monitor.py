@@ -1,0 +1,94 @@
+"""Live singles and coincidence rates: the operator's alignment aid.
+
+Each reading acquires for a short interval and reports, per channel, the
+singles rate and, per A-B detector pair, the coincidence rate, the
+accidental rate expected from the singles (R1 R2 2 window, DESIGN 3) and
+their ratio (CAR). :class:`RateHistory` keeps a rolling history that never
+grows: when full, its older half is averaged in pairs, so hours of readings
+fit in a fixed size at a resolution that coarsens with age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qnic.coincidence import find_coincidences
+from qnic.station import LoadedStation
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Rates of one acquisition (Hz), keyed by channel or "chA-chB"."""
+
+    time_s: float
+    live_s: float
+    singles_hz: dict[str, float]
+    coincidences_hz: dict[str, float]
+    accidentals_hz: dict[str, float]
+    counts: dict[str, int]
+
+    @property
+    def car(self) -> dict[str, float]:
+        return {k: (v / self.accidentals_hz[k] if self.accidentals_hz[k] > 0 else float("inf"))
+                for k, v in self.coincidences_hz.items()}
+
+
+def read_rates(station: LoadedStation, seconds: float) -> Reading:
+    """Acquire ``seconds`` and compute the rates (delays and window of the
+    station or its calibration)."""
+    a, b = station.qnics["A"], station.qnics["B"]
+    batch = a.tagger.acquire(seconds)
+    live = max(batch.duration_s - batch.lost_s, 1e-12)
+    window = station.window_ps
+    delays = {**a.channel_delays, **b.channel_delays}
+    times = {ch: batch.of_channel(ch) - delays[ch] for ch in (*a.channels, *b.channels)}
+    singles = {str(ch): t.size / live for ch, t in times.items()}
+    coinc, acc, counts = {}, {}, {}
+    for ca in a.channels:
+        for cb in b.channels:
+            key = f"{ca}-{cb}"
+            n = find_coincidences(times[ca], times[cb], window)[0].size
+            counts[key] = n
+            coinc[key] = n / live
+            acc[key] = singles[str(ca)] * singles[str(cb)] * 2 * window * 1e-12
+    return Reading(batch.stop_ps * 1e-12, live, singles, coinc, acc, counts)
+
+
+class RateHistory:
+    """A bounded history of one rate: full resolution for the newest points,
+    pairwise averages for older ones.
+
+    Args:
+        capacity: most points kept (even, >= 4).
+    """
+
+    def __init__(self, capacity: int = 240) -> None:
+        if capacity < 4 or capacity % 2:
+            raise ValueError(f"capacity must be an even number >= 4, got {capacity}")
+        self.capacity = capacity
+        self.times: list[float] = []
+        self.values: list[float] = []
+
+    def add(self, t: float, value: float) -> None:
+        self.times.append(t)
+        self.values.append(value)
+        if len(self.values) > self.capacity:
+            half = self.capacity // 2
+            old_t = np.asarray(self.times[:half])
+            old_v = np.asarray(self.values[:half])
+            self.times = list(old_t.reshape(-1, 2).mean(axis=1)) + self.times[half:]
+            self.values = list(old_v.reshape(-1, 2).mean(axis=1)) + self.values[half:]
+
+    def sparkline(self, width: int = 40) -> str:
+        """The newest ``width`` points as a unicode sparkline."""
+        vals = np.asarray(self.values[-width:], dtype=float)
+        if vals.size == 0:
+            return ""
+        lo, hi = float(vals.min()), float(vals.max())
+        bars = "▁▂▃▄▅▆▇█"
+        if hi <= lo:
+            return bars[0] * vals.size
+        idx = ((vals - lo) / (hi - lo) * (len(bars) - 1)).round().astype(int)
+        return "".join(bars[i] for i in idx)
