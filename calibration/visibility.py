@@ -9,7 +9,7 @@ import numpy as np
 
 from calibration.context import Context
 from calibration.errors import CalibrationError
-from calibration.fits import fit_fringe
+from calibration.fits import fit_step_fringe
 from calibration.values import Measured, StepResult
 
 _K_PER_DEG = 2.0 * np.pi / 180.0  # E = V cos 2(phi_A - phi_B), phi in degrees
@@ -45,7 +45,7 @@ def visibilities(ctx: Context) -> StepResult:
     out.values["visibility"] = {}
     for basis, phi_b in (("HV", 0.0), ("DA", 45.0)):
         phi, e, err = correlation_curve(ctx, phi_b, ctx.settings.scan_points, ctx.settings.dwell_s)
-        fit = fit_fringe("visibility", phi, e, err, _K_PER_DEG, 180.0)
+        fit = fit_step_fringe("visibility", phi, e, err, _K_PER_DEG, 180.0)
         out.values["visibility"][basis] = Measured(fit.amplitude, fit.amplitude_err)
         out.quality[f"fringe_{basis}"] = {"phase_deg": fit.phase, "offset": fit.offset,
                                           "chi2_red": fit.chi2_red}

@@ -14,7 +14,7 @@ import numpy as np
 
 from calibration.context import Context
 from calibration.errors import CalibrationError
-from calibration.fits import fit_fringe
+from calibration.fits import fit_step_fringe
 from calibration.values import Measured, StepResult
 
 _K_PER_DEG = 4.0 * np.pi / 180.0  # cos 4(theta - z), theta in degrees
@@ -50,7 +50,7 @@ def waveplate_zeros(ctx: Context) -> StepResult:
                 sigma.append(np.sqrt(max(1 - c * c, 1e-4) / total))
                 totals.append(total)
                 backgrounds.append(acc.sum())
-            fit = fit_fringe("waveplate_zeros", theta, np.array(contrast), np.array(sigma),
+            fit = fit_step_fringe("waveplate_zeros", theta, np.array(contrast), np.array(sigma),
                              _K_PER_DEG, 90.0)
             ctx.zeros_deg[arm] = fit.phase
             out.values["waveplate_zero_deg"][arm] = Measured(fit.phase, fit.phase_err)

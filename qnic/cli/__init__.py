@@ -11,13 +11,14 @@ import argparse
 import sys
 
 from instruments.errors import InstrumentError
-from qnic.cli import calibrate, chsh, monitor, xor
+from qnic.cli import calibrate, chsh, curve, monitor, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+from qnic.fringe import FringeFitError
 from qnic.station import StationError
 
 from calibration.store import CalibrationFileError
 
-COMMANDS = [chsh, calibrate, monitor, xor]
+COMMANDS = [chsh, calibrate, monitor, curve, xor]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except InstrumentError as exc:
         print(f"qnic: instrument error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except FringeFitError as exc:
+        print(f"qnic: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except CalibrationFileError as exc:
         print(f"qnic: {exc}", file=sys.stderr)
