@@ -74,6 +74,9 @@ def check(report: dict[str, Any], truth: dict[str, Any]) -> None:
 def test_default_station(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = calibrate(capsys, "--calibration-dir", str(tmp_path / "cal"), "--seed", "1")
     check(report, expected(DEFAULT["sim"]))
+    # every detector has efficiency 0.65 behind equal transmissions: relative 1
+    for ch, r in report["relative_efficiency"].items():
+        assert abs(r - 1.0) < 4 * report["uncertainties"]["relative_efficiency"][ch] + 1e-9, (ch, r)
     assert Path(report["file"]).exists()
     assert all(Path(p).exists() and Path(p).suffix == ".png" for p in report["plots"])
     assert CalibrationRecord.load(Path(report["file"])).complete
