@@ -21,7 +21,24 @@ def _ell14(options: dict[str, str]) -> SerialEmulator:
     return ElliptecBusEmulator.from_url_options(bench, options)
 
 
-FACTORIES: dict[str, EmulatorFactory] = {"ell14": _ell14}
+def _apt(model: str) -> EmulatorFactory:
+    def build(options: dict[str, str]) -> SerialEmulator:
+        from sim_backends.apt_emulator import AptEmulator
+
+        bench = registry().get(options.get("bench", "default"))
+        return AptEmulator.from_url_options(bench, options, model)
+    return build
+
+
+def _conex(options: dict[str, str]) -> SerialEmulator:
+    from sim_backends.conex_emulator import ConexEmulator
+
+    bench = registry().get(options.get("bench", "default"))
+    return ConexEmulator.from_url_options(bench, options)
+
+
+FACTORIES: dict[str, EmulatorFactory] = {
+    "ell14": _ell14, "k10cr1": _apt("k10cr1"), "kdc101": _apt("kdc101"), "conex": _conex}
 
 
 def build_emulator(model: str, options: dict[str, str]) -> SerialEmulator:

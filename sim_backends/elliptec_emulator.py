@@ -44,7 +44,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from qnic.clock import VirtualClock
-from sim_backends.elliptec_faults import (
+from sim_backends.faults import (
     MOVE_FAULTS, REPLY_FAULTS, Fault, FaultQueue, FaultSpec, garble,
     parse_fault_option, truncate,
 )

@@ -13,7 +13,7 @@ import serial
 from qnic.clock import VirtualClock
 from sim_backends import register_serial_scheme
 from sim_backends.elliptec_emulator import ElliptecBusEmulator, Fault, Status
-from sim_backends.elliptec_faults import FaultSpec, parse_fault_option
+from sim_backends.faults import FaultSpec, parse_fault_option
 from sim_backends.motion import RotatorMotion
 from sim_backends.registry import registered
 

@@ -1,7 +1,7 @@
-"""Fault injection for the Elliptec bus emulator.
+"""Fault injection shared by the serial device emulators (ELL14, APT, CONEX).
 
-Faults are queued, by tests (``ElliptecBusEmulator.inject``) or by a
-``sim://ell14?...&fault=...`` address, and each queued fault is spent on the
+Faults are queued, by tests (an emulator's ``inject``) or by a
+``sim://MODEL?...&fault=...`` address, and each queued fault is spent on the
 next command(s) it can affect:
 
 - ``TIMEOUT`` and ``ERROR_CODE``: the next command to a device on the bus;
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 
 class Fault(enum.Enum):
-    """A fault the Elliptec emulator can inject."""
+    """A fault a device emulator can inject."""
 
     TIMEOUT = "timeout"
     """The device does not hear the command: no action, no reply."""
