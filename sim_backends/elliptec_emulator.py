@@ -296,7 +296,7 @@ class ElliptecBusEmulator(SerialEmulator):
                code: int = Status.OVER_CURRENT, offset_counts: int = 40,
                stall_fraction: float = 0.5) -> None:
         """Queue ``fault`` for the next ``count`` commands it can affect (see
-        :mod:`sim_backends.elliptec_faults`); ``DISCONNECT``/``RECONNECT`` act at once."""
+        :mod:`sim_backends.faults`); ``DISCONNECT``/``RECONNECT`` act at once."""
         self.inject_spec(FaultSpec(fault, count, addr, int(code), offset_counts, stall_fraction))
 
     def inject_spec(self, spec: FaultSpec) -> None:

@@ -9,7 +9,7 @@ from benches import make_bench
 from instruments.errors import DeviceFaultError, ProtocolError, TransportError
 from instruments.rotators.elliptec import ELL14
 from instruments.rotators.protocol import Rotator
-from sim_backends.elliptec_faults import Fault
+from sim_backends.faults import Fault
 
 RESOLUTION_DEG = 360 / 143360
 
