@@ -167,16 +167,27 @@ def test_error_on_a_set_command() -> None:
     port.assert_done()
 
 
-def test_garbled_reply_raises_protocol_error() -> None:
-    rot, port = make([IN_2, (b"2gp", b"2P\xcf0\xb000\x8c00\r\n")])
+GS_OK = (b"2gs", b"2GS00\r\n")  # the resynchronising status read after a bad reply
+
+
+def test_one_garbled_reply_is_retried_once() -> None:
+    rot, port = make([IN_2, (b"2gp", b"2P\xcf0\xb000\x8c00\r\n"), GS_OK,
+                      (b"2gp", b"2PO00008C00\r\n")])
+    assert rot.angle() == pytest.approx(90.0)
+    port.assert_done()
+
+
+def test_garbled_reply_twice_raises_protocol_error() -> None:
+    rot, port = make([IN_2, (b"2gp", b"2P\xcf0\xb000\x8c00\r\n"), GS_OK,
+                      (b"2gp", b"2P\xcf0\xb000\x8c00\r\n"), GS_OK])
     with pytest.raises(ProtocolError) as err:
         rot.angle()
     assert err.value.request == b"2gp"
     port.assert_done()
 
 
-def test_short_reply_raises_protocol_error() -> None:
-    rot, port = make([IN_2, (b"2gp", b"2PO0000")])
+def test_short_reply_twice_raises_protocol_error() -> None:
+    rot, port = make([IN_2, (b"2gp", b"2PO0000"), GS_OK, (b"2gp", b"2PO0000"), GS_OK])
     with pytest.raises(ProtocolError, match="truncated"):
         rot.angle()
     port.assert_done()
@@ -189,16 +200,24 @@ def test_short_in_reply_raises_protocol_error() -> None:
     port.assert_done()
 
 
-def test_no_reply_raises_transport_error() -> None:
-    rot, port = make([IN_2, (b"2gp", None)])
+def test_no_reply_twice_raises_transport_error() -> None:
+    rot, port = make([IN_2, (b"2gp", None), GS_OK, (b"2gp", None), GS_OK])
     with pytest.raises(TransportError, match="no reply") as err:
         rot.angle()
     assert err.value.request == b"2gp"
     port.assert_done()
 
 
+def test_a_move_is_never_retried() -> None:
+    rot, port = make([IN_2, (b"2ma00008C00", None), (b"2gs", b"2GS09\r\n")])
+    rot.move_timeout_s = 0.5
+    with pytest.raises(TransportError):
+        rot.angle(90.0)
+    port.assert_done()  # no second 2ma00008C00 was written
+
+
 def test_unexpected_mnemonic_raises_protocol_error() -> None:
-    rot, port = make([IN_2, (b"2gp", b"2GV32\r\n")])
+    rot, port = make([IN_2, (b"2gp", b"2GV32\r\n"), GS_OK, (b"2gp", b"2GV32\r\n"), GS_OK])
     with pytest.raises(ProtocolError, match="expected a PO reply"):
         rot.angle()
     port.assert_done()

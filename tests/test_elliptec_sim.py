@@ -137,6 +137,9 @@ def test_timeout_fault_raises_transport_error() -> None:
     rot = rotator()
     rot.connect()
     emulator(rot).inject(Fault.TIMEOUT)
+    assert rot.position_deg() == pytest.approx(0.0)  # one lost reply: retried once
+    # the fault also takes the resynchronising status read in between
+    emulator(rot).inject(Fault.TIMEOUT, count=3)
     with pytest.raises(TransportError, match="no reply"):
         rot.position_deg()
     assert rot.position_deg() == pytest.approx(0.0)  # the next query works
@@ -146,12 +149,15 @@ def test_garbled_and_truncated_replies_raise_protocol_error() -> None:
     make_bench()
     rot = rotator()
     rot.connect()
-    emulator(rot).inject(Fault.GARBLED)
+    # three replies in a row: the query, the resynchronising status, the retry
+    emulator(rot).inject(Fault.GARBLED, count=3)
     with pytest.raises(ProtocolError):
         rot.position_deg()
-    emulator(rot).inject(Fault.TRUNCATED)
+    emulator(rot).inject(Fault.TRUNCATED, count=3)
     with pytest.raises(ProtocolError, match="truncated"):
         rot.position_deg()
+    emulator(rot).inject(Fault.GARBLED)
+    assert rot.position_deg() == pytest.approx(0.0)  # one garbled reply: retried
 
 
 def test_device_error_code_raises_named_fault_and_is_cleared() -> None:

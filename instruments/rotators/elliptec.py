@@ -9,7 +9,8 @@ device may send interim ``GS09`` (busy) frames first (1.7).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Enum, Ints, Numbers
@@ -30,6 +31,7 @@ from instruments.rotators.elliptec_codec import (
 log = logging.getLogger(__name__)
 
 _HOME_DIRECTION = {"cw": "0", "ccw": "1"}  # instruments.md 1.4 / 1.7
+T = TypeVar("T")
 
 
 class ELL14(Instrument):
@@ -92,7 +94,7 @@ class ELL14(Instrument):
     def connect(self) -> DeviceInfo:
         """Read the device information (``in``); done on first use."""
         if self._info is None:
-            reply = self._transact("in", expect="IN")
+            reply = self._retry_once("identification", lambda: self._transact("in", expect="IN"))
             try:
                 self._info = DeviceInfo.parse(reply.data)
             except ValueError as exc:
@@ -195,6 +197,15 @@ class ELL14(Instrument):
             raise ProtocolError(self.name, frame, self._raw(reply),
                                 f"expected a {expect} reply, got {reply.mnemonic}")
 
+    def _retry_once(self, what: str, query: Callable[[], T]) -> T:
+        """Run an idempotent query; after a lost or garbled reply (the bus
+        already resynchronised) try it once more, and log that it did."""
+        try:
+            return query()
+        except (TransportError, ProtocolError) as exc:
+            log.warning("%s: %s failed (%s); retrying once", self.name, what, exc)
+            return query()
+
     def _status_code(self, frame: bytes, reply: Reply) -> int:
         if len(reply.data) != 2:
             raise ProtocolError(self.name, frame, self._raw(reply), "GS reply needs 2 hex digits")
@@ -222,7 +233,7 @@ class ELL14(Instrument):
     # -- status ------------------------------------------------------------------
     def status(self) -> ElliptecStatus | int:
         """Read (and so clear) the device status code."""
-        reply = self._transact("gs", expect="GS")
+        reply = self._retry_once("status", lambda: self._transact("gs", expect="GS"))
         code = self._status_code(b"gs", reply)
         try:
             return ElliptecStatus(code)
@@ -320,23 +331,25 @@ class ELL14(Instrument):
     def position_deg(self) -> float:
         """Read the position (``gp``) in degrees."""
         self.connect()
-        reply = self._transact("gp", expect="PO")
-        return self._degrees(self._long(b"gp", reply))
+        return self._retry_once("position", lambda: self._degrees(
+            self._long(b"gp", self._transact("gp", expect="PO"))))
 
     # -- parameters --------------------------------------------------------------
     def _get_velocity(self) -> int:
-        reply = self._transact("gv", expect="GV")
-        try:
-            return int(reply.data, 16)
-        except ValueError:
-            raise ProtocolError(self.name, b"gv", self._raw(reply), "GV is not hex") from None
+        def query() -> int:
+            reply = self._transact("gv", expect="GV")
+            try:
+                return int(reply.data, 16)
+            except ValueError:
+                raise ProtocolError(self.name, b"gv", self._raw(reply), "GV is not hex") from None
+        return self._retry_once("velocity", query)
 
     def _set_velocity(self, percent: int) -> None:
         self._transact("sv", encode_char(percent))
 
     def _get_jog_step(self) -> float:
-        reply = self._transact("gj", expect="GJ")
-        return self._degrees(self._long(b"gj", reply))
+        return self._retry_once("jog step", lambda: self._degrees(
+            self._long(b"gj", self._transact("gj", expect="GJ"))))
 
     def _set_jog_step(self, step_deg: float) -> None:
         self._transact("sj", encode_long(self._counts(step_deg)))

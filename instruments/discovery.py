@@ -1,0 +1,126 @@
+"""Find rotators on this computer: serial ports, USB devices, identification replies.
+
+USB identities (vendor id, product id) recognised:
+
+- 0x0403:0x6015, FTDI FT-X series: the chip of the Elliptec bus interface
+  (an FT230X was seen on a real ELL14 bus, instruments.md 1.2; FTDI_FTX_PID
+  in the Linux ftdi_sio_ids.h).
+- 0x0403:0xFAF0, Thorlabs Kinesis / APT cubes (instruments.md 2.2, marked
+  UNVERIFIED there for every model); the 8-digit USB serial number's first
+  two digits name the model: 27 KDC101, 55 K10CR1 (instruments.md 2.2).
+- 0x104D:0x3002, Newport CONEX-CC (a public CONEX-CC driver-installation
+  note); any other 0x104D device is reported as Newport.
+
+With ``probe``, each candidate serial port is asked for its identification
+(the ELL14's ``in`` on every bus address), and only answers are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+ELLIPTEC = ("0x0403", "0x6015")
+KINESIS = ("0x0403", "0xfaf0")
+CONEX_CC = ("0x104d", "0x3002")
+NEWPORT_VID = 0x104D
+
+APT_SERIAL_PREFIX = {"27": "KDC101", "55": "K10CR1", "26": "KST101", "28": "KBD101",
+                     "83": "TDC001", "80": "TST001"}  # instruments.md 2.2
+
+
+@dataclass(frozen=True)
+class Found:
+    """One recognised device and the station-file lines that would use it."""
+
+    port: str
+    kind: str
+    detail: str
+    station_lines: tuple[str, ...]
+
+
+def _hex(v: int | None) -> str:
+    return "none" if v is None else f"0x{v:04x}"
+
+
+def classify_port(device: str, vid: int | None, pid: int | None, serial: str | None) -> Found | None:
+    """Recognise a serial port by its USB identity (None: not ours)."""
+    ident = (_hex(vid), _hex(pid))
+    if ident == KINESIS:
+        model = APT_SERIAL_PREFIX.get((serial or "")[:2], "APT device")
+        cls = {"K10CR1": "K10CR1", "KDC101": "KDC101"}.get(model)
+        lines = (f"type: instruments.rotators.apt.{cls}", f"address: {device}") if cls else ()
+        return Found(device, f"Thorlabs {model}", f"serial {serial}", lines)
+    if ident == CONEX_CC or vid == NEWPORT_VID:
+        return Found(device, "Newport CONEX" if ident == CONEX_CC else "Newport device",
+                     f"usb {ident[0]}:{ident[1]} serial {serial}",
+                     ("type: instruments.rotators.conex.Conex", f"address: {device}"))
+    if ident == ELLIPTEC:
+        return Found(device, "FTDI FT-X (possibly an Elliptec bus)", f"serial {serial}",
+                     ("type: instruments.rotators.elliptec.ELL14", f"address: {device}"))
+    return None
+
+
+def probe_elliptec(address: str, timeout_s: float = 0.2) -> list[Found]:
+    """Ask every bus address of an Elliptec port for its ``IN`` reply."""
+    from instruments.errors import InstrumentError
+    from instruments.rotators.elliptec import ELL14
+
+    found = []
+    for dev in "0123456789ABCDEF":
+        rot = ELL14(f"probe_{dev}", address, device_id=dev, timeout_s=timeout_s)
+        try:
+            info = rot.connect()
+        except InstrumentError:
+            continue
+        finally:
+            rot.close()
+        found.append(Found(address, info.model_name, f"bus address {dev}, serial {info.serial}",
+                           ("type: instruments.rotators.elliptec.ELL14", f"address: {address}",
+                            f'init: {{device_id: "{dev}"}}')))
+    return found
+
+
+def scan(ports: Iterable[Any] | None = None, usb_devices: Iterable[Any] | None = None,
+         probe: bool = False) -> tuple[list[Found], list[str]]:
+    """Serial ports and USB devices of Thorlabs / Newport rotators.
+
+    Args:
+        ports: pyserial ``ListPortInfo``-like objects (default: all ports).
+        usb_devices: pyusb devices (default: all; skipped without a backend).
+        probe: also ask Elliptec ports for identification.
+
+    Returns:
+        (found devices, notes about what could not be looked at).
+    """
+    notes: list[str] = []
+    if ports is None:
+        from serial.tools import list_ports
+
+        ports = list_ports.comports()
+    found: list[Found] = []
+    for p in ports:
+        f = classify_port(p.device, getattr(p, "vid", None), getattr(p, "pid", None),
+                          getattr(p, "serial_number", None))
+        if f is None and not str(p.device).startswith("sim://"):
+            continue
+        if probe and (f is None or f.station_lines[:1] == ("type: instruments.rotators.elliptec.ELL14",)):
+            found.extend(probe_elliptec(p.device))
+        elif f is not None:
+            found.append(f)
+    if usb_devices is None:
+        try:
+            import usb.core
+
+            usb_devices = list(usb.core.find(find_all=True) or [])
+        except Exception as exc:  # no libusb backend, no permission
+            notes.append(f"USB devices not listed ({exc.__class__.__name__}: {exc})")
+            usb_devices = []
+    seen_ports = {f.port for f in found}
+    for d in usb_devices:
+        vid, pid = getattr(d, "idVendor", None), getattr(d, "idProduct", None)
+        f = classify_port(f"usb:{_hex(vid)}:{_hex(pid)}", vid, pid, None)
+        if f is not None and f.port not in seen_ports:
+            found.append(Found(f.port, f.kind, "USB device without a serial port here", ()))
+    return found, notes
