@@ -45,3 +45,22 @@ class DeviceFaultError(InstrumentError):
         super().__init__(
             f"{instrument}: device error {code} ({meaning}) in reply to {request!r}"
         )
+
+
+class MoveIncompleteError(InstrumentError):
+    """A move ended away from its target by more than the tolerance.
+
+    The move is not repeated: the caller decides (the position is known).
+    """
+
+    def __init__(self, instrument: str, request: bytes | str, target_deg: float,
+                 reached_deg: float, tolerance_deg: float) -> None:
+        self.instrument = instrument
+        self.request = request
+        self.target_deg = target_deg
+        self.reached_deg = reached_deg
+        self.tolerance_deg = tolerance_deg
+        super().__init__(
+            f"{instrument}: move {request!r} ended at {reached_deg:.4f} deg, "
+            f"{reached_deg - target_deg:+.4f} deg from the target {target_deg:.4f} deg "
+            f"(tolerance {tolerance_deg:g} deg)")

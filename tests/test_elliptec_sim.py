@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benches import make_bench
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
+from instruments.errors import DeviceFaultError, MoveIncompleteError, ProtocolError, TransportError
 from instruments.rotators.elliptec import ELL14
 from instruments.rotators.protocol import Rotator
 from sim_backends.faults import Fault
@@ -179,6 +179,28 @@ def test_out_of_travel_move_gets_out_of_range() -> None:
     rot.angle(300.0)
     with pytest.raises(DeviceFaultError, match="Out of range"):
         rot.move_by(300.0)
+
+
+def test_off_target_move_is_reported_not_repeated() -> None:
+    make_bench()
+    rot = rotator()
+    rot.home()
+    emulator(rot).inject(Fault.OFF_TARGET, offset_counts=80)  # 0.2 deg, tolerance 0.05
+    with pytest.raises(MoveIncompleteError) as err:
+        rot.angle(30.0)
+    assert err.value.reached_deg - err.value.target_deg == pytest.approx(80 * 360 / 143360, abs=1e-9)
+    # 30 deg is 11947 counts; the stage stands 80 counts beyond, not moved again
+    assert rot.angle() == pytest.approx((11947 + 80) * 360 / 143360, abs=1e-9)
+
+
+def test_stalled_move_raises_with_where_it_stopped() -> None:
+    make_bench()
+    rot = rotator()
+    rot.home()
+    emulator(rot).inject(Fault.STALL, stall_fraction=0.5)
+    with pytest.raises(DeviceFaultError, match="stopped at"):
+        rot.angle(40.0)
+    assert rot.angle() == pytest.approx(20.0, abs=0.01)
 
 
 def test_disconnect_raises_transport_error() -> None:

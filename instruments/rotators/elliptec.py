@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 from qcodes.instrument import Instrument
 from qcodes.validators import Enum, Ints, Numbers
 
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
+from instruments.errors import (
+    DeviceFaultError,
+    MoveIncompleteError,
+    ProtocolError,
+    TransportError,
+)
 from instruments.rotators.elliptec_bus import ElliptecBus
 from instruments.rotators.elliptec_codec import (
     DeviceInfo,
@@ -303,7 +308,13 @@ class ELL14(Instrument):
                 if exc.code != ElliptecStatus.MECHANICAL_TIMEOUT or self._target_counts is None:
                     raise
                 return self._check_arrival(frame, exc)
-            return self._degrees(self._long(frame, reply))
+            reached = self._degrees(self._long(frame, reply))
+            if self._target_counts is not None:
+                target = self._degrees(self._target_counts)
+                if abs(reached - target) > self.position_tolerance_deg:
+                    raise MoveIncompleteError(self.name, frame, target, reached,
+                                              self.position_tolerance_deg)
+            return reached
 
     def _check_arrival(self, frame: bytes, fault: DeviceFaultError) -> float:
         assert self._target_counts is not None
