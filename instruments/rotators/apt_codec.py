@@ -9,13 +9,16 @@ whose length is in header bytes 2-3.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 HEADER_LENGTH = 6
+I32_MAX = 2**31 - 1
 MAX_DATA_LENGTH = 255  # "no datapacket exceeds 255 bytes" (2.3)
 LONG_FLAG = 0x80
 HOST = 0x01  # endpoint of the host PC (2.3)
@@ -152,9 +155,19 @@ class StatusBits(IntFlag):
         out: its meaning is not documented for every controller."""
         return bool(self & _MOVING)
 
+    @property
+    def faults(self) -> StatusBits:
+        """The bits that report a fault (motion, instrument, supply, encoder,
+        current, temperature, interlock, error)."""
+        return self & _FAULTS
+
 
 _MOVING = (StatusBits.MOVING_FORWARD | StatusBits.MOVING_REVERSE | StatusBits.JOGGING_FORWARD
            | StatusBits.JOGGING_REVERSE | StatusBits.HOMING)
+_FAULTS = (StatusBits.MOTION_ERROR | StatusBits.INSTRUMENT_ERROR | StatusBits.INTERLOCK
+           | StatusBits.OVERTEMP | StatusBits.VOLTAGE_FAULT | StatusBits.COMMUTATION_ERROR
+           | StatusBits.ENCODER_FAULT | StatusBits.OVERCURRENT | StatusBits.CURRENT_FAULT
+           | StatusBits.ERROR)
 
 
 # -- frames -------------------------------------------------------------------
@@ -241,7 +254,7 @@ def check_form(frame: Frame) -> None:
 
 # -- payloads -----------------------------------------------------------------
 def _check_i32(value: int) -> None:
-    if not -(2**31) <= value < 2**31:
+    if not -(2**31) <= value <= I32_MAX:
         raise ValueError(f"value {value} does not fit a signed 32-bit integer")
 
 
@@ -348,7 +361,7 @@ class HardwareInfo:
             raise ValueError(f"HW_GET_INFO needs 84 data bytes, got {len(data)}")
         serial, model, hw_type, fw, notes, extra, hw_ver, mod_state, channels = struct.unpack(
             "<I8sH4s48s12sHHH", data)
-        if not re.fullmatch(rb"[\x20-\x7e]*\x00*", model):
+        if not re.fullmatch(rb"[\x20-\x7e]*", model.split(b"\x00", 1)[0]):
             raise ValueError(f"HW_GET_INFO model field is not ASCII text: {model!r}")
         minor, interim, major = fw[0], fw[1], fw[2]
         return cls(serial=f"{serial:08d}", model=_text(model), hardware_type=int(hw_type),
@@ -454,3 +467,44 @@ KDC101_STAGES: dict[str, tuple[float, tuple[float, float] | None]] = {
 def normalize_stage_name(name: str) -> str:
     """``"PRM1-Z8"``, ``"prm1z8"`` and ``"PRM1/Z8"`` all give ``"PRM1Z8"``."""
     return re.sub(r"[^0-9A-Z]", "", name.upper())
+
+
+def kdc101_stage_for(stage: str | None, counts_per_deg: float | None = None,
+                     travel_deg: Sequence[float] | None = None) -> Stage:
+    """The KDC101 stage named ``stage`` (default PRM1Z8), or one given by its
+    ``counts_per_deg``, with an optional ``travel_deg`` (min, max).
+
+    Raises:
+        ValueError: an unknown name, both a name and counts, or a bad travel.
+    """
+    travel = None
+    if travel_deg is not None:
+        if len(travel_deg) != 2:
+            raise ValueError(f"travel_deg must be (min, max) in degrees, got {travel_deg!r}")
+        travel = (float(travel_deg[0]), float(travel_deg[1]))
+    if counts_per_deg is not None:
+        if stage is not None:
+            raise ValueError("give a KDC101 stage by name or by counts_per_deg, not both")
+        # no catalogue limits: the largest values the i32 fields hold
+        unit = kdc101_stage("custom", float(counts_per_deg))
+        return kdc101_stage(f"custom ({counts_per_deg:g} counts/deg)", float(counts_per_deg),
+                            travel, max_velocity_deg_s=I32_MAX / unit.velocity_per_deg_s,
+                            max_acceleration_deg_s2=I32_MAX / unit.acceleration_per_deg_s2)
+    key = normalize_stage_name(stage or "PRM1Z8")
+    if key not in KDC101_STAGES:
+        raise ValueError(f"unknown KDC101 stage {stage!r}: known stages are "
+                         f"{', '.join(sorted(KDC101_STAGES))}; for another stage give "
+                         "counts_per_deg= (and travel_deg=(min, max) if its travel is limited)")
+    counts, default_travel = KDC101_STAGES[key]
+    return kdc101_stage(key, counts, travel if travel is not None else default_travel)
+
+
+def with_limits(stage: Stage, max_velocity_deg_s: float | None = None,
+                max_acceleration_deg_s2: float | None = None) -> Stage:
+    """``stage`` with other velocity and acceleration maxima."""
+    return dataclasses.replace(
+        stage,
+        max_velocity_deg_s=(stage.max_velocity_deg_s if max_velocity_deg_s is None
+                            else float(max_velocity_deg_s)),
+        max_acceleration_deg_s2=(stage.max_acceleration_deg_s2 if max_acceleration_deg_s2 is None
+                                 else float(max_acceleration_deg_s2)))

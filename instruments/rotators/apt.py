@@ -1,0 +1,518 @@
+"""Thorlabs APT rotators: K10CR1 and KDC101 (with a PRM1Z8 by default),
+QCoDeS Instruments over pyserial.
+
+Facts: shared/reference/instruments.md section 2. The unit is addressed as
+the generic USB unit 0x50 from the host 0x01, channel 1. Set commands have no
+reply; queries are answered by the GET message whose ID is the REQ's plus
+one; a move ends with MOT_MOVE_COMPLETED (MOT_MOVE_HOMED for homing,
+MOT_MOVE_STOPPED when stopped). Error notices (HW_RESPONSE, HW_RICHRESPONSE)
+may come at any time, and so may status updates, which are acknowledged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from qcodes.instrument import Instrument
+from qcodes.validators import Bool, Numbers
+
+from instruments.errors import (
+    DeviceFaultError,
+    InstrumentError,
+    MoveIncompleteError,
+    ProtocolError,
+    TransportError,
+)
+from instruments.rotators.apt_codec import (
+    CHANNEL,
+    KDC101_STAGE_IDS,
+    Frame,
+    HardwareInfo,
+    MessageId,
+    Stage,
+    StatusBits,
+    StatusPayload,
+    VelocityParams,
+    decode_chan_i32,
+    decode_chan_u32,
+    encode_chan_i32,
+    encode_short,
+    k10cr1_stage,
+    kdc101_stage_for,
+    normalize_stage_name,
+    with_limits,
+)
+from instruments.rotators.apt_transport import AptLink, Sleep, with_detail
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = MessageId
+_STOP_PROFILED = 0x02  # MOT_MOVE_STOP param2: 0x01 immediate, 0x02 profiled (2.4)
+_ENABLE, _DISABLE = 0x01, 0x02  # MOD_SET_CHANENABLESTATE param2 (2.4)
+
+# The shared base is an Instrument to the type checker only: it is not a
+# device of its own, so it must not be found (and built) as a driver.
+if TYPE_CHECKING:
+    _Base = Instrument
+else:
+    _Base = object
+
+
+@dataclasses.dataclass
+class _Move:
+    request: bytes
+    expect: int  # MOT_MOVE_COMPLETED, or MOT_MOVE_HOMED for homing
+    target_counts: int | None  # None: homing
+    end: Frame | None = None  # the end message, when seen while doing something else
+
+
+class _AptRotator(_Base):
+    """What K10CR1 and KDC101 share: the Rotator protocol over APT.
+
+    Args:
+        name: instrument name.
+        address: serial port or pyserial URL (``sim://k10cr1?bench=...&arm=A``).
+        stage: the motor's counts and scales (see :mod:`apt_codec`).
+        timeout_s: read timeout of one read (seconds).
+        move_timeout_s: longest a move or homing may take (seconds).
+        stop_timeout_s: longest a stop may take to be reported (seconds).
+        position_tolerance_deg: how far from its target a move may end and
+            be accepted (degrees).
+        port: an open pyserial-like port to use instead of ``address`` (tests).
+        sleep: how to wait the start-up dwells; default ``time.sleep`` on a
+            real serial port, no wait on ``sim://`` and test ports.
+    """
+
+    MODEL: ClassVar[str]
+
+    def __init__(self, name: str, address: str, stage: Stage, timeout_s: float = 1.0,
+                 move_timeout_s: float = 60.0, stop_timeout_s: float = 5.0,
+                 position_tolerance_deg: float = 0.05, port: Any = None,
+                 sleep: Sleep | None = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.address = address
+        self.stage = stage
+        self.move_timeout_s = move_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.position_tolerance_deg = position_tolerance_deg
+        self._link = AptLink(name, address, timeout_s, port, sleep)
+        self._info: HardwareInfo | None = None
+        self._pending: _Move | None = None
+        lo, hi = stage.angle_range_deg
+        v_lo, a_lo = 1e-3, 1e-3
+        v_hi, a_hi = stage.max_velocity_deg_s, stage.max_acceleration_deg_s2
+        self.angle = self.add_parameter(
+            "angle", label="Fast-axis angle", unit="deg",
+            get_cmd=self.position_deg, set_cmd=lambda a: self.move_to(a, wait=True),
+            vals=Numbers(lo, hi),
+            docstring=f"Control the rotation angle in degrees (float, {lo:g} to {hi:g}).")
+        self.velocity = self.add_parameter(
+            "velocity", label="Maximum velocity", unit="deg/s",
+            get_cmd=lambda: self.velocity_params()[0],
+            set_cmd=lambda v: self.set_velocity_params(velocity_deg_s=v),
+            vals=Numbers(v_lo, v_hi),
+            docstring=f"Control the maximum move velocity in deg/s (float, {v_lo:g} to {v_hi:g}).")
+        self.acceleration = self.add_parameter(
+            "acceleration", label="Acceleration", unit="deg/s^2",
+            get_cmd=lambda: self.velocity_params()[1],
+            set_cmd=lambda a: self.set_velocity_params(acceleration_deg_s2=a),
+            vals=Numbers(a_lo, a_hi),
+            docstring=f"Control the move acceleration in deg/s^2 (float, {a_lo:g} to {a_hi:g}).")
+        self.channel_enabled = self.add_parameter(
+            "channel_enabled", label="Channel enabled", unit="",
+            get_cmd=self._get_enabled, set_cmd=self._set_enabled, vals=Bool(),
+            docstring="Control whether the motor channel is enabled (bool).")
+
+    # -- connection -----------------------------------------------------------
+    def connect(self) -> HardwareInfo:
+        """Start the link, read the hardware information, check the model and
+        enable the channel; done on first use.
+
+        Raises:
+            ProtocolError: the device on the port is not this model.
+        """
+        if self._info is not None:
+            return self._info
+        with self._link.lock:
+            # MSL's connection sequence (2.2): no flash programming, updates off
+            self._link.write(encode_short(M.HW_NO_FLASH_PROGRAMMING))
+            self._link.write(encode_short(M.HW_STOP_UPDATEMSGS))
+            request = encode_short(M.HW_REQ_INFO)
+            try:
+                info = self._query(request, M.HW_GET_INFO, lambda f: HardwareInfo.parse(f.data),
+                                   "hardware information")
+            except TransportError as exc:
+                raise with_detail(exc, f"no {self.MODEL} answering on port {self.address}") from exc
+            except InstrumentError as exc:
+                raise with_detail(exc, f"connecting to the {self.MODEL} on port "
+                                       f"{self.address}") from exc
+            if not info.model.upper().startswith(self.MODEL):
+                self._link.close()
+                raise ProtocolError(
+                    self.name, request, info.model.encode(),
+                    f"the device on port {self.address} is not a {self.MODEL}: it reports model "
+                    f"{info.model!r}, serial {info.serial}; expected model {self.MODEL}")
+            self._check_stage(info)
+            self._link.write(encode_short(M.MOD_SET_CHANENABLESTATE, CHANNEL, _ENABLE))
+            self._info = info
+        log.info("%s: %s serial %s firmware %s on %s, stage %s", self.name, info.model,
+                 info.serial, info.firmware, self.address, self.stage.name)
+        return info
+
+    def _check_stage(self, info: HardwareInfo) -> None:
+        """Controllers that report their stage check it here."""
+
+    @property
+    def info(self) -> HardwareInfo:
+        """Hardware information from HW_GET_INFO."""
+        return self.connect()
+
+    def get_idn(self) -> dict[str, str | None]:
+        """Vendor, model, serial number and firmware from HW_GET_INFO."""
+        info = self.connect()
+        return {"vendor": "Thorlabs", "model": info.model, "serial": info.serial,
+                "firmware": info.firmware}
+
+    def identify(self) -> None:
+        """Flash the front-panel LED (MOD_IDENTIFY)."""
+        self.connect()
+        self._link.write(encode_short(M.MOD_IDENTIFY, CHANNEL))
+
+    def close(self) -> None:
+        """Close the port."""
+        self._link.close()
+        super().close()
+
+    # -- the wire ---------------------------------------------------------------
+    def _query(self, request: bytes, expect: int, decode: Callable[[Frame], T], what: str) -> T:
+        """An idempotent query (one logged retry, see :meth:`AptLink.query`).
+        A device fault while a move is outstanding stops the stage first: a
+        fault never leaves it moving."""
+        try:
+            return self._link.query(request, expect, decode, what, self._note_move_end)
+        except DeviceFaultError as exc:
+            if self._pending is not None:
+                self._pending = None
+                self._halt(exc)
+            raise
+
+    def _chan(self, chan: int, value: T) -> T:
+        if chan != CHANNEL:
+            raise ValueError(f"reply for channel {chan}, expected {CHANNEL}")
+        return value
+
+    def _note_move_end(self, frame: Frame) -> None:
+        move = self._pending
+        if move is not None and move.end is None and frame.msg_id in (move.expect,
+                                                                        M.MOT_MOVE_STOPPED):
+            move.end = frame
+        else:
+            log.debug("%s: %s with no move outstanding skipped", self.name, frame.name)
+
+    # -- queries ------------------------------------------------------------------
+    def position_counts(self) -> int:
+        """Read the position counter (MOT_REQ_POSCOUNTER) in counts."""
+        self.connect()
+        return self._query(encode_short(M.MOT_REQ_POSCOUNTER, CHANNEL), M.MOT_GET_POSCOUNTER,
+                           lambda f: self._chan(*decode_chan_i32(f.data)), "position")
+
+    def position_deg(self) -> float:
+        """Read the position in degrees."""
+        return self.stage.degrees(self.position_counts())
+
+    def status_bits(self) -> StatusBits:
+        """Read the status bits (MOT_REQ_STATUSBITS)."""
+        self.connect()
+        return self._query(encode_short(M.MOT_REQ_STATUSBITS, CHANNEL), M.MOT_GET_STATUSBITS,
+                           lambda f: StatusBits(self._chan(*decode_chan_u32(f.data))),
+                           "status bits")
+
+    def _raw_velocity_params(self) -> VelocityParams:
+        self.connect()
+        def decode(frame: Frame) -> VelocityParams:
+            params = VelocityParams.parse(frame.data)
+            return self._chan(params.channel, params)
+        return self._query(encode_short(M.MOT_REQ_VELPARAMS, CHANNEL), M.MOT_GET_VELPARAMS,
+                           decode, "velocity parameters")
+
+    def velocity_params(self) -> tuple[float, float]:
+        """Read (maximum velocity in deg/s, acceleration in deg/s^2)."""
+        p = self._raw_velocity_params()
+        return (p.max_velocity / self.stage.velocity_per_deg_s,
+                p.acceleration / self.stage.acceleration_per_deg_s2)
+
+    def set_velocity_params(self, velocity_deg_s: float | None = None,
+                            acceleration_deg_s2: float | None = None) -> None:
+        """Set the maximum velocity (deg/s) and/or the acceleration (deg/s^2)
+        in one MOT_SET_VELPARAMS; a value not given is read first and kept."""
+        if velocity_deg_s is not None:
+            self.velocity.validate(velocity_deg_s)
+        if acceleration_deg_s2 is not None:
+            self.acceleration.validate(acceleration_deg_s2)
+        self.connect()
+        if velocity_deg_s is None or acceleration_deg_s2 is None:
+            old = self._raw_velocity_params()
+            v_int, a_int = old.max_velocity, old.acceleration
+        if velocity_deg_s is not None:
+            v_int = self.stage.velocity_internal(velocity_deg_s)
+        if acceleration_deg_s2 is not None:
+            a_int = self.stage.acceleration_internal(acceleration_deg_s2)
+        # the minimum velocity is always 0 (2.4)
+        self._link.write(VelocityParams(CHANNEL, 0, a_int, v_int).encode())
+
+    def _get_enabled(self) -> bool:
+        self.connect()
+        frame = self._query(encode_short(M.MOD_REQ_CHANENABLESTATE, CHANNEL),
+                            M.MOD_GET_CHANENABLESTATE, lambda f: f, "channel state")
+        state = frame.header.param2
+        if frame.header.param1 != CHANNEL or state not in (_ENABLE, _DISABLE):
+            raise ProtocolError(self.name, frame.raw, frame.raw,
+                                f"channel state must be 1 or 2 for channel {CHANNEL}")
+        return bool(state == _ENABLE)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        self.connect()
+        state = _ENABLE if enabled else _DISABLE
+        self._link.write(encode_short(M.MOD_SET_CHANENABLESTATE, CHANNEL, state))
+
+    # -- motion -------------------------------------------------------------------
+    def home(self) -> None:
+        """Home the stage and wait until MOT_MOVE_HOMED."""
+        self.connect()
+        self._finish_pending()
+        self._start(encode_short(M.MOT_MOVE_HOME, CHANNEL), M.MOT_MOVE_HOMED, None)
+        self.wait_for_move()
+
+    def move_to(self, angle_deg: float, wait: bool = True) -> None:
+        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once."""
+        self.angle.validate(angle_deg)
+        counts = self.stage.counts(angle_deg)
+        self.connect()
+        self._finish_pending()
+        self._start(encode_chan_i32(M.MOT_MOVE_ABSOLUTE, counts), M.MOT_MOVE_COMPLETED, counts)
+        if wait:
+            self.wait_for_move()
+
+    def move_by(self, delta_deg: float, wait: bool = True) -> None:
+        """Move by ``delta_deg`` degrees (signed, -360 to 360). The position is
+        read first, so that the target can be checked against a limited
+        travel before moving, and the arrival against the target after."""
+        Numbers(-360.0, 360.0).validate(delta_deg)
+        delta = self.stage.counts(delta_deg)
+        self.connect()
+        self._finish_pending()
+        target = self.position_counts() + delta
+        if self.stage.travel_deg is not None:  # limited travel: refuse before moving
+            self.angle.validate(self.stage.degrees(target))
+        self._start(encode_chan_i32(M.MOT_MOVE_RELATIVE, delta), M.MOT_MOVE_COMPLETED, target)
+        if wait:
+            self.wait_for_move()
+
+    def _start(self, request: bytes, expect: int, target_counts: int | None) -> None:
+        """Send a move. Stale input (a late end message) is dropped first,
+        so it cannot be taken for the end of this move."""
+        move = _Move(request, expect, target_counts)
+        with self._link.lock:
+            self._link.purge_input()
+            self._pending = move
+            try:
+                self._link.write(request)
+            except TransportError as exc:
+                self._pending = None
+                self._recover(move, exc)
+
+    def _finish_pending(self) -> None:
+        if self._pending is not None:
+            self.wait_for_move()
+
+    def is_moving(self) -> bool:
+        """True while a move this driver started has not been waited for."""
+        return self._pending is not None and self._pending.end is None
+
+    def wait_for_move(self) -> float:
+        """Wait for the move in progress; return the final angle (deg).
+
+        Waiting is bounded by ``move_timeout_s``. After a fault (no end
+        message, a malformed one, a device error notice) the stage is
+        stopped and its position read back: a move whose end message was
+        lost or garbled but which reached its target is accepted with a
+        warning; anything else raises. A move is never repeated.
+
+        Raises:
+            MoveIncompleteError: the move ended off target (beyond
+                ``position_tolerance_deg``) with no fault bit set.
+            DeviceFaultError: an error notice, or an end whose status bits
+                report a fault (a stall), or homing cut short.
+            TransportError, ProtocolError: the end message was lost or
+                malformed and the stage, stopped, is not at the target.
+        """
+        move = self._pending
+        if move is None:
+            return self.position_deg()
+        with self._link.lock:
+            try:
+                end = move.end or self._link.await_reply(
+                    move.request, (move.expect, M.MOT_MOVE_STOPPED),
+                    self.move_timeout_s)
+            except InstrumentError as exc:
+                self._pending = None
+                return self._recover(move, exc)
+            self._pending = None
+            return self._arrived(move, end)
+
+    def _arrived(self, move: _Move, end: Frame) -> float:
+        if end.msg_id == M.MOT_MOVE_HOMED:
+            here = self.position_deg()
+            log.info("%s: homed, at %.4f deg", self.name, here)
+            return here
+        try:
+            payload = StatusPayload.parse(end.data)
+        except ValueError as exc:
+            return self._recover(move, ProtocolError(self.name, move.request, end.raw, str(exc)))
+        here = self.stage.degrees(payload.position_counts)
+        if move.target_counts is not None and self._near(payload.position_counts,
+                                                         move.target_counts):
+            return here
+        if payload.status.faults or move.target_counts is None:
+            # a stall, or homing cut short: the status word is the device's report
+            raise DeviceFaultError(
+                self.name, int(payload.status),
+                f"{end.name}: {self._where(payload.position_counts, move)} "
+                f"(status bits {payload.status!r})", move.request)
+        raise MoveIncompleteError(self.name, move.request,
+                                  self.stage.degrees(move.target_counts), here,
+                                  self.position_tolerance_deg)
+
+    def _near(self, counts: int, target_counts: int) -> bool:
+        off = self.stage.degrees(counts - target_counts)
+        if self.stage.travel_deg is None:  # a rotation stage: the same orientation counts
+            off = (off + 180.0) % 360.0 - 180.0
+        return abs(off) <= self.position_tolerance_deg
+
+    def _where(self, counts: int, move: _Move) -> str:
+        here = self.stage.degrees(counts)
+        if move.target_counts is None:
+            return (f"{self.MODEL} {self.name!r} on port {self.address} did not finish homing; "
+                    f"the stage stopped at {here:.4f} deg")
+        target = self.stage.degrees(move.target_counts)
+        return (f"the stage stopped at {here:.4f} deg, {here - target:+.4f} deg from the target "
+                f"{target:.4f} deg")
+
+    def _recover(self, move: _Move, fault: InstrumentError) -> float:
+        """After a fault during a move: stop, read the position back, and
+        accept the move only if a lost or garbled end message hid an arrival."""
+        self._link.purge_input()  # the rest of a garbled message
+        if not self._halt(fault):
+            raise fault
+        try:
+            here = self.position_counts()
+        except InstrumentError as exc:
+            fault.add_note(f"{self.name}: reading the position back after the fault failed: {exc}")
+            raise fault from None
+        if (move.target_counts is not None and not isinstance(fault, DeviceFaultError)
+                and self._near(here, move.target_counts)):
+            log.warning("%s: %s failed (%s) but the stage reached its target, at %.4f deg",
+                        self.name, move.request, fault, self.stage.degrees(here))
+            return self.stage.degrees(here)
+        raise with_detail(fault, self._where(here, move)) from fault
+
+    def _halt(self, fault: InstrumentError) -> bool:
+        """Stop after ``fault``; on failure note it on the fault, return False."""
+        log.warning("%s: fault during a move (%s); stopping the stage", self.name, fault)
+        try:
+            self._stop_now()
+        except InstrumentError as exc:
+            log.error("%s: the stop after a fault failed: %s", self.name, exc)
+            fault.add_note(f"{self.name}: the stop after this fault failed too: {exc}")
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Stop any motion (profiled MOT_MOVE_STOP) and wait until stopped."""
+        self.connect()
+        with self._link.lock:
+            self._pending = None
+            self._stop_now()
+
+    def _stop_now(self) -> None:
+        """Send a profiled stop and wait for MOT_MOVE_STOPPED. A unit already
+        at rest may send none: then the status bits decide."""
+        request = encode_short(M.MOT_MOVE_STOP, CHANNEL, _STOP_PROFILED)
+        self._link.write(request)
+        try:
+            self._link.await_reply(request, (M.MOT_MOVE_STOPPED,), self.stop_timeout_s)
+            return
+        except ProtocolError:
+            self._link.purge_input()
+            raise
+        except TransportError:
+            status = self.status_bits()
+        if status.is_moving:
+            raise TransportError(self.name, request, f"still moving {self.stop_timeout_s:g} s "
+                                 f"after MOT_MOVE_STOP (status bits {status!r})")
+        log.debug("%s: no MOT_MOVE_STOPPED; the status bits show the stage at rest", self.name)
+
+
+class K10CR1(_AptRotator, Instrument):
+    """Thorlabs K10CR1 motorized rotation mount (stepper, worm gear).
+
+    Args:
+        name: instrument name.
+        address: serial port or pyserial URL (``sim://k10cr1?bench=...&arm=A``).
+        max_velocity_deg_s: largest velocity the ``velocity`` parameter
+            accepts (deg/s; default 10).
+        max_acceleration_deg_s2: largest acceleration it accepts (deg/s^2;
+            default 10).
+        **kwargs: see :class:`_AptRotator` (timeouts, tolerance, ``port``,
+            ``sleep``) and :class:`qcodes.instrument.Instrument`.
+    """
+
+    MODEL = "K10CR1"
+
+    def __init__(self, name: str, address: str, max_velocity_deg_s: float | None = None,
+                 max_acceleration_deg_s2: float | None = None, **kwargs: Any) -> None:
+        stage = with_limits(k10cr1_stage(), max_velocity_deg_s, max_acceleration_deg_s2)
+        super().__init__(name, address, stage, **kwargs)
+
+
+class KDC101(_AptRotator, Instrument):
+    """Thorlabs KDC101 K-Cube DC servo controller driving a rotation stage.
+
+    Args:
+        name: instrument name.
+        address: serial port or pyserial URL (``sim://kdc101?bench=...&arm=A``).
+        stage: stage name (``"PRM1Z8"``, the default; ``"PRM1-Z8"`` too).
+        counts_per_deg: encoder counts per degree of another stage, instead
+            of ``stage``; velocity and acceleration scales follow from the
+            KDC101 time unit (instruments.md 2.6).
+        travel_deg: (min, max) angles of a stage with limited travel; moves
+            outside it are refused. Default: a rotation stage (-360 to 360).
+        max_velocity_deg_s: largest velocity the ``velocity`` parameter
+            accepts (deg/s; PRM1Z8 default 25).
+        max_acceleration_deg_s2: largest acceleration it accepts (deg/s^2).
+        **kwargs: see :class:`_AptRotator` and :class:`qcodes.instrument.Instrument`.
+
+    Raises:
+        ValueError: an unknown stage name, or both a name and counts.
+    """
+
+    MODEL = "KDC101"
+
+    def __init__(self, name: str, address: str, stage: str | None = None,
+                 counts_per_deg: float | None = None, travel_deg: Sequence[float] | None = None,
+                 max_velocity_deg_s: float | None = None,
+                 max_acceleration_deg_s2: float | None = None, **kwargs: Any) -> None:
+        resolved = with_limits(kdc101_stage_for(stage, counts_per_deg, travel_deg),
+                           max_velocity_deg_s, max_acceleration_deg_s2)
+        super().__init__(name, address, resolved, **kwargs)
+
+    def _check_stage(self, info: HardwareInfo) -> None:
+        """A KDC101 reports the stage it was set up for (pyLabLib, 2.4)."""
+        reported = KDC101_STAGE_IDS.get(info.stage_id)
+        if reported and normalize_stage_name(reported) != normalize_stage_name(self.stage.name):
+            log.warning("%s: the KDC101 on %s reports stage %s, the driver is set up for %s",
+                        self.name, self.address, reported, self.stage.name)
