@@ -20,8 +20,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_state(tmp_path: Path) -> Iterator[None]:
+def _clean_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     sim_backends.register_serial_scheme()
+    # never read or write the user's calibration store
+    monkeypatch.setattr("calibration.store.default_directory", lambda: tmp_path / "calibrations")
     old_db = qc.config.core.db_location
     qc.config.core.db_location = str(tmp_path / "experiments.db")
     try:
