@@ -1,0 +1,361 @@
+"""Load-balancing queueing study (the paper's Figure 4; DESIGN 7).
+
+N load balancers (balancers 2k and 2k + 1 share a pair of servers and, for
+quantum strategies, heralded photon pairs), M servers. Each step each
+balancer receives a type-C request with probability 1/2, else type E; a
+server serves two type-C requests (of one subtype) that reached it in the same
+step together, or one request alone (:mod:`qnic.balancing.queueing`). The load
+N/M is swept by changing M for fixed N (M = round(N / ratio)).
+
+Reported per strategy: the time-averaged queue length per server against N/M
+with t confidence intervals over seeds; the knee, the load at which that mean
+first exceeds ``threshold`` (from the seed-averaged curve, and per seed for
+its interval); and the CHSH load-balancing game's win rate in the study's own
+accounting (pair k wins a step when its two requests share a server exactly
+when both are type C). Quantum strategies consume heralded
+(coincidence-matched) pairs; a deployment needs heralded or stored pairs.
+
+prepare: :meth:`StudyConfig.validate` (all checks before any work); run:
+points in this process (workers = 1), on local processes, or on a Dask
+cluster; analyze and save: pure, JSON and PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qnic.balancing import (HERALDING_NOTE, STRATEGIES, MeasuredCHSH, PointResult, PointSpec,
+                            ServiceModel, ServiceTime, StrategyError, StrategyOptions,
+                            find_knee, mean_ci, pair_strategy, simulate_point,
+                            validate_strategies)
+from qnic.balancing import DEFAULT_STRATEGIES
+
+DEFAULT_RATIOS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.04, 1.06, 1.08,
+                                     1.1, 1.12, 1.14, 1.16, 1.18, 1.2, 1.25, 1.3, 1.4, 1.5)
+DEFAULT_BALANCERS, DEFAULT_STEPS, DEFAULT_SEEDS = 100, 20_000, 3
+DEFAULT_THRESHOLD = 10.0
+WARMUP_FRACTION = 0.1
+JSON_NAME, PNG_NAME = "lb_study.json", "lb_study.png"
+MODEL = ("each step each balancer gets one request, type C with probability p_C (subtype "
+         "uniform), else E; a server serves two type-C requests of one subtype that reached "
+         "it in the same step together, or one request alone; random order of service")
+
+Progress = Callable[[int, int], None]  # (points done, points in all)
+
+
+class StudyConfigError(ValueError):
+    """A study configuration that cannot run (raised before any work starts)."""
+
+
+def require_distributed() -> Any:
+    """The ``dask.distributed.Client`` class, or a clear error naming the missing package."""
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise StudyConfigError("--scheduler needs the 'distributed' package (pip install "
+                               f"distributed; it brings dask.distributed): {exc}") from None
+    return Client
+
+
+@dataclass(frozen=True, eq=False)
+class StudyConfig:
+    """A sweep of the load N/M for several strategies.
+
+    Attributes:
+        balancers: N.
+        ratios: loads N/M (positive); sorted ascending.
+        strategies: names from :data:`qnic.balancing.STRATEGIES`.
+        steps: steps per point; the first ``WARMUP_FRACTION`` are left out.
+        seeds: repetitions per point; seed: the study's seed.
+        threshold: queue length (requests per server) that defines the knee.
+        visibility: V for ``quantum-visibility``.
+        chsh: measured statistics for ``quantum-measured``.
+        c_probability: probability that a request is type C.
+        c_subtypes: type-C subtypes that must not mix.
+        service: service time of a job.
+    """
+
+    balancers: int = DEFAULT_BALANCERS
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    steps: int = DEFAULT_STEPS
+    seeds: int = DEFAULT_SEEDS
+    seed: int = 0
+    threshold: float = DEFAULT_THRESHOLD
+    visibility: float | None = None
+    chsh: MeasuredCHSH | None = None
+    c_probability: float = 0.5
+    c_subtypes: int = 1
+    service: ServiceTime = field(default_factory=ServiceTime)
+
+    @property
+    def options(self) -> StrategyOptions:
+        """What the quantum strategies need."""
+        return StrategyOptions(self.visibility, self.chsh.table if self.chsh else None)
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps left out of the mean queue."""
+        return int(WARMUP_FRACTION * self.steps)
+
+    def servers(self) -> list[int]:
+        """M = round(N / ratio) per ratio (after :meth:`validate`)."""
+        return [int(round(self.balancers / r)) for r in self.ratios]
+
+    def validate(self) -> StudyConfig:
+        """Check everything; return the config with ratios sorted.
+
+        Raises:
+            StudyConfigError: with a message naming the bad value.
+        """
+        def bad(message: str) -> StudyConfigError:
+            return StudyConfigError(message)
+        if not isinstance(self.balancers, int) or self.balancers < 1:
+            raise bad(f"balancers must be a positive integer, got {self.balancers!r}")
+        if not self.ratios:
+            raise bad("no ratios given")
+        for r in self.ratios:
+            if not (isinstance(r, (int, float)) and math.isfinite(r) and r > 0):
+                raise bad(f"ratios N/M must be positive numbers, got {r!r}")
+        for r in self.ratios:
+            m = int(round(self.balancers / r))
+            if m < 2:
+                raise bad(f"ratio {r:g} with {self.balancers} balancers gives M = {m} server(s); "
+                          "at least two servers are needed")
+        for name, value in (("steps", self.steps), ("seeds", self.seeds)):
+            if not isinstance(value, int) or value < 1:
+                raise bad(f"{name} must be a positive integer, got {value!r}")
+        if not (math.isfinite(self.threshold) and self.threshold > 0):
+            raise bad(f"threshold must be a positive number, got {self.threshold!r}")
+        if not 0.0 <= self.c_probability <= 1.0:
+            raise bad(f"c_probability must lie within [0, 1], got {self.c_probability}")
+        if not isinstance(self.c_subtypes, int) or self.c_subtypes < 1:
+            raise bad(f"c_subtypes must be a positive integer, got {self.c_subtypes!r}")
+        try:
+            validate_strategies(tuple(self.strategies), self.balancers, self.options)
+        except StrategyError as exc:
+            raise bad(str(exc)) from None
+        return replace(self, ratios=tuple(sorted(float(r) for r in self.ratios)),
+                       strategies=tuple(self.strategies))
+
+    def point_specs(self) -> list[PointSpec]:
+        """Every (strategy, ratio, seed) point, strategy-major."""
+        return [PointSpec(s, self.balancers, m, self.steps, self.warmup_steps, self.seed, k,
+                          self.c_probability, self.c_subtypes, self.service, self.options)
+                for s in self.strategies for m in self.servers() for k in range(self.seeds)]
+
+
+def run_points(specs: Sequence[PointSpec], workers: int = 1, scheduler: str | None = None,
+               progress: Progress | None = None) -> list[PointResult]:
+    """Simulate points in order: in process, on local processes, or on a Dask cluster.
+
+    Args:
+        specs: the points.
+        workers: local processes (1: in this process).
+        scheduler: address of a Dask distributed scheduler (overrides workers).
+        progress: called after each point (local runs).
+    """
+    if scheduler is not None:
+        client_cls = require_distributed()
+        with client_cls(scheduler) as client:
+            return list(client.gather(client.map(simulate_point, list(specs), pure=False)))
+    results: list[PointResult] = []
+    if workers <= 1:
+        for spec in specs:
+            results.append(simulate_point(spec))
+            if progress is not None:
+                progress(len(results), len(specs))
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(simulate_point, specs):
+            results.append(result)
+            if progress is not None:
+                progress(len(results), len(specs))
+    return results
+
+
+@dataclass(frozen=True, eq=False)
+class StudyResult:
+    """The sweep's measurements.
+
+    Attributes:
+        config: the validated configuration.
+        queue: mean queue per server, float64 (strategies, ratios, seeds).
+        wins: game rounds won per strategy, summed over points, int64 (strategies,).
+        rounds: game rounds per strategy, int64 (strategies,).
+        pairs_consumed: heralded pairs consumed per strategy, int64 (strategies,).
+        c_in_pairs: fraction of type-C requests served in pair jobs, (strategies,).
+    """
+
+    config: StudyConfig
+    queue: NDArray[np.float64]
+    wins: NDArray[np.int64]
+    rounds: NDArray[np.int64]
+    pairs_consumed: NDArray[np.int64]
+    c_in_pairs: NDArray[np.float64]
+
+    @property
+    def effective_ratios(self) -> list[float]:
+        """N/M of each point (M an integer)."""
+        return [self.config.balancers / m for m in self.config.servers()]
+
+    def mean_queue(self, i: int) -> NDArray[np.float64]:
+        """Seed-averaged queue of strategy i, shape (R,)."""
+        return self.queue[i].mean(axis=1)
+
+    def win_rate(self, i: int) -> float | None:
+        """Fraction of game rounds won by strategy i (None without pairs of balancers)."""
+        return float(self.wins[i] / self.rounds[i]) if self.rounds[i] else None
+
+    def predicted_win(self, name: str) -> float | None:
+        """Analytic win probability of a pairwise strategy (None for the others)."""
+        if not STRATEGIES[name].pairwise:
+            return None
+        return pair_strategy(name, self.config.options).win_probability(self.config.c_probability)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready report (keys of DESIGN 9 and more)."""
+        c, ratios = self.config, self.effective_ratios
+        out: dict[str, Any] = {key: {} for key in (
+            "mean_queue", "mean_queue_ci", "knee", "knee_status", "knee_ci", "win_rate",
+            "win_rate_predicted", "pairs_consumed", "c_in_pairs", "description", "communicates")}
+        for i, name in enumerate(c.strategies):
+            mean = self.mean_queue(i)
+            cis = [mean_ci(self.queue[i, k]) for k in range(len(ratios))]
+            knee = find_knee(ratios, mean, c.threshold)
+            per_seed = [find_knee(ratios, self.queue[i, :, k], c.threshold).ratio
+                        for k in range(c.seeds)]
+            reached = [r for r in per_seed if r is not None]
+            est = mean_ci(reached) if reached else None
+            out["mean_queue"][name] = mean.tolist()
+            out["mean_queue_ci"][name] = [None if e.low is None else [e.low, e.high] for e in cis]
+            out["knee"][name] = knee.ratio
+            out["knee_status"][name] = knee.status.value
+            out["knee_ci"][name] = {"per_seed": per_seed, "mean": est.mean if est else None,
+                                    "low": est.low if est else None,
+                                    "high": est.high if est else None}
+            out["win_rate"][name] = self.win_rate(i)
+            out["win_rate_predicted"][name] = self.predicted_win(name)
+            out["pairs_consumed"][name] = int(self.pairs_consumed[i])
+            out["c_in_pairs"][name] = float(self.c_in_pairs[i])
+            out["description"][name] = STRATEGIES[name].description
+            out["communicates"][name] = STRATEGIES[name].communicates
+        return {"ratios": list(c.ratios), "effective_ratios": ratios, "servers": c.servers(),
+                "balancers": c.balancers, "steps": c.steps, "warmup_steps": c.warmup_steps,
+                "seeds": c.seeds, "seed": c.seed, "threshold": c.threshold,
+                "strategies": list(c.strategies), **out,
+                "workload": {"c_probability": c.c_probability, "c_subtypes": c.c_subtypes},
+                "service": {"model": c.service.model.value, "mean_steps": c.service.mean_steps},
+                "visibility": c.visibility, "chsh": c.chsh.to_dict() if c.chsh else None,
+                "queue_unit": "requests per server (waiting or in service), time-averaged "
+                              "after the warm-up, mean over seeds (95% t intervals)",
+                "knee_definition": f"first N/M at which the mean queue exceeds {c.threshold:g}, "
+                                   "interpolated linearly in log(queue)",
+                "model": MODEL, "heralding": HERALDING_NOTE}
+
+
+def run_study(config: StudyConfig, workers: int = 1, scheduler: str | None = None,
+              progress: Progress | None = None) -> StudyResult:
+    """Validate, simulate every point and collect the results.
+
+    Raises:
+        StudyConfigError: before any work, if the configuration cannot run.
+    """
+    config = config.validate()
+    if scheduler is not None:
+        require_distributed()
+    results = run_points(config.point_specs(), workers, scheduler, progress)
+    s, r, k = len(config.strategies), len(config.ratios), config.seeds
+    queue = np.array([p.mean_queue for p in results], dtype=np.float64).reshape(s, r, k)
+    per = np.array([[p.wins, p.rounds, p.pairs_consumed, p.c_requests, p.pair_jobs]
+                    for p in results], dtype=np.int64).reshape(s, r * k, 5).sum(axis=1)
+    c_in_pairs = np.where(per[:, 3] > 0, 2.0 * per[:, 4] / np.maximum(per[:, 3], 1), 0.0)
+    return StudyResult(config, queue, per[:, 0], per[:, 1], per[:, 2], c_in_pairs)
+
+
+def plot_study(result: StudyResult, path: Path) -> None:
+    """Mean queue against N/M with confidence intervals and knees (PNG, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    report, c = result.to_dict(), result.config
+    fig = Figure(figsize=(7.0, 4.8), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.array(report["effective_ratios"])
+    styles = ("-", "--", "-.", ":")
+    for k, name in enumerate(c.strategies):
+        y = np.maximum(np.array(report["mean_queue"][name]), 1e-3)
+        ci = report["mean_queue_ci"][name]
+        (line,) = ax.plot(x, y, marker="o", markersize=3, ls=styles[k % len(styles)], label=name)
+        if all(b is not None for b in ci):  # band clipped at a tenth of the mean on the log axis
+            lo = np.maximum(np.array([b[0] for b in ci]), 0.1 * y)
+            hi = np.maximum(np.array([b[1] for b in ci]), y)
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+        if report["knee"][name] is not None:
+            ax.axvline(report["knee"][name], color=line.get_color(), lw=0.8, ls=":")
+    ax.axhline(c.threshold, color="grey", lw=0.8, ls="--", label=f"threshold {c.threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("load N/M (balancers per server)")
+    ax.set_ylabel("mean queue length (requests per server)")
+    ax.set_title(f"N = {c.balancers}, {c.steps} steps, {c.seeds} seeds; bands: 95% intervals "
+                 "over seeds; dotted: knees", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.text(0.01, 0.005, HERALDING_NOTE, fontsize=6, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path)
+
+
+def save_study(result: StudyResult, out_dir: Path) -> dict[str, Path]:
+    """Write ``lb_study.json`` and ``lb_study.png`` into out_dir (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / JSON_NAME, "png": out_dir / PNG_NAME}
+    paths["json"].write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    plot_study(result, paths["png"])
+    return paths
+
+
+def format_study(result: StudyResult) -> str:
+    """A table of mean queues, then knees and win rates, then the heralding note."""
+    report, c = result.to_dict(), result.config
+    width = max(12, *(len(s) for s in c.strategies)) + 2
+    lines = [f"Load-balancing study: N = {c.balancers} balancers, {c.steps} steps per point, "
+             f"{c.seeds} seeds, service {c.service.describe()}, "
+             f"C subtypes {c.c_subtypes}",
+             "mean queue (requests per server) against N/M:",
+             "   N/M      M " + "".join(s.rjust(width) for s in c.strategies)]
+    for k, (ratio, m) in enumerate(zip(report["effective_ratios"], report["servers"])):
+        lines.append(f"  {ratio:5.3f} {m:6d} " + "".join(
+            f"{report['mean_queue'][s][k]:.2f}".rjust(width) for s in c.strategies))
+    lines.append(f"knee (mean queue first above {c.threshold:g}), per-seed 95% interval, "
+                 "game win rate (predicted):")
+    for s in c.strategies:
+        knee, ci = report["knee"][s], report["knee_ci"][s]
+        knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"
+        ci_text = f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci["low"] is not None else "-"
+        win, pred = report["win_rate"][s], report["win_rate_predicted"][s]
+        win_text = "-" if win is None else f"{win:.4f}" + ("" if pred is None else f" ({pred:.4f})")
+        lines.append(f"  {s:<{width}} knee {knee_text:>16}  {ci_text:>16}  win {win_text}")
+    lines.append(HERALDING_NOTE)
+    return "\n".join(lines)
+
+
+def default_workers() -> int:
+    """Local processes by default: the machine's cores."""
+    return max(1, os.cpu_count() or 1)
+
+
+__all__ = ["DEFAULT_RATIOS", "DEFAULT_STEPS", "DEFAULT_THRESHOLD", "ServiceModel", "StudyConfig",
+           "StudyConfigError", "StudyResult", "default_workers", "format_study", "plot_study",
+           "require_distributed", "run_points", "run_study", "save_study"]
