@@ -16,6 +16,7 @@ from test_cli_chsh import predicted_s
 MODELS = {
     "k10cr1": ("instruments.rotators.apt.K10CR1", "sim://k10cr1?bench=default&arm={arm}"),
     "kdc101": ("instruments.rotators.apt.KDC101", "sim://kdc101?bench=default&arm={arm}"),
+    "conex": ("instruments.rotators.conex.Conex", "sim://conex?bench=default&arm={arm}&model=agp"),
 }
 
 

@@ -13,11 +13,20 @@ import logging
 
 import numpy as np
 import pytest
-
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
-from instruments.rotators.conex import Conex
-from instruments.rotators.conex_codec import ConexError, ControllerState, PositionerError
 from scripted_port import ScriptedPort, ScriptMismatch
+
+from instruments.errors import (
+    DeviceFaultError,
+    MoveIncompleteError,
+    ProtocolError,
+    TransportError,
+)
+from instruments.rotators.conex import Conex
+from instruments.rotators.conex_codec import (
+    ConexError,
+    ControllerState,
+    PositionerError,
+)
 from qnic.clock import VirtualClock
 from sim_backends.conex_emulator import ConexEmulator, Fault
 from sim_backends.motion import RotatorMotion
@@ -346,13 +355,14 @@ def test_fault_within_tolerance_is_accepted_with_a_warning(
     port.assert_done()
 
 
-def test_off_target_end_is_returned_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_off_target_end_raises_move_incomplete() -> None:
+    # READY, but 0.04 deg away (tolerance 0.01): reported, never moved again
     rot, port = make(CONNECT_AGP + [PA45, TE_OK, (b"1TS\r\n", b"1TS000033\r\n"),
                                     (b"1TP\r\n", b"1TP45.04000\r\n")])
-    with caplog.at_level(logging.WARNING):
-        rot.move_to(45.0, wait=False)
-        assert rot.wait_for_move() == pytest.approx(45.04)
-    assert "+0.04000 deg from its target" in caplog.text
+    rot.move_to(45.0, wait=False)
+    with pytest.raises(MoveIncompleteError) as err:
+        rot.wait_for_move()
+    assert err.value.reached_deg == pytest.approx(45.04)
     port.assert_done()
 
 

@@ -17,6 +17,7 @@ import pytest
 from benches import make_bench
 from instruments.errors import DeviceFaultError, MoveIncompleteError, ProtocolError, TransportError
 from instruments.rotators.apt import K10CR1, KDC101
+from instruments.rotators.conex import Conex
 from instruments.rotators.elliptec import ELL14
 from instruments.rotators.protocol import Rotator
 from sim_backends.faults import Fault
@@ -28,15 +29,23 @@ class Kind:
     build: Callable[[str, str], Any]  # (instrument name, arm) -> driver
     resolution_deg: float
     emulator: Callable[[Any], Any]
+    off_target: Callable[[float], dict[str, Any]] = lambda deg: {}  # fault kwargs for deg
 
 
 KINDS = [
     Kind("ell14", lambda n, arm: ELL14(n, f"sim://ell14?bench=default&arm={arm}&addr=0"),
-         360 / 143360, lambda r: r.bus.port.emulator),
+         360 / 143360, lambda r: r.bus.port.emulator,
+         lambda deg: {"offset_counts": round(deg * 143360 / 360)}),
     Kind("k10cr1", lambda n, arm: K10CR1(n, f"sim://k10cr1?bench=default&arm={arm}"),
-         3 / 409600, lambda r: r._link.port.emulator),
+         3 / 409600, lambda r: r._link.port.emulator,
+         lambda deg: {"offset_counts": round(deg * 409600 / 3)}),
     Kind("kdc101", lambda n, arm: KDC101(n, f"sim://kdc101?bench=default&arm={arm}"),
-         1 / 1919.6418578623391, lambda r: r._link.port.emulator),
+         1 / 1919.6418578623391, lambda r: r._link.port.emulator,
+         lambda deg: {"offset_counts": round(deg * 1919.6418578623391)}),
+    Kind("conex-cc", lambda n, arm: Conex(n, f"sim://conex?bench=default&arm={arm}&model=cc", model="cc"),
+         1e-5, lambda r: r.port.emulator, lambda deg: {"offset_mdeg": round(deg * 1000)}),
+    Kind("conex-agp", lambda n, arm: Conex(n, f"sim://conex?bench=default&arm={arm}&model=agp"),
+         1e-5, lambda r: r.port.emulator, lambda deg: {"offset_mdeg": round(deg * 1000)}),
 ]
 @pytest.fixture(params=KINDS, ids=lambda k: k.name)
 def kind(request: pytest.FixtureRequest) -> Kind:
@@ -148,8 +157,7 @@ def test_off_target_move_is_reported_not_repeated(kind: Kind) -> None:
     rot = kind.build("rot", "A")
     rot.home()
     emu = kind.emulator(rot)
-    counts_per_deg = 1.0 / kind.resolution_deg
-    emu.inject(Fault.OFF_TARGET, offset_counts=int(round(0.5 * counts_per_deg)))
+    emu.inject(Fault.OFF_TARGET, **kind.off_target(0.5))
     with pytest.raises(MoveIncompleteError):
         rot.angle(30.0)
     assert abs(angle_error(rot.position_deg(), 30.5)) < 0.01

@@ -21,11 +21,33 @@ import serial
 from qcodes.instrument import Instrument
 from qcodes.validators import Numbers
 
-from instruments.errors import DeviceFaultError, InstrumentError, ProtocolError, TransportError
+from instruments.errors import (
+    DeviceFaultError,
+    InstrumentError,
+    MoveIncompleteError,
+    ProtocolError,
+    TransportError,
+)
 from instruments.rotators.conex_codec import (
-    MODELS, MOTION_STATES, NOT_REFERENCED_STATES, READY_STATES, TERMINATOR, ConexError,
-    ConexInfo, ConexStatus, ControllerState, as_state, encode, format_value, parse_float,
-    parse_te, parse_ts, parse_version, positioner_meaning, reply_value, state_meaning,
+    MODELS,
+    MOTION_STATES,
+    NOT_REFERENCED_STATES,
+    READY_STATES,
+    TERMINATOR,
+    ConexError,
+    ConexInfo,
+    ConexStatus,
+    ControllerState,
+    as_state,
+    encode,
+    format_value,
+    parse_float,
+    parse_te,
+    parse_ts,
+    parse_version,
+    positioner_meaning,
+    reply_value,
+    state_meaning,
 )
 
 log = logging.getLogger(__name__)
@@ -313,8 +335,7 @@ class Conex(Instrument):
         target, self._pending, self._target = self._target, None, None
         here = self.position_deg()
         if target is not None and abs(here - target) > self.position_tolerance_deg:
-            log.warning("%s: %r ended READY at %.5f deg, %+.5f deg from its target",
-                        self.name, frame, here, here - target)
+            raise MoveIncompleteError(self.name, frame, target, here, self.position_tolerance_deg)
         return here
 
     def _poll_until_ready(self, frame: bytes) -> None:
