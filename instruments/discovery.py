@@ -12,7 +12,8 @@ USB identities (vendor id, product id) recognised:
   note); any other 0x104D device is reported as Newport.
 
 With ``probe``, each candidate serial port is asked for its identification
-(the ELL14's ``in`` on every bus address), and only answers are reported.
+in each known protocol (Elliptec ``in``, APT HW_REQ_INFO, CONEX ``VE``), and
+only devices that answer as themselves are reported.
 """
 
 from __future__ import annotations
@@ -82,6 +83,39 @@ def probe_elliptec(address: str, timeout_s: float = 0.2) -> list[Found]:
     return found
 
 
+def probe_identity(address: str) -> list[Found]:
+    """Ask a port for an identification reply in each known protocol: the
+    Elliptec ``in`` on every bus address, the APT HW_REQ_INFO (K10CR1 or
+    KDC101), the CONEX ``VE`` (CC or AGP). Only devices that answer as
+    themselves are reported."""
+    from instruments.errors import InstrumentError
+    from instruments.rotators.apt import K10CR1, KDC101
+    from instruments.rotators.conex import Conex
+
+    found = probe_elliptec(address)
+    if found:
+        return found
+    candidates: list[tuple[str, Any]] = [
+        ("instruments.rotators.apt.K10CR1", lambda: K10CR1("probe_k10cr1", address)),
+        ("instruments.rotators.apt.KDC101", lambda: KDC101("probe_kdc101", address)),
+        ("instruments.rotators.conex.Conex", lambda: Conex("probe_conex_cc", address, model="cc")),
+        ("instruments.rotators.conex.Conex", lambda: Conex("probe_conex_agp", address, model="agp"))]
+    for type_name, build in candidates:
+        driver = build()
+        model = getattr(driver, "model", None)
+        try:
+            idn = driver.get_idn()
+        except (InstrumentError, ValueError):
+            continue
+        finally:
+            driver.close()
+        lines = [f"type: {type_name}", f"address: {address}"]
+        if model is not None:
+            lines.append(f"init: {{model: {model}}}")
+        return [Found(address, str(idn.get("model")), f"serial {idn.get('serial')}", tuple(lines))]
+    return []
+
+
 def scan(ports: Iterable[Any] | None = None, usb_devices: Iterable[Any] | None = None,
          probe: bool = False) -> tuple[list[Found], list[str]]:
     """Serial ports and USB devices of Thorlabs / Newport rotators.
@@ -105,8 +139,8 @@ def scan(ports: Iterable[Any] | None = None, usb_devices: Iterable[Any] | None =
                           getattr(p, "serial_number", None))
         if f is None and not str(p.device).startswith("sim://"):
             continue
-        if probe and (f is None or f.station_lines[:1] == ("type: instruments.rotators.elliptec.ELL14",)):
-            found.extend(probe_elliptec(p.device))
+        if probe:
+            found.extend(probe_identity(p.device))
         elif f is not None:
             found.append(f)
     if usb_devices is None:

@@ -51,3 +51,15 @@ def test_scan_json_lists_station_lines(capsys: pytest.CaptureFixture[str]) -> No
     out = json.loads(capsys.readouterr().out)
     assert len(out["devices"]) == 1
     assert 'init: {device_id: "5"}' in out["devices"][0]["station_lines"]
+
+
+@pytest.mark.parametrize(("url", "model", "type_line"), [
+    ("sim://k10cr1?bench=default&arm=A", "K10CR1", "type: instruments.rotators.apt.K10CR1"),
+    ("sim://kdc101?bench=default&arm=A", "KDC101", "type: instruments.rotators.apt.KDC101"),
+    ("sim://conex?bench=default&arm=A&model=cc", "CONEX-CC", "type: instruments.rotators.conex.Conex"),
+])
+def test_probe_recognises_apt_and_conex_by_identification(url: str, model: str, type_line: str) -> None:
+    make_bench()
+    found, _ = scan([port(url)], [], probe=True)
+    assert len(found) == 1 and model in found[0].kind
+    assert found[0].station_lines[0] == type_line
