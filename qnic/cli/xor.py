@@ -10,7 +10,7 @@ from typing import Any
 
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, seed
 
-_FIGURE3_ONLY = ("trials", "seed", "out")
+_FIGURE3_ONLY = ("trials", "out")
 
 
 def positive_int(text: str) -> int:
@@ -37,8 +37,16 @@ def add_parser(sub: Any) -> None:
                       help="run the Figure 3 study: random games on K_n, n = 3..7, p = 0..1")
     xor.add_argument("--trials", type=positive_int, metavar="N",
                      help="Figure 3: games per point (default 200)")
-    xor.add_argument("--seed", type=seed, metavar="N", help="Figure 3: seed (default 0)")
+    xor.add_argument("--seed", type=seed, metavar="N",
+                     help="Figure 3 or --bench: seed (default 0 / the station's)")
     xor.add_argument("--out", metavar="DIR", help="Figure 3: output directory (default .)")
+    xor.add_argument("--bench", action="store_true",
+                     help="also play the game on the bench (the station's QNICs)")
+    xor.add_argument("--station", metavar="FILE", help="--bench: station file (default: simulated bench)")
+    xor.add_argument("--seconds", type=float, default=1.0, metavar="S",
+                     help="--bench: acquisition per question pair (default 1)")
+    xor.add_argument("--visibility", type=float, metavar="V",
+                     help="--bench: the bench's visibility, to predict the strategy's value there")
     xor.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     xor.set_defaults(func=cmd_xor)
 
@@ -107,8 +115,34 @@ def _game(args: argparse.Namespace) -> int:
         return _bad(f"game {args.game} has {game.shape} questions; the exact classical value "
                     f"needs one player with at most {MAX_ENUMERATED_QUESTIONS}")
     report = game_report(game, args.game)
+    if args.bench:
+        bench = _bench(args, game)
+        if isinstance(bench, str):
+            return _bad(bench)
+        report["bench"] = bench
     print(json.dumps(report) if args.json else format_game(report))
     return EXIT_OK
+
+
+def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
+    """Play the game on the bench; a message (str) when it cannot be."""
+    from experiments.xor_bench import NotRealizableError, play_on_bench
+    from qnic.cli.chsh import use_calibration
+    from qnic.station import load_station_config, open_station
+
+    if not args.seconds > 0:
+        return f"--seconds must be positive, got {args.seconds}"
+    if args.visibility is not None and not 0 <= args.visibility <= 1:
+        return f"--visibility must be within [0, 1], got {args.visibility}"
+    config = load_station_config(args.station)
+    args.calibration, args.uncalibrated, args.calibration_dir = None, False, None
+    with open_station(config, seed=args.seed) as st:
+        use_calibration(st, args)
+        try:
+            result = play_on_bench(st, game, args.seconds, args.visibility)
+        except NotRealizableError as exc:
+            return str(exc)
+    return result.to_json()
 
 
 def _angle(value: float | None) -> str:
@@ -140,6 +174,13 @@ def format_game(r: dict[str, Any]) -> str:
                              f"{_angle(basis['hwp_deg']):>9} {_angle(qwp):>9}")
         lines.append("  (fast-axis angles from H; light passes the QWP, then the HWP, then the "
                      "PBS, whose transmitted port is outcome 0)")
+    if "bench" in r:
+        bench = r["bench"]
+        lines += ["", f"  on the bench: win rate {bench['win_rate']:.4f} +- {bench['win_rate_err']:.4f} "
+                      f"(quantum {bench['quantum_value']:.4f}, classical {bench['classical_value']:.4f}"
+                      + (f", predicted at V = {bench['visibility']:g}: {bench['predicted_at_visibility']:.4f}"
+                         if bench["predicted_at_visibility"] is not None else "") + ")",
+                  f"  ({bench['heralding']})"]
     return "\n".join(lines)
 
 
