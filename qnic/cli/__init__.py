@@ -11,14 +11,14 @@ import argparse
 import sys
 
 from instruments.errors import InstrumentError
-from qnic.cli import calibrate, chsh, curve, lbsim, monitor, station, xor
+from qnic.cli import calibrate, chsh, curve, lbsim, monitor, station, tags, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from qnic.fringe import FringeFitError
 from qnic.station import StationError
 
 from calibration.store import CalibrationFileError
 
-COMMANDS = [chsh, calibrate, monitor, curve, xor, lbsim, station]
+COMMANDS = [chsh, calibrate, monitor, curve, xor, lbsim, station, tags]
 
 
 def build_parser() -> argparse.ArgumentParser:

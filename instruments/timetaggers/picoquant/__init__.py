@@ -1,0 +1,28 @@
+"""PicoQuant time-tag files: read PTU (T2 and T3 of PicoHarp 300, HydraHarp
+V1/V2, TimeHarp 260, MultiHarp/Generic) in chunks; write Generic T2 PTU.
+
+Modules: ``header`` (the tagged header), ``records`` (the 32-bit record
+codec), ``chunk`` (what readers hand out), ``reader`` and ``writer``.
+"""
+
+from instruments.timetaggers.picoquant.chunk import TagChunk
+from instruments.timetaggers.picoquant.errors import (
+    PtuFormatError,
+    TagFileError,
+    TagFileWarning,
+    UnsupportedFormatError,
+)
+from instruments.timetaggers.picoquant.header import PtuHeader, TagType
+from instruments.timetaggers.picoquant.reader import PtuFile
+from instruments.timetaggers.picoquant.records import RecordType
+from instruments.timetaggers.picoquant.writer import (
+    PtuWriter,
+    write_ptu,
+    write_ptu_records,
+)
+
+__all__ = [
+    "PtuFile", "PtuFormatError", "PtuHeader", "PtuWriter", "RecordType", "TagChunk",
+    "TagFileError", "TagFileWarning", "TagType", "UnsupportedFormatError", "write_ptu",
+    "write_ptu_records",
+]

@@ -1,0 +1,253 @@
+"""Any time-tag file the project reads: tell its format, open it, summarize it.
+
+Formats, told by the first bytes (never the name): PicoQuant PTU (magic
+``PQTTTR``), Photon-HDF5 (the HDF5 signature) and NumPy ``.npz`` (a zip) as
+written by ``qnic chsh --save-tags``: arrays ``timestamps_ps_XY`` and
+``channels_XY`` per setting XY, or one pair ``timestamps_ps`` and
+``channels`` (an ``.npz`` is read whole: NumPy's format has no partial
+reads, and these side files hold one run). Legacy PicoQuant files (.pt3,
+.ht2, .ht3, .t3r) are recognised and refused with a clear error.
+
+(This module serves the replay tagger and ``qnic tags`` across formats; it
+lives in the ``picoquant`` package only because PTU is the main format.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from instruments.timetaggers.picoquant.chunk import TagChunk
+from instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
+from instruments.timetaggers.picoquant.reader import (
+    DEFAULT_CHUNK_RECORDS,
+    PtuFile,
+    check_ptu_magic,
+)
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPZ_KEY = re.compile(r"timestamps_ps(?:_(\w+))?$")
+# Warn when the tags outlast the header's acquisition time by more than 5 %
+# (stops are rounded to ms), or span less than half of it (the last tag comes
+# before the stop, but not that long before in a working acquisition).
+_SPAN_OVER, _SPAN_UNDER = 1.05, 0.5
+
+FileSource = str | os.PathLike[str] | BinaryIO
+
+
+class TagFileFormat(str, Enum):
+    """The time-tag file formats the project reads."""
+
+    PTU = "ptu"
+    PHOTON_HDF5 = "photon-hdf5"
+    NPZ = "npz"
+
+
+def _head(source: FileSource, n: int = 16) -> bytes:
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as fh:
+                return fh.read(n)
+        except OSError as exc:
+            raise TagFileError(f"{source}: cannot open it ({exc.strerror})") from None
+    pos = source.tell()
+    head = source.read(n)
+    source.seek(pos)
+    return head
+
+
+def detect_format(source: FileSource, name: str | None = None) -> TagFileFormat:
+    """The format of a time-tag file, from its first bytes.
+
+    Raises:
+        UnsupportedFormatError: a legacy PicoQuant file.
+        TagFileError: not a format the project reads.
+    """
+    head = _head(source)
+    name = name or str(source)
+    if head.startswith(_HDF5_MAGIC):
+        return TagFileFormat.PHOTON_HDF5
+    if head.startswith(_ZIP_MAGIC):
+        return TagFileFormat.NPZ
+    try:
+        check_ptu_magic(head, name)
+    except TagFileError as exc:
+        if "not a PicoQuant PTU file" not in str(exc):
+            raise
+        raise TagFileError(f"{name}: unknown time-tag file format (starts with {head[:8]!r}); "
+                           "expected a PicoQuant PTU, a Photon-HDF5 or a qnic .npz file") from None
+    return TagFileFormat.PTU
+
+
+def _npz_arrays(source: FileSource, name: str, setting: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The (timestamps, channels) of a qnic .npz side file, in time order."""
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            pairs = {}
+            for key in npz.files:
+                m = _NPZ_KEY.match(key)
+                if m is None:
+                    continue
+                suffix = m.group(1)
+                ch_key = "channels" if suffix is None else f"channels_{suffix}"
+                if ch_key not in npz.files:
+                    raise TagFileError(f"{name}: {key} has no matching {ch_key} array")
+                pairs[suffix or ""] = (npz[key], npz[ch_key])
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, TagFileError):
+            raise
+        raise TagFileError(f"{name}: not a readable .npz file ({exc})") from None
+    if not pairs:
+        raise TagFileError(f"{name}: no timestamps_ps_XY / channels_XY arrays; expected the "
+                           "tags file of `qnic chsh --save-tags`")
+    if setting is not None:
+        if setting not in pairs:
+            raise TagFileError(f"{name}: no setting {setting!r}; expected one of "
+                               f"{sorted(pairs)}")
+        pairs = {setting: pairs[setting]}
+    for key, (ts, ch) in pairs.items():
+        if ts.dtype.kind not in "iu" or ch.dtype.kind not in "iu" or ts.shape != ch.shape:
+            raise TagFileError(f"{name}: setting {key!r}: expected integer picosecond "
+                               f"timestamps and integer channels of one length, got "
+                               f"{ts.dtype}{ts.shape} and {ch.dtype}{ch.shape}")
+    ts = np.concatenate([p[0] for p in pairs.values()]).astype(np.int64)
+    ch = np.concatenate([p[1] for p in pairs.values()]).astype(np.int32)
+    order = np.argsort(ts, kind="stable")
+    return ts[order], ch[order]
+
+
+def open_chunks(source: FileSource, fmt: TagFileFormat | None = None, *,
+                chunk_records: int = DEFAULT_CHUNK_RECORDS, name: str | None = None,
+                setting: str | None = None, timestamps_unit_s: float | None = None,
+                ) -> tuple[Iterator[TagChunk], Callable[[], None]]:
+    """Open a time-tag file as a stream of chunks in time order.
+
+    Args:
+        source: a path or a seekable binary stream.
+        fmt: the format (default: told from the first bytes).
+        chunk_records: records (tags) per chunk.
+        name: the name used in messages.
+        setting: ``.npz`` only: one setting ("00", ...); default all in time order.
+        timestamps_unit_s: Photon-HDF5 only: the timestamp unit, if the file
+            has none (or to override it).
+
+    Returns:
+        ``(chunks, close)``.
+    """
+    name = name or str(getattr(source, "name", source))
+    fmt = fmt or detect_format(source, name)
+    if fmt == TagFileFormat.PTU:
+        ptu = PtuFile(source, name=name)
+        return ptu.chunks(chunk_records), ptu.close
+    if fmt == TagFileFormat.PHOTON_HDF5:
+        from instruments.timetaggers.photon_hdf5 import PhotonHdf5File
+
+        h5 = PhotonHdf5File(source, timestamps_unit_s=timestamps_unit_s, name=name)
+        return h5.chunks(chunk_records), h5.close
+    ts, ch = _npz_arrays(source, name, setting)
+    chunks = (TagChunk(ts[i:i + chunk_records], ch[i:i + chunk_records],
+                       records=min(chunk_records, ts.size - i))
+              for i in range(0, ts.size, chunk_records))
+    return chunks, lambda: None
+
+
+@dataclass(frozen=True)
+class TagFileInfo:
+    """What a time-tag file holds (``qnic tags info``, DESIGN 9).
+
+    Attributes:
+        format: the file's format.
+        records: records in the data (PTU: 32-bit records, overflows and
+            markers included; other formats: tags).
+        events: tags per hardware channel (markers excluded).
+        first_ps: earliest tag (int ps), None if there is none.
+        last_ps: latest tag (int ps), None if there is none.
+        overflows: timer overflows (wraps) counted (0 outside PTU).
+        markers: marker records.
+        details: format-specific facts (record type, resolutions, header values).
+    """
+
+    format: TagFileFormat
+    records: int
+    events: dict[int, int]
+    first_ps: int | None
+    last_ps: int | None
+    overflows: int = 0
+    markers: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN 9 keys, then the details; JSON-ready (channel keys as str)."""
+        return {"format": self.format.value, "records": self.records,
+                "events": {str(k): v for k, v in sorted(self.events.items())},
+                "first_ps": self.first_ps, "last_ps": self.last_ps,
+                "overflows": self.overflows, "markers": self.markers, **self.details}
+
+
+def _ptu_details(ptu: PtuFile) -> dict[str, Any]:
+    return {"record_type": ptu.record_type.label,
+            "record_type_code": f"0x{ptu.record_type.value:08X}",
+            "global_resolution_s": ptu.global_resolution_s, "resolution_s": ptu.resolution_s,
+            "sync_rate_hz": ptu.sync_rate_hz, "header_records": ptu.header_records,
+            "header_duration_s": ptu.acquisition_time_s,
+            "hardware": ptu.header.get("HW_Type")}
+
+
+def scan(source: FileSource, fmt: TagFileFormat | None = None, *,
+         chunk_records: int = DEFAULT_CHUNK_RECORDS, name: str | None = None,
+         setting: str | None = None, timestamps_unit_s: float | None = None) -> TagFileInfo:
+    """Read a whole file once, in chunks, and summarize it.
+
+    Warns (``TagFileWarning``) when the tags of a PTU file span more than
+    105 % or less than 50 % of the header's acquisition time: for T3 files
+    this usually means the header's sync rate, which sets the time base, is
+    wrong.
+
+    Args: as for :func:`open_chunks`.
+    """
+    name = name or str(getattr(source, "name", source))
+    fmt = fmt or detect_format(source, name)
+    details: dict[str, Any] = {}
+    if fmt == TagFileFormat.PTU:
+        ptu = PtuFile(source, name=name)
+        details = _ptu_details(ptu)
+        chunks, close = ptu.chunks(chunk_records), ptu.close
+    else:
+        chunks, close = open_chunks(source, fmt, chunk_records=chunk_records, name=name,
+                                    setting=setting, timestamps_unit_s=timestamps_unit_s)
+    counts: dict[int, int] = {}
+    first = last = None
+    records = overflows = markers = 0
+    try:
+        for chunk in chunks:
+            records += chunk.records
+            overflows += chunk.overflows
+            markers += int(chunk.marker_bits.size)
+            for ch, n in chunk.counts().items():
+                counts[ch] = counts.get(ch, 0) + n
+            if len(chunk):
+                first = int(chunk.timestamps[0]) if first is None else first
+                last = int(chunk.timestamps[-1])
+    finally:
+        close()
+    header_s = details.get("header_duration_s")
+    if header_s and last is not None:
+        span_s = last * 1e-12
+        details["duration_s"] = span_s
+        if not _SPAN_UNDER * header_s <= span_s <= _SPAN_OVER * header_s:
+            warnings.warn(
+                f"{name}: the tags span {span_s:.6g} s but the header's acquisition time is "
+                f"{header_s:.6g} s; the data are read as they are"
+                + (" (T3: the time base is MeasDesc_GlobalResolution = 1/TTResult_SyncRate; "
+                   "check the sync rate)" if details.get("sync_rate_hz") else ""),
+                TagFileWarning, stacklevel=2)
+    return TagFileInfo(fmt, records, counts, first, last, overflows, markers, details)
