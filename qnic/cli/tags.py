@@ -10,17 +10,7 @@ import sys
 import warnings
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_float
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_float, positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +25,7 @@ def add_parser(sub: Any) -> None:
     info.add_argument("--timestamps-unit", type=positive_float, metavar="S",
                       help="Photon-HDF5: timestamp unit in seconds, for files without one")
     info.add_argument("--setting", metavar="XY", help=".npz: only this setting (e.g. 01)")
-    info.add_argument("--chunk-records", type=_positive_int, default=1 << 20, metavar="N",
+    info.add_argument("--chunk-records", type=positive_int, default=1 << 20, metavar="N",
                       help="records read at a time (default 1048576)")
     info.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     info.set_defaults(func=cmd_tags_info)
