@@ -11,14 +11,14 @@ import argparse
 import sys
 
 from instruments.errors import InstrumentError
-from qnic.cli import calibrate, chsh, curve, lbsim, monitor, station, tags, xor
+from qnic.cli import calibrate, chsh, curve, demo, lbsim, monitor, station, tags, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from qnic.fringe import FringeFitError
 from qnic.station import StationError
 
 from calibration.store import CalibrationFileError
 
-COMMANDS = [chsh, calibrate, monitor, curve, xor, lbsim, station, tags]
+COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, station, tags]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qnic: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("qnic: interrupted; settings measured so far are kept in the database",
-              file=sys.stderr)
+        print("qnic: interrupted; what was measured so far is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
 
