@@ -79,7 +79,12 @@ class Bench:
             np.array([d.saturation_hz for d in dets]), (p * 2.0**32).astype(np.uint64),
             np.array([d.afterpulse_delay_ns * 1e3 for d in dets]),
             2.0 * (1.0 + p.max()) / (1.0 - p.max()))
-        self._noise = np.array([d.dark_count_hz + d.background_hz for d in dets])
+        # detector hooks (see set_detector_state), per detector index
+        self._gate_open = np.ones(len(dets), dtype=np.bool_)
+        self._efficiency_factor = np.ones(len(dets))
+        self._dark_hz = np.array([d.dark_count_hz for d in dets])
+        self._background_hz = np.array([d.background_hz for d in dets])
+        self._noise = self._dark_hz + self._background_hz
         self._rates_key: tuple[float, ...] | None = None
         self._rates = np.zeros(12)
 
@@ -115,6 +120,81 @@ class Bench:
     def channels(self) -> tuple[int, ...]:
         return self.params.channels
 
+    # -- detector hooks: gate lines, SNSPD bias, stray light ---------------
+    def _detector_index(self, channel: int) -> int:
+        where = np.flatnonzero(self._channel_of == channel)
+        if where.size == 0:
+            raise KeyError(f"bench {self.name!r} has no detector on channel {channel} "
+                           f"(channels: {sorted(self.channels)})")
+        return int(where[0])
+
+    def set_detector_state(self, channel: int, *, enabled: bool | None = None,
+                           efficiency_factor: float | None = None,
+                           dark_count_hz: float | None = None,
+                           background_hz: float | None = None) -> None:
+        """Change one detector from now on (the hook of gate-line and
+        detector-controller emulators); arguments left None are kept.
+
+        A disabled detector (gate low, latched or unbiased nanowire) emits no
+        pulse at all, not even an afterpulse. ``efficiency_factor``
+        multiplies the detector's ``efficiency`` (an SNSPD's bias
+        dependence) and also the clicks of stray light, ``background_hz``
+        (Hz at factor 1: "bright light" in tests); ``dark_count_hz``
+        replaces the detector's intrinsic dark-count rate.
+
+        Args:
+            channel: the detector's tagger channel.
+            enabled: False gates the detector off, True on.
+            efficiency_factor: float >= 0, with efficiency * factor <= 1.
+            dark_count_hz: intrinsic dark counts (Hz, >= 0).
+            background_hz: stray-light clicks at factor 1 (Hz, >= 0).
+
+        Raises:
+            KeyError: no detector on ``channel``.
+            ValueError: a value out of range.
+        """
+        i = self._detector_index(channel)
+        if efficiency_factor is not None:
+            eff = self._detectors()[i].efficiency
+            if not (efficiency_factor >= 0 and eff * efficiency_factor <= 1.0):
+                raise ValueError(f"channel {channel}: efficiency factor must be >= 0 and keep "
+                                 f"efficiency {eff} * factor <= 1, got {efficiency_factor}")
+            self._efficiency_factor[i] = efficiency_factor
+        for name, value, store in (("dark_count_hz", dark_count_hz, self._dark_hz),
+                                   ("background_hz", background_hz, self._background_hz)):
+            if value is not None:
+                if not value >= 0:
+                    raise ValueError(f"channel {channel}: {name} must be >= 0, got {value}")
+                store[i] = value
+        if enabled is not None:
+            self._gate_open[i] = bool(enabled)
+        self._noise = (self._dark_hz + self._background_hz * self._efficiency_factor) * self._gate_open
+        self._rates_key = None
+
+    def detector_enabled(self, channel: int) -> bool:
+        """Whether the detector on ``channel`` is gated on."""
+        return bool(self._gate_open[self._detector_index(channel)])
+
+    def light_rates_hz(self) -> dict[int, float]:
+        """Each detector's mean rate of photon clicks now (Hz): pair photons
+        plus stray light, at its nominal efficiency, gate open, before dead
+        time (what a detector-controller emulator scales by its own model)."""
+        rate = self.params.pair_rate_hz if self.source_enabled else 0.0
+        p = self.outcome_probabilities(np.array([self.clock.now()]))[0].reshape(2, 2)
+        eff = np.array([d.efficiency for d in self._detectors()])
+        arms = self.params.arms
+        trans = np.array([arms["A"].transmission] * 2 + [arms["B"].transmission] * 2)
+        photon = rate * np.concatenate([p.sum(axis=1), p.sum(axis=0)]) * trans * eff
+        return {int(c): float(r) for c, r in zip(self._channel_of, photon + self._background_hz)}
+
+    def expected_rates_hz(self) -> dict[int, float]:
+        """Each detector's mean click rate now (Hz), before dead time,
+        afterpulsing and saturation: photon clicks times the efficiency
+        factor, plus dark counts; zero while gated off."""
+        light = np.array(list(self.light_rates_hz().values()))
+        total = (light * self._efficiency_factor + self._dark_hz) * self._gate_open
+        return {int(c): float(r) for c, r in zip(self._channel_of, total)}
+
     # -- physics -----------------------------------------------------------
     def _povm(self, arm: ArmParams, t_s: np.ndarray) -> np.ndarray:
         hwp = self._motors[arm.name].angle_at(t_s) - arm.waveplate_zero_deg
@@ -134,8 +214,9 @@ class Bench:
         """Per-pair probabilities of the 9 click classes: both (a, b) x4,
         A only (a) x2, B only (b) x2, none. Shape (N, 9)."""
         a, b = self.params.arms["A"], self.params.arms["B"]
-        d_a = a.transmission * np.array([d.efficiency for d in a.detectors])
-        d_b = b.transmission * np.array([d.efficiency for d in b.detectors])
+        gain = self._efficiency_factor * self._gate_open
+        d_a = a.transmission * np.array([d.efficiency for d in a.detectors]) * gain[:2]
+        d_b = b.transmission * np.array([d.efficiency for d in b.detectors]) * gain[2:]
         p = p_ab.reshape(-1, 2, 2)
         both = p * d_a[None, :, None] * d_b[None, None, :]
         a_only = (p * d_a[None, :, None] * (1 - d_b)[None, None, :]).sum(axis=2)
@@ -251,6 +332,9 @@ class Bench:
         self._register(t1_ps, outs_t, outs_d, 0)
         t = np.concatenate(outs_t) if outs_t else np.empty(0, np.int64)
         d = np.concatenate(outs_d) if outs_d else np.empty(0, np.int8)
+        if not self._gate_open.all():  # gated off: nothing leaves the detector
+            keep = self._gate_open[d]
+            t, d = t[keep], d[keep]
         start = np.searchsorted(t, t0_ps, side="left")
         return t[start:], self._channel_of[d[start:]]
 

@@ -22,7 +22,10 @@ COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, station, tags]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qnic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="qnic", description="qnic-bench: Bell/CHSH runs, calibration and quantum load "
+        "balancing on polarization-entanglement benches. Without --station every command runs "
+        "on the embedded simulated bench.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)

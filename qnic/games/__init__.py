@@ -51,3 +51,27 @@ __all__ = [
     "tsirelson_matrix",
     "waveplate_basis",
 ]
+
+# Beyond XOR (issue #6 item 5): games with more outputs, see-saw and NPA level 1.
+from qnic.games.nonlocal_game import (  # noqa: E402
+    MAX_CLASSICAL_STRATEGIES,
+    NonlocalClassicalResult,
+    NonlocalGame,
+    chsh_nonlocal_game,
+    linear_game,
+    magic_square_game,
+)
+from qnic.games.npa import NpaBound, NpaCertificate  # noqa: E402
+from qnic.games.seesaw import SeesawResult  # noqa: E402
+
+__all__ += [
+    "MAX_CLASSICAL_STRATEGIES",
+    "NonlocalClassicalResult",
+    "NonlocalGame",
+    "NpaBound",
+    "NpaCertificate",
+    "SeesawResult",
+    "chsh_nonlocal_game",
+    "linear_game",
+    "magic_square_game",
+]
