@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 # Beyond XOR (issue #6 item 5): games with more outputs, see-saw and NPA level 1.
-from qnic.games.nonlocal_game import (  # noqa: E402
+from qnic.games.nonlocal_game import (
     MAX_CLASSICAL_STRATEGIES,
     NonlocalClassicalResult,
     NonlocalGame,
@@ -61,8 +61,8 @@ from qnic.games.nonlocal_game import (  # noqa: E402
     linear_game,
     magic_square_game,
 )
-from qnic.games.npa import NpaBound, NpaCertificate  # noqa: E402
-from qnic.games.seesaw import SeesawResult  # noqa: E402
+from qnic.games.npa import NpaBound, NpaCertificate
+from qnic.games.seesaw import SeesawResult
 
 __all__ += [
     "MAX_CLASSICAL_STRATEGIES",
