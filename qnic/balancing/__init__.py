@@ -103,6 +103,7 @@ __all__ = [
     "heralded_pairs",
     "ideal_table",
     "lb_wins",
+    "win_probability_from_s",
     "load_chsh_result",
     "make_router",
     "mean_ci",
