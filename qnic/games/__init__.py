@@ -12,7 +12,7 @@ from qnic.games.library import (
     random_edge_labels,
     random_graph_game,
 )
-from qnic.games.sdp import DualCertificate, QuantumValue, tsirelson_matrix
+from qnic.games.sdp import DualCertificate, QuantumValue, SolveError, tsirelson_matrix
 from qnic.games.strategy import (
     QuantumStrategy,
     clifford_generators,
@@ -37,6 +37,7 @@ __all__ = [
     "InvalidGameError",
     "QuantumStrategy",
     "QuantumValue",
+    "SolveError",
     "WaveplateBasis",
     "XorGame",
     "analysed_stokes",

@@ -31,6 +31,7 @@ Array = NDArray[np.float64]
 _IPM_MAX_ITER = 100
 _IPM_GAP = 1e-10  # stop when <X, Z> (the bias gap) is below this
 _STEP_SHRINK = 0.95
+_MAX_GAP = 1e-7  # a solve whose certified gap is larger returns no value
 _POLISH_ITER = 50  # ascent steps on the interior-point vectors (they are within ~1e-12 already)
 
 
@@ -79,6 +80,10 @@ class QuantumValue:
     alice_vectors: Array
     bob_vectors: Array
     iterations: int
+
+
+class SolveError(RuntimeError):
+    """The SDP did not reach its tolerance: no value is returned."""
 
 
 def tsirelson_matrix(cost: Array) -> Array:
@@ -217,6 +222,9 @@ def solve_tsirelson(cost: Array) -> QuantumValue:
     Returns:
         The value achieved by the returned vectors, the dual certificate and
         the gap between them (about 1e-10 or below for games up to 16 x 16).
+
+    Raises:
+        SolveError: the certified gap exceeds 1e-7.
     """
     m = cost.shape[0]
     w = tsirelson_matrix(cost)
@@ -228,6 +236,10 @@ def solve_tsirelson(cost: Array) -> QuantumValue:
     cert = DualCertificate(alice=z[:m].copy(), bob=z[m:].copy(), min_eigenvalue=lowest,
                            bias_bound=bound)
     value = 0.5 + 0.5 * bias
-    return QuantumValue(value=value, upper_bound=cert.value_bound,
-                        gap=max(0.0, cert.value_bound - value), certificate=cert,
+    gap = max(0.0, cert.value_bound - value)
+    if gap > _MAX_GAP:
+        raise SolveError(f"the Tsirelson SDP stopped after {iterations} iterations with a certified "
+                         f"gap of {gap:.2e} (tolerance {_MAX_GAP:.0e}): the value lies in "
+                         f"[{value:.9f}, {cert.value_bound:.9f}]; no value is returned")
+    return QuantumValue(value=value, upper_bound=cert.value_bound, gap=gap, certificate=cert,
                         alice_vectors=u, bob_vectors=v, iterations=iterations)
