@@ -281,28 +281,11 @@ def bench_correlations(st: LoadedStation) -> NDArray[np.float64] | None:
     bench = st.bench
     if bench is None:
         return None
-    from sim_backends.physics.optics import analyser_povm, joint_probabilities
-
-    params, now = bench.params, np.array([st.clock.now()])
-    arms = {name: params.arms[name] for name in ("A", "B")}
-    eff = {n: arm.transmission * np.array([d.efficiency for d in arm.detectors])
-           for n, arm in arms.items()}
-    noise = {n: np.array([d.dark_count_hz + d.background_hz for d in arm.detectors])
-             for n, arm in arms.items()}
     e = np.zeros((2, 2))
     for x, y in SETTING_ORDER:
-        povm = []
-        for name, k in (("A", x), ("B", y)):
-            arm, q = arms[name], st.qnics[name]
-            qwp = (bench.qwp_motor(name).angle_at(now) - arm.qwp_zero_deg) if arm.qwp_enabled else None
-            hwp = q.basis_angle_deg(CHSH_ANGLES_DEG[name][k]) - arm.waveplate_zero_deg
-            povm.append(analyser_povm(np.array([hwp]), arm.extinction_ratio,
-                                      arm.hwp_retardance_error_deg, qwp, arm.qwp_retardance_error_deg))
-        p = joint_probabilities(bench.rho, povm[0], povm[1])[0].reshape(2, 2)
-        true = params.pair_rate_hz * p * eff["A"][:, None] * eff["B"][None, :]
-        singles_a = params.pair_rate_hz * p.sum(axis=1) * eff["A"] + noise["A"]
-        singles_b = params.pair_rate_hz * p.sum(axis=0) * eff["B"] + noise["B"]
-        total = true + np.outer(singles_a, singles_b) * 2 * st.window_ps * 1e-12
+        total = bench.predicted_coincidence_rates(
+            st.qnics["A"].basis_angle_deg(CHSH_ANGLES_DEG["A"][x]),
+            st.qnics["B"].basis_angle_deg(CHSH_ANGLES_DEG["B"][y]), st.window_ps)
         e[x, y] = float((total * np.array([[1, -1], [-1, 1]])).sum() / total.sum())
     return e
 

@@ -210,6 +210,30 @@ class Bench:
         t_s = np.atleast_1d(t_s)
         return joint_probabilities(self._rho, self._povm(a, t_s), self._povm(b, t_s))
 
+    def predicted_coincidence_rates(self, motor_deg_a: float, motor_deg_b: float,
+                                    window_ps: float) -> np.ndarray:
+        """Expected coincidence rates (Hz), shape (2, 2) [a, b], with the HWP
+        motors at the given angles (degrees): true pairs (pair rate x P(a, b)
+        x both arms' transmission and efficiency) plus accidentals of the
+        singles, R_a R_b 2 window (DESIGN 3, 4). Dead time is neglected."""
+        t = np.array([self.clock.now()])
+        povm = []
+        for name, motor in (("A", motor_deg_a), ("B", motor_deg_b)):
+            arm = self.params.arms[name]
+            qwp = (self._qwp_motors[name].angle_at(t) - arm.qwp_zero_deg) if arm.qwp_enabled else None
+            povm.append(analyser_povm(np.array([motor - arm.waveplate_zero_deg]), arm.extinction_ratio,
+                                      arm.hwp_retardance_error_deg, qwp, arm.qwp_retardance_error_deg))
+        p = joint_probabilities(self._rho, povm[0], povm[1])[0].reshape(2, 2)
+        rate = self.params.pair_rate_hz if self.source_enabled else 0.0
+        eff = {n: a.transmission * np.array([d.efficiency for d in a.detectors])
+               for n, a in self.params.arms.items()}
+        noise = {n: np.array([d.dark_count_hz + d.background_hz for d in a.detectors])
+                 for n, a in self.params.arms.items()}
+        true = rate * p * eff["A"][:, None] * eff["B"][None, :]
+        singles_a = rate * p.sum(axis=1) * eff["A"] + noise["A"]
+        singles_b = rate * p.sum(axis=0) * eff["B"] + noise["B"]
+        return true + np.outer(singles_a, singles_b) * 2 * window_ps * 1e-12
+
     def _class_probabilities(self, p_ab: np.ndarray) -> np.ndarray:
         """Per-pair probabilities of the 9 click classes: both (a, b) x4,
         A only (a) x2, B only (b) x2, none. Shape (N, 9)."""
