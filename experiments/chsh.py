@@ -189,7 +189,14 @@ def analyze_chsh(settings: list[SettingData], window_ps: int, seconds: float) ->
 
 
 def save_tags(path: Path, settings: list[SettingData]) -> None:
-    """Write each setting's raw tags to one ``.npz`` side file."""
+    """Write the settings' raw tags to one side file, chosen by its suffix.
+
+    ``.ptu``: one Generic T2 PTU file (:func:`save_tags_ptu`); anything else:
+    a ``.npz`` file of arrays ``timestamps_ps_XY`` and ``channels_XY``.
+    """
+    if Path(path).suffix.lower() == ".ptu":
+        save_tags_ptu(path, settings)
+        return
     arrays: dict[str, Any] = {}
     for d in settings:
         if d.batch is None:
@@ -198,3 +205,51 @@ def save_tags(path: Path, settings: list[SettingData]) -> None:
         arrays[f"channels_{d.key}"] = d.batch.channels
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
+
+
+def acquisition_time_batches(settings: list[SettingData]) -> list[TagBatch]:
+    """The settings' tags on one clock of acquisition time only.
+
+    The CHSH run acquires the settings one after another, with the rotator
+    moves in between; those gaps hold no tags and are cut out: setting k's
+    tags are shifted so that it starts where setting k-1 stopped, and the
+    first starts at 0. A replay (``ReplayTimeTagger``) that reads the settings
+    in the same order for the same seconds each therefore reads exactly the
+    stretch each setting recorded.
+
+    Returns:
+        One batch per setting that kept tags, in order, contiguous in time.
+    """
+    out: list[TagBatch] = []
+    at_ps = 0
+    for d in settings:
+        b = d.batch
+        if b is None:
+            continue
+        shift = at_ps - int(b.start_ps)
+        out.append(TagBatch(b.timestamps + shift, b.channels, at_ps, int(b.stop_ps) + shift,
+                            tuple((s + shift, e + shift) for s, e in b.overflows),
+                            b.missed_events))
+        at_ps = int(b.stop_ps) + shift
+    return out
+
+
+def save_tags_ptu(path: Path, settings: list[SettingData]) -> None:
+    """Write the settings' raw tags as one Generic T2 PTU file.
+
+    The settings follow one another in the order measured, on the clock of
+    :func:`acquisition_time_batches` (rotator moves cut out, the first
+    setting at 0). The header records the order (``UsrCHSH_Settings``, e.g.
+    "00,01,10,11") and each setting's length (``UsrCHSH_SettingDurations_ps``).
+    """
+    from instruments.timetaggers.picoquant import write_ptu
+
+    kept = [d for d in settings if d.batch is not None]
+    batches = acquisition_time_batches(kept)
+    channels = sorted({int(c) for b in batches for c in np.unique(b.channels)} - {0}) or [1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_ptu(path, batches, input_channels=channels, comment="qnic chsh raw tags",
+              extra_tags={"UsrCHSH_Settings": ",".join(d.key for d in kept),
+                          "UsrCHSH_SettingDurations_ps": ",".join(
+                              str(b.stop_ps - b.start_ps) for b in batches),
+                          "UsrCHSH_GapsRemoved": True})

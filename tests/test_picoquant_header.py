@@ -13,6 +13,7 @@ import pytest
 from instruments.timetaggers.picoquant import (
     PtuFile,
     PtuFormatError,
+    PtuTruncatedError,
     TagFileError,
     TagFileWarning,
     TagType,
@@ -133,14 +134,16 @@ def test_header_record_count_differing_from_the_data_trusts_the_data(tmp_path: P
     assert c.timestamps.tolist() == [100 * k for k in range(10)]
 
 
-def test_trailing_partial_record_is_ignored_with_a_warning(tmp_path: Path) -> None:
+def test_trailing_partial_record_is_an_error_after_the_whole_records(tmp_path: Path) -> None:
     path = write(tmp_path / "t.ptu", n=3)
     with open(path, "ab") as fh:
         fh.write(b"\x01\x02")
-    with pytest.warns(TagFileWarning, match="2 trailing bytes"):
-        f = PtuFile(path)
-    with f:
-        assert len(f.read()) == 3
+    with PtuFile(path) as f:
+        read = 0
+        with pytest.raises(PtuTruncatedError, match="2 of its 4 bytes present") as err:
+            for chunk in f.chunks(2):
+                read += len(chunk)
+    assert read == 3 and err.value.record_index == 3
 
 
 def test_reads_from_an_open_stream(tmp_path: Path) -> None:

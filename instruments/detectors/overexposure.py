@@ -9,18 +9,71 @@ counts above its limit stops the run: the source of readings is closed,
 that detector is disabled (gated off, or unbiased), and an
 :class:`OverexposureError` is raised that carries every reading taken
 before it, so a run interrupted part-way keeps what it measured.
+
+Response time: the guard acts at the end of each reading, so it protects
+within one reading of bench time; readings must be at most
+:data:`MAX_READING_S` (100 ms) long, and a longer one stops the run with a
+``ValueError`` (read the tagger in chunks of at most 100 ms, or set an Eos
+measurement period of at most 100 ms).
+
+Latching: an SNSPD biased too close to its switching current (or hit by a
+burst of light) can latch: the wire stays normal and counts nothing, not
+even dark counts, while still biased. :class:`DetectorGuard` watches the
+biased detectors (those with an ``operating_bias_ua``, as
+:class:`~instruments.detectors.single_quantum_channel.EosChannel`): when one
+counts zero, while enabled, for long enough that its dark-count rate
+(``figures().dark_count_hz``) should have given ``latch_dark_counts`` counts,
+it is re-biased (bias to 0, where the wire recovers, then back to its
+operating bias) and the run goes on. Every action is recorded in
+:attr:`DetectorGuard.events`.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from instruments.detectors.protocol import CountReading, Detector
 from instruments.errors import InstrumentError
 from instruments.timetaggers.protocol import TimeTagger
 
 log = logging.getLogger(__name__)
+
+MAX_READING_S = 0.1  # the guard acts within one reading: at most 100 ms of bench time
+LATCH_DARK_COUNTS = 10.0  # P(0 | working wire) = exp(-10) ~ 5e-5 per run of zeros
+MAX_REBIAS = 3  # re-biases of one detector in a run before it is given up on
+
+
+class ProtectionAction(str, enum.Enum):
+    """What the guard did to a detector."""
+
+    DISABLED = "disabled"  # overexposed: gated off (SPCM) or unbiased (SNSPD)
+    DISABLE_FAILED = "disable failed"
+    REBIASED = "re-biased"  # latched: bias to 0 and back
+    REBIAS_FAILED = "re-bias failed"
+
+
+@dataclass(frozen=True)
+class ProtectionEvent:
+    """One protective action of a :class:`DetectorGuard`.
+
+    Attributes:
+        action: what was done.
+        detector: the detector's name.
+        channel: its tagger channel.
+        time_s: end of the reading that caused it (the reading's time base).
+        rate_hz: that reading's count rate on the channel (Hz).
+        reason: why, in words.
+    """
+
+    action: ProtectionAction
+    detector: str
+    channel: int
+    time_s: float
+    rate_hz: float
+    reason: str
 
 
 class OverexposureError(InstrumentError):
@@ -75,13 +128,160 @@ def _limits(detectors: Iterable[Detector], limit_hz: float | Mapping[int, float]
     return by_channel, limits
 
 
+class DetectorGuard:
+    """Overexposure and latch protection over a run's readings (module doc).
+
+    Args:
+        detectors: the detectors to watch, by their ``channel``.
+        limit_hz: one count-rate limit for all (Hz), or one per channel.
+        max_reading_s: the longest reading accepted (s); the guard's
+            response time.
+        latch_dark_counts: dark counts a working biased detector would have
+            given over a run of zero-count readings before it is declared
+            latched; 0 turns latch detection off.
+        max_rebias: re-biases of one detector before the run is stopped.
+
+    Attributes:
+        events: every protective action taken, in order.
+    """
+
+    def __init__(self, detectors: Iterable[Detector], limit_hz: float | Mapping[int, float], *,
+                 max_reading_s: float = MAX_READING_S,
+                 latch_dark_counts: float = LATCH_DARK_COUNTS,
+                 max_rebias: int = MAX_REBIAS) -> None:
+        self.by_channel, self.limits = _limits(detectors, limit_hz)
+        if not max_reading_s > 0:
+            raise ValueError(f"max_reading_s must be > 0 s, got {max_reading_s}")
+        self.max_reading_s = float(max_reading_s)
+        self.latch_dark_counts = float(latch_dark_counts)
+        self.max_rebias = int(max_rebias)
+        self.events: list[ProtectionEvent] = []
+        self._zero_counts_expected: dict[int, float] = {}
+        self._rebiased: dict[int, int] = {}
+
+    @property
+    def latch_channels(self) -> tuple[int, ...]:
+        """Channels of the biased (latch-prone) detectors."""
+        return tuple(ch for ch, det in self.by_channel.items()
+                     if hasattr(det, "operating_bias_ua"))
+
+    def watch(self, readings: Iterable[CountReading]) -> Iterator[CountReading]:
+        """Pass readings through while every watched detector is safe.
+
+        Yields:
+            Each reading in which no watched detector is over its limit.
+
+        Raises:
+            OverexposureError: a detector counted above its limit; it has
+                been disabled, and the error carries the readings so far.
+            DetectorLatchedError: a detector latched again after
+                ``max_rebias`` re-biases (it is left unbiased).
+            ValueError: a reading longer than ``max_reading_s``.
+        """
+        taken: list[CountReading] = []
+        source = iter(readings)
+        try:
+            for reading in source:
+                if reading.duration_s > self.max_reading_s * (1 + 1e-9):
+                    raise ValueError(
+                        f"a reading of {reading.duration_s:g} s is longer than the guard's "
+                        f"{self.max_reading_s:g} s response time; read in chunks of at most "
+                        f"{self.max_reading_s:g} s")
+                rates = reading.rates_hz()
+                over = [(ch, rate) for ch, rate in sorted(rates.items())
+                        if ch in self.limits and rate > self.limits[ch]]
+                if over:
+                    ch, rate = max(over, key=lambda item: item[1] / self.limits[item[0]])
+                    self._trip(ch, rate, taken, reading)
+                self._check_latches(reading)
+                taken.append(reading)
+                yield reading
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def run(self, readings: Iterable[CountReading]) -> list[CountReading]:
+        """Take every reading of a run under :meth:`watch`."""
+        return list(self.watch(readings))
+
+    def _event(self, action: ProtectionAction, channel: int, reading: CountReading,
+               reason: str) -> None:
+        det = self.by_channel[channel]
+        self.events.append(ProtectionEvent(action, det.name, channel, reading.time_s,
+                                           reading.rates_hz().get(channel, 0.0), reason))
+
+    def _trip(self, channel: int, rate_hz: float, taken: list[CountReading],
+              reading: CountReading) -> None:
+        """Disable the overexposed detector and raise."""
+        det, limit = self.by_channel[channel], self.limits[channel]
+        reason = f"{rate_hz:.4g} Hz above the limit {limit:.4g} Hz"
+        log.error("%s: %.4g Hz on channel %d exceeds %.4g Hz: disabling it", det.name, rate_hz,
+                  channel, limit)
+        try:
+            det.disable()
+        except Exception as exc:
+            self._event(ProtectionAction.DISABLE_FAILED, channel, reading, reason)
+            raise OverexposureError(det.name, channel, rate_hz, limit, taken, reading,
+                                    protected=False) from exc
+        self._event(ProtectionAction.DISABLED, channel, reading, reason)
+        raise OverexposureError(det.name, channel, rate_hz, limit, taken, reading,
+                                protected=True)
+
+    def _check_latches(self, reading: CountReading) -> None:
+        if self.latch_dark_counts <= 0:
+            return
+        for ch in self.latch_channels:
+            if ch not in reading.counts:
+                continue
+            if reading.counts[ch] > 0:
+                self._zero_counts_expected[ch] = 0.0
+                continue
+            det = self.by_channel[ch]
+            expected = self._zero_counts_expected.get(ch, 0.0) + \
+                reading.duration_s * det.figures().dark_count_hz
+            self._zero_counts_expected[ch] = expected
+            if expected >= self.latch_dark_counts and det.is_enabled():
+                self._zero_counts_expected[ch] = 0.0
+                self._rebias(ch, expected, reading)
+
+    def _rebias(self, channel: int, expected: float, reading: CountReading) -> None:
+        """Bias a latched detector to 0 (the wire recovers) and back."""
+        det = self.by_channel[channel]
+        reason = (f"no counts while biased where {expected:.3g} dark counts were expected: "
+                  "latched")
+        n = self._rebiased[channel] = self._rebiased.get(channel, 0) + 1
+        if n > self.max_rebias:
+            det.disable()
+            self._event(ProtectionAction.DISABLED, channel, reading, reason)
+            raise DetectorLatchedError(
+                f"{det.name}: latched again on channel {channel} after {self.max_rebias} "
+                "re-biases; left unbiased, run stopped (lower its bias or check the light)")
+        log.warning("%s: %s; re-biasing it", det.name, reason)
+        try:
+            det.disable()
+            det.enable()
+        except Exception:
+            self._event(ProtectionAction.REBIAS_FAILED, channel, reading, reason)
+            raise
+        self._event(ProtectionAction.REBIASED, channel, reading, reason)
+
+
+class DetectorLatchedError(InstrumentError):
+    """A detector kept latching after the guard re-biased it."""
+
+
 def guard_readings(readings: Iterable[CountReading], detectors: Iterable[Detector],
                    limit_hz: float | Mapping[int, float]) -> Iterator[CountReading]:
     """Pass readings through while every watched detector counts below its limit.
 
+    A :class:`DetectorGuard` with its defaults (use one directly to keep its
+    :attr:`~DetectorGuard.events`).
+
     Args:
-        readings: the run's readings, in time order (an iterator or
-            generator is closed when the guard trips, which stops the run).
+        readings: the run's readings, in time order, each at most
+            :data:`MAX_READING_S` long (an iterator or generator is closed
+            when the guard trips, which stops the run).
         detectors: the detectors to watch, by their ``channel``; channels
             of a reading without a detector here are not watched.
         limit_hz: one count-rate limit for all (Hz), or one per channel.
@@ -92,38 +292,10 @@ def guard_readings(readings: Iterable[CountReading], detectors: Iterable[Detecto
     Raises:
         OverexposureError: a watched detector counted above its limit; it
             has been disabled, and the error carries the readings so far.
-        ValueError: two detectors on one channel, or a missing or
-            non-positive limit.
+        ValueError: two detectors on one channel, a missing or non-positive
+            limit, or a reading longer than :data:`MAX_READING_S`.
     """
-    by_channel, limits = _limits(detectors, limit_hz)
-    taken: list[CountReading] = []
-    source = iter(readings)
-    try:
-        for reading in source:
-            over = [(ch, rate) for ch, rate in sorted(reading.rates_hz().items())
-                    if ch in limits and rate > limits[ch]]
-            if over:
-                ch, rate = max(over, key=lambda item: item[1] / limits[item[0]])
-                _trip(by_channel[ch], ch, rate, limits[ch], taken, reading)
-            taken.append(reading)
-            yield reading
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
-
-
-def _trip(det: Detector, channel: int, rate_hz: float, limit_hz: float,
-          taken: list[CountReading], reading: CountReading) -> None:
-    """Disable the overexposed detector and raise."""
-    log.error("%s: %.4g Hz on channel %d exceeds %.4g Hz: disabling it", det.name, rate_hz,
-              channel, limit_hz)
-    try:
-        det.disable()
-    except Exception as exc:
-        raise OverexposureError(det.name, channel, rate_hz, limit_hz, taken, reading,
-                                protected=False) from exc
-    raise OverexposureError(det.name, channel, rate_hz, limit_hz, taken, reading, protected=True)
+    return DetectorGuard(detectors, limit_hz).watch(readings)
 
 
 def run_guarded(readings: Iterable[CountReading], detectors: Iterable[Detector],

@@ -25,7 +25,7 @@ from qcodes.validators import Bool, Ints, Numbers
 from qcodes.validators import Sequence as SequenceOf
 
 from instruments.detectors import single_quantum_codec as sq
-from instruments.detectors.overexposure import run_guarded
+from instruments.detectors.overexposure import DetectorGuard, ProtectionEvent
 from instruments.detectors.protocol import CountReading
 from instruments.detectors.single_quantum_channel import EosChannel
 from instruments.detectors.single_quantum_link import SocketLink, parse_address
@@ -80,6 +80,7 @@ class SingleQuantumEos(Instrument):
         self._pending: list[sq.Message] = []  # received, not yet looked at by _await_label
         self._tagger_channels = list(tagger_channels) if tagger_channels is not None else None
         self.detector_channels: list[EosChannel] = []
+        self.protection_events: list[ProtectionEvent] = []  # from guarded read_counts
         if self._tagger_channels is not None:
             self._add_channels(len(self._tagger_channels))
 
@@ -427,7 +428,8 @@ class SingleQuantumEos(Instrument):
     def read_counts(self, n_periods: int, settle_periods: int = 1,
                     limit_hz: float | None = None) -> list[CountReading]:
         """Read ``n_periods`` fresh periods; with ``limit_hz``, under overexposure
-        protection: a detector counting above it is unbiased and the run stops.
+        protection: a detector counting above it is unbiased and the run stops,
+        and a latched one is re-biased (``protection_events`` records both).
 
         Raises:
             OverexposureError: carries every reading taken before the trip.
@@ -435,7 +437,11 @@ class SingleQuantumEos(Instrument):
         readings = self.stream_counts(n_periods, settle_periods)
         if limit_hz is None:
             return list(readings)
-        return run_guarded(readings, self.detector_channels, limit_hz)
+        guard = DetectorGuard(self.detector_channels, limit_hz)
+        try:
+            return guard.run(readings)
+        finally:
+            self.protection_events.extend(guard.events)
 
     def count_rates_hz(self, n_periods: int = 10) -> dict[int, float]:
         """Mean count rate per tagger channel over ``n_periods`` fresh periods (Hz)."""

@@ -22,7 +22,10 @@ def add_parser(sub: Any) -> None:
     chsh.add_argument("--window-ps", type=positive_float, metavar="PS",
                       help="coincidence window (default: the station's)")
     chsh.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
-    chsh.add_argument("--save-tags", metavar="FILE", help="also write the raw tags to this .npz file")
+    chsh.add_argument("--save-tags", metavar="FILE",
+                      help="also write the raw tags to this file: a Generic T2 PTU if it "
+                           "ends in .ptu (settings one after another, rotator moves cut "
+                           "out), else a .npz file")
     chsh.add_argument("--calibration", metavar="FILE",
                       help="calibration file to use (default: the bench's newest in the store)")
     chsh.add_argument("--calibration-dir", metavar="DIR",

@@ -8,6 +8,7 @@ codec), ``chunk`` (what readers hand out), ``reader`` and ``writer``.
 from instruments.timetaggers.picoquant.chunk import TagChunk
 from instruments.timetaggers.picoquant.errors import (
     PtuFormatError,
+    PtuTruncatedError,
     TagFileError,
     TagFileWarning,
     UnsupportedFormatError,
@@ -22,7 +23,7 @@ from instruments.timetaggers.picoquant.writer import (
 )
 
 __all__ = [
-    "PtuFile", "PtuFormatError", "PtuHeader", "PtuWriter", "RecordType", "TagChunk",
+    "PtuFile", "PtuFormatError", "PtuHeader", "PtuTruncatedError", "PtuWriter", "RecordType", "TagChunk",
     "TagFileError", "TagFileWarning", "TagType", "UnsupportedFormatError", "write_ptu",
     "write_ptu_records",
 ]

@@ -25,6 +25,23 @@ class PtuFormatError(TagFileError):
     """A PicoQuant PTU file is malformed or has an unknown record type."""
 
 
+class PtuTruncatedError(PtuFormatError):
+    """A PTU file ends inside a record (an interrupted write or copy).
+
+    Raised by the chunk iterator after every whole record before the break
+    has been handed out, so a reader keeps what the file holds intact.
+
+    Attributes:
+        record_index: index (from 0) of the broken record in the data.
+        byte_offset: byte offset of that record from the start of the file.
+    """
+
+    def __init__(self, message: str, record_index: int, byte_offset: int) -> None:
+        super().__init__(message)
+        self.record_index = record_index
+        self.byte_offset = byte_offset
+
+
 class UnsupportedFormatError(TagFileError):
     """The file is of a known format that this project does not read."""
 

@@ -119,14 +119,22 @@ def _value(fh: BinaryIO, typ: TagType, raw: bytes, source: str, name: str) -> An
             return days
     size = struct.unpack("<q", raw)[0]
     if not 0 <= size <= _MAX_TAG_DATA:
-        raise PtuFormatError(f"{source}: tag {name} claims {size} bytes of data; "
+        raise PtuFormatError(f"{source}: corrupt header: {name} claims {size} bytes of data; "
                              f"expected 0 to {_MAX_TAG_DATA}")
-    data = _read_exact(fh, size, source, f"data of tag {name}")
+    data = _read_exact(fh, size, source, f"data of {name}")
     if typ == TagType.FLOAT8_ARRAY:
         return struct.unpack(f"<{size // 8}d", data[: size // 8 * 8])
     if typ in (TagType.ANSI_STRING, TagType.WIDE_STRING):
         return _decode_string(data, typ == TagType.WIDE_STRING)
     return data  # BinaryBlob
+
+
+def _data_size(typ: TagType, raw: bytes) -> int:
+    """Bytes of data that follow a tag of type ``typ`` (0 for 8-byte values)."""
+    if typ in (TagType.FLOAT8_ARRAY, TagType.ANSI_STRING, TagType.WIDE_STRING,
+               TagType.BINARY_BLOB):
+        return int(struct.unpack("<q", raw)[0])
+    return 0
 
 
 def read_header(fh: BinaryIO, source: str = "<stream>") -> PtuHeader:
@@ -150,16 +158,22 @@ def read_header(fh: BinaryIO, source: str = "<stream>") -> PtuHeader:
     version = _decode_string(_read_exact(fh, 8, source, "version"), wide=False)
     tags: dict[str, Any] = {}
     types: dict[str, TagType] = {}
+    offset, index = 16, 0  # bytes from the header's start; tags read
     while True:
-        ident, idx, code, raw = _TAG.unpack(_read_exact(fh, _TAG.size, source, "tag"))
+        where = f"tag {index} at byte offset {offset}"
+        ident, idx, code, raw = _TAG.unpack(_read_exact(fh, _TAG.size, source, where))
         name = ident.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+        where = f"tag {index} ({name!r}) at byte offset {offset}"
         try:
             typ = TagType(code)
         except ValueError:
             raise PtuFormatError(
-                f"{source}: tag {name} has unknown type code 0x{code:08X}; expected one of "
+                f"{source}: corrupt header: {where} has unknown type code 0x{code:08X}; "
+                "expected one of "
                 + ", ".join(f"{t.name} (0x{t.value:08X})" for t in TagType)) from None
-        value = _value(fh, typ, raw, source, name)
+        value = _value(fh, typ, raw, source, where)
+        offset += _TAG.size + _data_size(typ, raw)
+        index += 1
         if name == HEADER_END:
             break
         types[name] = typ

@@ -18,7 +18,11 @@ T2 sync = 0; PicoHarp as recorded). Markers are reported apart.
 The data, not the header, decides how many records there are: a header
 ``TTResult_NumberOfRecords`` that disagrees with the bytes present (an
 interrupted or still-running measurement, a patched file) gives a
-``TagFileWarning`` and every whole record present is read.
+``TagFileWarning`` and every whole record present is read. A file that ends
+inside a record (an interrupted write or copy) is read up to the break: the
+chunk iterator hands out every whole record, then raises
+:class:`~instruments.timetaggers.picoquant.errors.PtuTruncatedError` naming
+the broken record's index and byte offset.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 from instruments.timetaggers.picoquant.chunk import TagChunk, TimeOrder, concatenate
 from instruments.timetaggers.picoquant.errors import (
     PtuFormatError,
+    PtuTruncatedError,
     TagFileWarning,
     UnsupportedFormatError,
 )
@@ -143,15 +148,16 @@ class PtuFile:
 
     def _count_records(self) -> int:
         offset = self.header.data_offset
+        self.trailing_bytes = 0
         if not self._fh.seekable():
             return int(self.header_records or 0)
         size = self._fh.seek(0, os.SEEK_END) - offset
         self._fh.seek(offset)
         records, extra = divmod(max(size, 0), 4)
-        if extra:
-            warnings.warn(f"{self.name}: {extra} trailing bytes after the last whole record "
-                          "are ignored", TagFileWarning, stacklevel=3)
-        if self.header_records != records:
+        self.trailing_bytes = extra
+        # A broken last record is reported by chunks() (PtuTruncatedError), which
+        # names the header's count too; one diagnosis, not a warning as well.
+        if not extra and self.header_records != records:
             warnings.warn(
                 f"{self.name}: header TTResult_NumberOfRecords says {self.header_records} "
                 f"records but the file holds {records}; reading the {records} present",
@@ -165,20 +171,41 @@ class PtuFile:
 
     # -- records ----------------------------------------------------------------
     def raw_records(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[np.ndarray]:
-        """The undecoded records, uint32 blocks of up to ``chunk_records``."""
+        """The undecoded records, uint32 blocks of up to ``chunk_records``.
+
+        Raises:
+            PtuTruncatedError: after the last whole record, when the file ends
+                inside a record.
+        """
         if chunk_records < 1:
             raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
         self._fh.seek(self.header.data_offset)
         left = self.records if self._fh.seekable() else None
+        done = 0
         while left is None or left > 0:
             n = chunk_records if left is None else min(chunk_records, left)
             data = self._fh.read(4 * n)
             block = np.frombuffer(data[: len(data) // 4 * 4], dtype="<u4")
-            if block.size == 0:
-                return
-            if left is not None:
-                left -= block.size
-            yield block
+            if block.size:
+                done += block.size
+                if left is not None:
+                    left -= block.size
+                yield block
+            if len(data) % 4:
+                raise self._truncated(done, len(data) % 4)
+            if block.size == 0 or (left is None and len(data) < 4 * n):
+                break
+        if self.trailing_bytes:
+            raise self._truncated(done, self.trailing_bytes)
+
+    def _truncated(self, index: int, present: int) -> PtuTruncatedError:
+        offset = self.header.data_offset + 4 * index
+        said = "" if self.header_records is None else \
+            f"; the header says {self.header_records} records"
+        return PtuTruncatedError(
+            f"{self.name}: file ends inside record {index} at byte offset {offset}: "
+            f"{present} of its 4 bytes present{said}. The {index} whole records before "
+            "it were read", index, offset)
 
     def chunks(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[TagChunk]:
         """Decode the file in chunks of ``chunk_records`` records.
@@ -189,12 +216,20 @@ class PtuFile:
 
         Yields:
             One :class:`TagChunk` per block of records.
+
+        Raises:
+            PtuTruncatedError: after the chunks of every whole record, when
+                the file ends inside a record.
         """
         rt, order, base = self.record_type, TimeOrder(), 0
         blocks = self.raw_records(chunk_records)
         block = next(blocks, None)
+        broken: PtuTruncatedError | None = None
         while block is not None:
-            following = next(blocks, None)
+            try:
+                following = next(blocks, None)
+            except PtuTruncatedError as exc:  # hand out this block first
+                following, broken = None, exc
             dec = decode(block, rt, base)
             base = dec.overflow_base
             coarse_ps = units_to_ps(dec.coarse, self.global_resolution_s)
@@ -215,6 +250,8 @@ class PtuFile:
                 marker_bits=dec.marker_bits, records=int(block.size),
                 overflows=dec.overflows, nsync=out.get("nsync"), dtime=out.get("dtime"))
             block = following
+        if broken is not None:
+            raise broken
 
     def read(self) -> TagChunk:
         """The whole file as one chunk (for files that fit in memory)."""
