@@ -95,11 +95,10 @@ def tsirelson_matrix(cost: Array) -> Array:
     return w
 
 
-def _max_step(mat: Array, direction: Array) -> float:
-    """Largest step in [0, 1] (shrunk by 0.95) keeping mat + step * direction PD."""
-    chol = np.linalg.cholesky(mat)
-    inv = np.linalg.inv(chol)
-    lowest = float(np.linalg.eigvalsh(inv @ direction @ inv.T)[0])
+def _step_from(scaled: Array) -> float:
+    """Largest step in [0, 1] (shrunk by 0.95) keeping M + step D PD, given
+    the scaled direction L^-1 D L^-T (L the Cholesky factor of M)."""
+    lowest = float(np.linalg.eigvalsh((scaled + scaled.T) / 2.0)[0])
     return 1.0 if lowest >= 0 else min(1.0, _STEP_SHRINK / -lowest)
 
 
@@ -128,6 +127,7 @@ def interior_point(w: Array) -> tuple[Array, Array, int]:
     size = w.shape[0]
     x = np.eye(size)
     z = 1.1 * np.abs(w).sum(axis=1) + 1.0
+    chol_x, chol_z = np.eye(size), np.linalg.cholesky(np.diag(z) - w)
     iterations, step = 0, 1.0
     while iterations < _IPM_MAX_ITER:
         zmat = np.diag(z) - w
@@ -137,19 +137,24 @@ def interior_point(w: Array) -> tuple[Array, Array, int]:
         iterations += 1
         sigma = _centering(iterations, step)
         mu = sigma * gap / size
-        zinv = np.linalg.inv(zmat)
-        zinv = (zinv + zinv.T) / 2.0
+        # the Cholesky factors of X and Z from the last step give Z^-1 and
+        # both step lengths (eigenvalues of L^-1 D L^-T)
+        inv_lz = np.linalg.inv(chol_z)
+        zinv = inv_lz.T @ inv_lz
         dz = np.linalg.solve(zinv * x, mu * np.diag(zinv) - 1.0)
         dx = -zinv @ (dz[:, None] * x) + mu * zinv - x
         dx = (dx + dx.T) / 2.0  # diag(dx) = 0 by construction of dz
+        inv_lx = np.linalg.inv(chol_x)
+        step_x = _step_from(inv_lx @ dx @ inv_lx.T)
+        step_z = _step_from((inv_lz * dz) @ inv_lz.T)
+        new_x, new_z = x + step_x * dx, z + step_z * dz
         try:
-            step_x, step_z = _max_step(x, dx), _max_step(zmat, np.diag(dz))
-            new_x, new_z = x + step_x * dx, z + step_z * dz
-            np.linalg.cholesky(new_x)
-            np.linalg.cholesky(np.diag(new_z) - w)
+            new_chol_x = np.linalg.cholesky(new_x)
+            new_chol_z = np.linalg.cholesky(np.diag(new_z) - w)
         except np.linalg.LinAlgError:
             break  # rounding at the boundary: the last iterate is as good as it gets
         x, z, step = new_x, new_z, min(step_x, step_z)
+        chol_x, chol_z = new_chol_x, new_chol_z
     return x, z, iterations
 
 
