@@ -229,18 +229,15 @@ class AptEmulator(SerialEmulator):
         """
         self.inject_spec(FaultSpec(fault, count, None, int(code), offset_counts, stall_fraction))
 
+    def drop_input(self) -> None:
+        self._buf.clear()
+
     def inject_spec(self, spec: FaultSpec) -> None:
         """Queue (or, for link faults, apply) a prepared :class:`FaultSpec`."""
         with self.lock:
-            if spec.fault is Fault.DISCONNECT:
+            if spec.fault in (Fault.DISCONNECT, Fault.RECONNECT):
                 self._run_events(self.clock.now())
-                self.connected = False
-                self.cancel_pending()  # replies in flight are lost with the link
-                self._rx.clear()
-                self._buf.clear()
-            elif spec.fault is Fault.RECONNECT:
-                self._run_events(self.clock.now())
-                self.connected = True
+                self.apply_link_fault(spec.fault)
             else:
                 self.faults.add(spec)
 

@@ -288,17 +288,13 @@ class ConexEmulator(SerialEmulator):
         value = ord(code) if isinstance(code, str) else code
         self.inject_spec(FaultSpec(fault, count, None, value, offset_mdeg, stall_fraction))
 
+    def drop_input(self) -> None:
+        self._buf.clear()
+
     def inject_spec(self, spec: FaultSpec) -> None:
         """Queue (or, for link faults, apply) a prepared :class:`FaultSpec`."""
         with self.lock:
-            if spec.fault is Fault.DISCONNECT:
-                self.connected = False
-                self.cancel_pending()  # replies in flight are lost with the link
-                self._rx.clear()
-                self._buf.clear()
-            elif spec.fault is Fault.RECONNECT:
-                self.connected = True
-            else:
+            if not self.apply_link_fault(spec.fault):
                 if spec.fault is Fault.ERROR_CODE:
                     _fault_letter(spec.code)  # validates
                 self.faults.add(spec)

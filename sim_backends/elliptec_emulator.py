@@ -299,17 +299,13 @@ class ElliptecBusEmulator(SerialEmulator):
         :mod:`sim_backends.faults`); ``DISCONNECT``/``RECONNECT`` act at once."""
         self.inject_spec(FaultSpec(fault, count, addr, int(code), offset_counts, stall_fraction))
 
+    def drop_input(self) -> None:
+        self._buf.clear()
+
     def inject_spec(self, spec: FaultSpec) -> None:
         """Queue (or, for link faults, apply) a prepared :class:`FaultSpec`."""
         with self.lock:
-            if spec.fault is Fault.DISCONNECT:
-                self.connected = False
-                self.cancel_pending()  # replies in flight are lost with the link
-                self._rx.clear()
-                self._buf.clear()
-            elif spec.fault is Fault.RECONNECT:
-                self.connected = True
-            else:
+            if not self.apply_link_fault(spec.fault):
                 self.faults.add(spec)
 
     def power_cycle(self) -> None:

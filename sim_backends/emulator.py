@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 
 from qnic.clock import VirtualClock
+from sim_backends.faults import Fault
 
 
 class SerialEmulator(ABC):
@@ -75,6 +76,23 @@ class SerialEmulator(ABC):
     def cancel_pending(self) -> None:
         """Drop every reply not yet delivered (power cycle, disconnect)."""
         self._pending.clear()
+
+    def apply_link_fault(self, fault: Fault) -> bool:
+        """Act at once on DISCONNECT (replies in flight and buffered input
+        are lost with the link) or RECONNECT; True when ``fault`` was one."""
+        if fault is Fault.DISCONNECT:
+            self.connected = False
+            self.cancel_pending()
+            self._rx.clear()
+            self.drop_input()
+            return True
+        if fault is Fault.RECONNECT:
+            self.connected = True
+            return True
+        return False
+
+    def drop_input(self) -> None:
+        """Forget partly received host input (emulators that buffer it override)."""
 
     def _collect(self, now_s: float) -> None:
         while self._pending and self._pending[0][0] <= now_s:
