@@ -32,7 +32,7 @@ def use_database(path: str | Path | None) -> str:
     create it if needed; return the path in use."""
     if path is not None:
         qc.config.core.db_location = str(Path(path).expanduser().resolve())
-    location = str(qc.config.core.db_location)
+    location = str(Path(str(qc.config.core.db_location)).expanduser())
     with contextlib.redirect_stdout(sys.stderr):  # QCoDeS prints progress
         initialise_or_create_database_at(location)
     return location
