@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -95,13 +96,15 @@ def tsirelson_matrix(cost: Array) -> Array:
     return w
 
 
+@numba.njit(cache=True)
 def _step_from(scaled: Array) -> float:
     """Largest step in [0, 1] (shrunk by 0.95) keeping M + step D PD, given
     the scaled direction L^-1 D L^-T (L the Cholesky factor of M)."""
-    lowest = float(np.linalg.eigvalsh((scaled + scaled.T) / 2.0)[0])
+    lowest = np.linalg.eigvalsh((scaled + scaled.T) / 2.0)[0]
     return 1.0 if lowest >= 0 else min(1.0, _STEP_SHRINK / -lowest)
 
 
+@numba.njit(cache=True)
 def _centering(iteration: int, last_step: float) -> float:
     """The centering parameter sigma: aim at mu = sigma <X, Z> / N.
 
@@ -114,8 +117,75 @@ def _centering(iteration: int, last_step: float) -> float:
     return 0.1 if last_step > 0.7 else 0.3 if last_step > 0.3 else 0.6
 
 
+@numba.njit(cache=True)
+def _cholesky(mat: Array) -> tuple[Array, bool]:
+    """Lower Cholesky factor of ``mat`` and whether it is positive definite
+    (a failed factorisation cannot be caught inside numba, so it is done
+    here, with a flag; the matrices are the game's size, tens of rows)."""
+    n = mat.shape[0]
+    low = np.zeros((n, n))
+    for j in range(n):
+        d = mat[j, j] - np.sum(low[j, :j] ** 2)
+        if not d > 0.0:
+            return low, False
+        low[j, j] = np.sqrt(d)
+        for i in range(j + 1, n):
+            low[i, j] = (mat[i, j] - np.sum(low[i, :j] * low[j, :j])) / low[j, j]
+    return low, True
+
+
+@numba.njit(cache=True)
+def _lower_inverse(low: Array) -> Array:
+    """Inverse of a lower-triangular matrix by forward substitution."""
+    n = low.shape[0]
+    inv = np.zeros((n, n))
+    for j in range(n):
+        inv[j, j] = 1.0 / low[j, j]
+        for i in range(j + 1, n):
+            inv[i, j] = -np.sum(low[i, j:i] * inv[j:i, j]) / low[i, i]
+    return inv
+
+
+@numba.njit(cache=True)
+def _interior_point(w: Array, max_iter: int, gap_tol: float) -> tuple[Array, Array, int]:
+    size = w.shape[0]
+    x = np.eye(size)
+    z = 1.1 * np.abs(w).sum(axis=1) + 1.0
+    chol_x = np.eye(size)
+    chol_z, _ = _cholesky(np.diag(z) - w)
+    iterations, step = 0, 1.0
+    while iterations < max_iter:
+        zmat = np.diag(z) - w
+        gap = np.sum(x * zmat)
+        if gap < gap_tol:
+            break
+        iterations += 1
+        sigma = _centering(iterations, step)
+        mu = sigma * gap / size
+        # the Cholesky factors of X and Z from the last step give Z^-1 and
+        # both step lengths (eigenvalues of L^-1 D L^-T)
+        inv_lz = _lower_inverse(chol_z)
+        zinv = inv_lz.T @ inv_lz
+        dz = np.linalg.solve(zinv * x, mu * np.diag(zinv).copy() - 1.0)
+        dx = -zinv @ (dz.reshape(-1, 1) * x) + mu * zinv - x
+        dx = (dx + dx.T) / 2.0  # diag(dx) = 0 by construction of dz
+        inv_lx = _lower_inverse(chol_x)
+        step_x = _step_from(inv_lx @ dx @ inv_lx.T)
+        step_z = _step_from((inv_lz * dz) @ inv_lz.T)
+        new_x = x + step_x * dx
+        new_z = z + step_z * dz
+        new_chol_x, ok_x = _cholesky(new_x)
+        new_chol_z, ok_z = _cholesky(np.diag(new_z) - w)
+        if not (ok_x and ok_z):
+            break  # rounding at the boundary: the last iterate is as good as it gets
+        x, z, step = new_x, new_z, min(step_x, step_z)
+        chol_x, chol_z = new_chol_x, new_chol_z
+    return x, z, iterations
+
+
 def interior_point(w: Array) -> tuple[Array, Array, int]:
-    """Primal-dual interior-point solve of max <W, X>, diag(X) = 1, X PSD.
+    """Primal-dual interior-point solve of max <W, X>, diag(X) = 1, X PSD
+    (compiled with numba: at the sizes of XOR games the cost is call overhead).
 
     Args:
         w: symmetric float64 array of shape (N, N).
@@ -124,38 +194,9 @@ def interior_point(w: Array) -> tuple[Array, Array, int]:
         (X, z, iterations): X of shape (N, N) with unit diagonal, PD; z of
         shape (N,) with Diag(z) - W PD.
     """
-    size = w.shape[0]
-    x = np.eye(size)
-    z = 1.1 * np.abs(w).sum(axis=1) + 1.0
-    chol_x, chol_z = np.eye(size), np.linalg.cholesky(np.diag(z) - w)
-    iterations, step = 0, 1.0
-    while iterations < _IPM_MAX_ITER:
-        zmat = np.diag(z) - w
-        gap = float(np.sum(x * zmat))
-        if gap < _IPM_GAP:
-            break
-        iterations += 1
-        sigma = _centering(iterations, step)
-        mu = sigma * gap / size
-        # the Cholesky factors of X and Z from the last step give Z^-1 and
-        # both step lengths (eigenvalues of L^-1 D L^-T)
-        inv_lz = np.linalg.inv(chol_z)
-        zinv = inv_lz.T @ inv_lz
-        dz = np.linalg.solve(zinv * x, mu * np.diag(zinv) - 1.0)
-        dx = -zinv @ (dz[:, None] * x) + mu * zinv - x
-        dx = (dx + dx.T) / 2.0  # diag(dx) = 0 by construction of dz
-        inv_lx = np.linalg.inv(chol_x)
-        step_x = _step_from(inv_lx @ dx @ inv_lx.T)
-        step_z = _step_from((inv_lz * dz) @ inv_lz.T)
-        new_x, new_z = x + step_x * dx, z + step_z * dz
-        try:
-            new_chol_x = np.linalg.cholesky(new_x)
-            new_chol_z = np.linalg.cholesky(np.diag(new_z) - w)
-        except np.linalg.LinAlgError:
-            break  # rounding at the boundary: the last iterate is as good as it gets
-        x, z, step = new_x, new_z, min(step_x, step_z)
-        chol_x, chol_z = new_chol_x, new_chol_z
-    return x, z, iterations
+    x, z, iterations = _interior_point(np.ascontiguousarray(w, dtype=np.float64),
+                                       _IPM_MAX_ITER, _IPM_GAP)
+    return x, z, int(iterations)
 
 
 def certify(w: Array, z: Array) -> tuple[Array, float]:
@@ -206,12 +247,31 @@ def mixing_ascent(cost: Array, u: Array, v: Array, max_iter: int = 20000,
     Returns:
         (u, v, bias) at convergence.
     """
+    u2, v2, bias = _mixing_ascent(np.ascontiguousarray(cost, dtype=np.float64),
+                                  np.ascontiguousarray(u, dtype=np.float64),
+                                  np.ascontiguousarray(v, dtype=np.float64), max_iter, tol)
+    return u2, v2, float(bias)
+
+
+@numba.njit(cache=True)
+def _unit_rows(mat: Array, fallback: Array) -> Array:
+    out = fallback.copy()
+    for i in range(mat.shape[0]):
+        norm = np.sqrt(np.sum(mat[i] * mat[i]))
+        if norm > 1e-300:
+            out[i] = mat[i] / norm
+    return out
+
+
+@numba.njit(cache=True)
+def _mixing_ascent(cost: Array, u: Array, v: Array, max_iter: int,
+                   tol: float) -> tuple[Array, Array, float]:
     previous = -np.inf
-    bias = float(np.sum(cost * (u @ v.T)))
+    bias = np.sum(cost * (u @ v.T))
     for _ in range(max_iter):
-        u = normalize_rows(cost @ v, u)
-        v = normalize_rows(cost.T @ u, v)
-        bias = float(np.sum(cost * (u @ v.T)))
+        u = _unit_rows(cost @ v, u)
+        v = _unit_rows(cost.T.copy() @ u, v)
+        bias = np.sum(cost * (u @ v.T))
         if bias - previous < tol:
             break
         previous = bias
