@@ -71,14 +71,15 @@ class Bench:
         self._gen_until_ps = _NEVER_PS
         self._timing_arrays = self._timing()
         p = np.array([d.afterpulse_probability for d in dets])
-        # one word decides each registered pulse's afterpulse, one more draws
-        # its delay: (1 + p) / (1 - p) words per raw pulse on average; twice
-        # that (plus 64) is never exhausted in practice, and if it were the
-        # last pulses of the piece would only miss their afterpulses
+        # two words per afterpulse (the gap to it, its delay): about
+        # 2 p / (1 - p) per raw pulse with the afterpulses' own; drawn with a
+        # margin of 4x (plus 64) so they never run out in practice; if they
+        # did, the last pulses of the piece would miss their afterpulses
         self._register_arrays = (
-            np.array([d.saturation_hz for d in dets]), (p * 2.0**32).astype(np.uint64),
+            np.array([d.saturation_hz for d in dets]), np.log1p(-p),
             np.array([d.afterpulse_delay_ns * 1e3 for d in dets]),
-            2.0 * (1.0 + p.max()) / (1.0 - p.max()))
+            4.0 * 2.0 * p.max() / (1.0 - p.max()))
+        self._ap_countdown = np.zeros(len(dets), dtype=np.int64)
         # detector hooks (see set_detector_state), per detector index
         self._gate_open = np.ones(len(dets), dtype=np.bool_)
         self._efficiency_factor = np.ones(len(dets))
@@ -368,14 +369,15 @@ class Bench:
         t, d = self._carry
         if t.size == 0:
             return
-        saturation_hz, ap_threshold, ap_mean_ps, words_per_pulse = self._register_arrays
+        saturation_hz, ap_log1mp, ap_mean_ps, words_per_pulse = self._register_arrays
         enabled = np.ones(saturation_hz.size, dtype=np.bool_)
         if span_ps > 0:  # above its maximum count rate a module saturates and latches
             raw_hz = np.bincount(d, minlength=saturation_hz.size + 1)[: saturation_hz.size] / (span_ps / PS)
             enabled = raw_hz <= saturation_hz
         reg_t, reg_d, stop, ap_t, ap_d, _ = register(
-            t, d, cut_ps, self._dead_ps, self._last_ps, enabled, ap_threshold, ap_mean_ps,
-            random_words(self.rng, int(t.size * words_per_pulse) + 64), exponential_knots())
+            t, d, cut_ps, self._dead_ps, self._last_ps, enabled, ap_log1mp, ap_mean_ps,
+            self._ap_countdown, random_words(self.rng, int(t.size * words_per_pulse) + 64),
+            exponential_knots())
         outs_t.append(reg_t)
         outs_d.append(reg_d)
         rest_t, rest_d = t[stop:], d[stop:]

@@ -84,8 +84,8 @@ def emit(times: np.ndarray, cls: np.ndarray, words: np.ndarray, knots: np.ndarra
 
 @numba.njit(cache=True)
 def register(t: np.ndarray, d: np.ndarray, cut_ps: int, dead_ps: np.ndarray, last_ps: np.ndarray,
-             enabled: np.ndarray, ap_threshold: np.ndarray, ap_mean_ps: np.ndarray,
-             words: np.ndarray, exp_knots: np.ndarray
+             enabled: np.ndarray, ap_log1mp: np.ndarray, ap_mean_ps: np.ndarray,
+             countdown: np.ndarray, words: np.ndarray, exp_knots: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, int]:
     """Dead time and afterpulsing over sorted pulses before ``cut_ps``.
 
@@ -96,11 +96,15 @@ def register(t: np.ndarray, d: np.ndarray, cut_ps: int, dead_ps: np.ndarray, las
         last_ps: int64 time of each detector's last registered pulse;
             updated in place.
         enabled: bool per detector (False: saturated, registers nothing).
-        ap_threshold: uint64 per detector: a registered pulse afterpulses
-            when its random word is below this (probability * 2^32).
+        ap_log1mp: float64 per detector, log(1 - afterpulse probability)
+            (0: no afterpulsing).
         ap_mean_ps: float64 mean afterpulse delay beyond the dead time.
-        words: uint32 random words (one per registered pulse, one per
-            afterpulse); when they run out no further afterpulse is drawn.
+        countdown: int64 per detector, registered pulses left until the one
+            that afterpulses (0: draw anew); updated in place. Drawing the
+            gaps between afterpulsing pulses (geometric) instead of a coin per
+            pulse costs random words per afterpulse, not per pulse.
+        words: uint32 random words (two per afterpulse: its gap and its
+            delay); when they run out no further afterpulse is drawn.
         exp_knots: standard-exponential inverse-CDF table.
 
     Returns:
@@ -145,14 +149,20 @@ def register(t: np.ndarray, d: np.ndarray, cut_ps: int, dead_ps: np.ndarray, las
         out_d[k] = dd
         k += 1
         last_ps[dd] = tt
-        if w + 1 < words.shape[0] and words[w] < ap_threshold[dd]:
-            delay = inverse_cdf(words[w + 1], exp_knots) * ap_mean_ps[dd]
-            heap_t[n_heap] = tt + dead_ps[dd] + np.int64(delay)
-            heap_d[n_heap] = dd
-            n_heap += 1
-            w += 2
-        else:
-            w += 1
+        if ap_log1mp[dd] < 0.0:
+            if countdown[dd] <= 0:
+                if w >= words.shape[0]:
+                    continue
+                u = (words[w] + 0.5) * (1.0 / 4294967296.0)
+                w += 1
+                countdown[dd] = 1 + np.int64(np.log(u) / ap_log1mp[dd])
+            countdown[dd] -= 1
+            if countdown[dd] == 0 and w < words.shape[0]:
+                delay = inverse_cdf(words[w], exp_knots) * ap_mean_ps[dd]
+                w += 1
+                heap_t[n_heap] = tt + dead_ps[dd] + np.int64(delay)
+                heap_d[n_heap] = dd
+                n_heap += 1
     return out_t[:k], out_d[:k], i, heap_t[:n_heap].copy(), heap_d[:n_heap].copy(), w
 
 
