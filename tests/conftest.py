@@ -4,6 +4,7 @@ bench and a QCoDeS database of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,34 @@ def device_address(request: pytest.FixtureRequest) -> str:
     if not address:
         pytest.skip("hardware test: give --device-address PORT to run it")
     return str(address)
+
+
+# SNSPD benches and an Eos controller in front of them, shared by the detector tests
+SNSPD = {"efficiency": 0.8, "dark_count_hz": 50.0, "dead_time_ns": 0.0,
+         "afterpulse_probability": 0.0}
+
+if TYPE_CHECKING:
+    from instruments.detectors.single_quantum import SingleQuantumEos
+    from sim_backends.bench import Bench
+
+
+@pytest.fixture
+def snspd_bench() -> Bench:
+    from benches import make_bench
+
+    return make_bench({"name": "snspd", "seed": 4, "pair_rate_hz": 2e5,
+                       "A": {"detectors": {1: {"outcome": 0, **SNSPD}, 2: {"outcome": 1, **SNSPD}}},
+                       "B": {"detectors": {3: {"outcome": 0, **SNSPD}, 4: {"outcome": 1, **SNSPD}}}})
+
+
+@pytest.fixture
+def eos(snspd_bench: Bench) -> Iterator[SingleQuantumEos]:
+    from instruments.detectors.single_quantum import SingleQuantumEos
+    from sim_backends.snspd_emulator import EosEmulator
+
+    with EosEmulator(snspd_bench, period_ms=10, bias_ua=[12.0] * 4, enabled=True) as emu:
+        driver = SingleQuantumEos("eos", emu.address)
+        try:
+            yield driver
+        finally:
+            driver.close()

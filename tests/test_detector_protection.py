@@ -22,13 +22,10 @@ from instruments.detectors.single_quantum import SingleQuantumEos
 from instruments.detectors.spcm import SPCMAQRH
 from sim_backends.bench import Bench
 from sim_backends.digital_line import SimulatedDigitalLine
-from sim_backends.snspd_emulator import EosEmulator
 from sim_backends.tagger import SimulatedTimeTagger
 
 LIMIT_HZ = 1e6
 BRIGHT_HZ = 5e6
-SNSPD = {"efficiency": 0.8, "dark_count_hz": 50.0, "dead_time_ns": 0.0,
-         "afterpulse_probability": 0.0}
 
 
 class Between:
@@ -92,23 +89,6 @@ def test_readings_longer_than_100_ms_are_refused_before_the_run_goes_on() -> Non
     assert bench.clock.now() == pytest.approx(0.25)  # stopped after the first reading
     with pytest.raises(ValueError, match="longer than"):
         DetectorGuard([], LIMIT_HZ).run([CountReading(0.0, 0.2, {})])
-
-
-@pytest.fixture
-def snspd_bench() -> Bench:
-    return make_bench({"name": "snspd", "seed": 4, "pair_rate_hz": 2e5,
-                       "A": {"detectors": {1: {"outcome": 0, **SNSPD}, 2: {"outcome": 1, **SNSPD}}},
-                       "B": {"detectors": {3: {"outcome": 0, **SNSPD}, 4: {"outcome": 1, **SNSPD}}}})
-
-
-@pytest.fixture
-def eos(snspd_bench: Bench) -> Iterator[SingleQuantumEos]:
-    with EosEmulator(snspd_bench, period_ms=10, bias_ua=[12.0] * 4, enabled=True) as emu:
-        driver = SingleQuantumEos("eos", emu.address)
-        try:
-            yield driver
-        finally:
-            driver.close()
 
 
 def latch(eos: SingleQuantumEos, index: int) -> Callable[[], None]:

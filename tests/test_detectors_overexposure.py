@@ -20,7 +20,6 @@ from instruments.detectors.single_quantum import SingleQuantumEos
 from instruments.detectors.spcm import SPCMAQRH
 from sim_backends.bench import Bench
 from sim_backends.digital_line import SimulatedDigitalLine
-from sim_backends.snspd_emulator import EosEmulator
 from sim_backends.tagger import SimulatedTimeTagger
 
 LIMIT_HZ = 1e6
@@ -86,27 +85,6 @@ def test_a_run_in_the_dark_keeps_all_its_readings() -> None:
     readings = run_guarded(tagger_readings(tagger, 0.1, 0.01), [spcm], LIMIT_HZ)
     assert len(readings) == 10
     assert sum(r.duration_s for r in readings) == pytest.approx(0.1)
-
-
-SNSPD = {"efficiency": 0.8, "dark_count_hz": 50.0, "dead_time_ns": 0.0,
-         "afterpulse_probability": 0.0}
-
-
-@pytest.fixture
-def snspd_bench() -> Bench:
-    return make_bench({"name": "snspd", "seed": 4, "pair_rate_hz": 2e5,
-                       "A": {"detectors": {1: {"outcome": 0, **SNSPD}, 2: {"outcome": 1, **SNSPD}}},
-                       "B": {"detectors": {3: {"outcome": 0, **SNSPD}, 4: {"outcome": 1, **SNSPD}}}})
-
-
-@pytest.fixture
-def eos(snspd_bench: Bench) -> Iterator[SingleQuantumEos]:
-    with EosEmulator(snspd_bench, period_ms=10, bias_ua=[12.0] * 4, enabled=True) as emu:
-        driver = SingleQuantumEos("eos", emu.address)
-        try:
-            yield driver
-        finally:
-            driver.close()
 
 
 def test_bright_light_on_one_snspd_stops_the_run_and_unbiases_it(
