@@ -47,8 +47,9 @@ def _resolve_cluster(
     sorted by |dt|, which is the (|dt|, i, j) order of the specification.
     Accepted pairs are written to ``out_a``/``out_b`` in increasing i.
     """
-    # Count candidate pairs with a local two-pointer scan.
-    n_pairs = 0
+    # Each a-event's range [lo, hi) of candidate b-events, by one two-pointer scan.
+    lows = np.empty(a1 - a0, np.int64)
+    highs = np.empty(a1 - a0, np.int64)
     lo = b0
     hi = b0
     for i in range(a0, a1):
@@ -60,23 +61,15 @@ def _resolve_cluster(
             hi = lo
         while hi < b1 and t_b[hi] <= high:
             hi += 1
-        n_pairs += hi - lo
+        lows[i - a0] = lo
+        highs[i - a0] = hi
+    n_pairs = int(np.sum(highs - lows))
     pair_i = np.empty(n_pairs, np.int64)
     pair_j = np.empty(n_pairs, np.int64)
     pair_d = np.empty(n_pairs, np.int64)
     k = 0
-    lo = b0
-    hi = b0
     for i in range(a0, a1):
-        low = t_a[i] - window + delay
-        high = t_a[i] + window + delay
-        while lo < b1 and t_b[lo] < low:
-            lo += 1
-        if hi < lo:
-            hi = lo
-        while hi < b1 and t_b[hi] <= high:
-            hi += 1
-        for j in range(lo, hi):
+        for j in range(lows[i - a0], highs[i - a0]):
             pair_i[k] = i
             pair_j[k] = j
             pair_d[k] = abs(t_b[j] - delay - t_a[i])
