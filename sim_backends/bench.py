@@ -19,7 +19,8 @@ import numpy as np
 from qnic.clock import VirtualClock
 from sim_backends.motion import RotatorMotion
 from sim_backends.params import ArmParams, BenchParams, DetectorParams
-from sim_backends.physics.pulses import emit, register
+from sim_backends.physics.prng import seed_state
+from sim_backends.physics.pulse_stream import DetectorTable, PulseState, PulseStream
 from sim_backends.physics.sampling import (
     exponential_knots,
     normal_knots,
@@ -34,10 +35,6 @@ PS = 1e12
 _NEVER_PS = np.iinfo(np.int64).min // 4
 # the jitter tables reach the 2^-33 quantile: 6.2 sigma; 6.5 bounds every draw
 _JITTER_TAIL_SIGMAS = 6.5
-# detector index (A0, A1, B0, B1) each click class fires on arm A / arm B
-# (4 = none)
-_CHAN_A = np.array([0, 0, 1, 1, 0, 1, 4, 4, 0, 1, 2, 3], dtype=np.int64)
-_CHAN_B = np.array([2, 3, 2, 3, 4, 4, 2, 3, 4, 4, 4, 4], dtype=np.int64)
 
 
 class Bench:
@@ -65,21 +62,10 @@ class Bench:
         }
         dets = self._detectors()
         self._channel_of = np.array([d.channel for d in dets], dtype=np.int32)
-        self._dead_ps = np.array([int(round(d.dead_time_ns * 1e3)) for d in dets], dtype=np.int64)
-        self._last_ps = np.full(len(dets), _NEVER_PS, dtype=np.int64)
-        self._carry: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int8))
         self._gen_until_ps = _NEVER_PS
-        self._timing_arrays = self._timing()
-        p = np.array([d.afterpulse_probability for d in dets])
-        # two words per afterpulse (the gap to it, its delay): about
-        # 2 p / (1 - p) per raw pulse with the afterpulses' own; drawn with a
-        # margin of 4x (plus 64) so they never run out in practice; if they
-        # did, the last pulses of the piece would miss their afterpulses
-        self._register_arrays = (
-            np.array([d.saturation_hz for d in dets]), np.log1p(-p),
-            np.array([d.afterpulse_delay_ns * 1e3 for d in dets]),
-            4.0 * 2.0 * p.max() / (1.0 - p.max()))
-        self._ap_countdown = np.zeros(len(dets), dtype=np.int64)
+        self._table, self._reach_ps = self._timing()
+        self._pulses = PulseStream(self._table, PulseState(seed_state(self.rng)),
+                                   normal_knots(), exponential_knots())
         # detector hooks (see set_detector_state), per detector index
         self._gate_open = np.ones(len(dets), dtype=np.bool_)
         self._efficiency_factor = np.ones(len(dets))
@@ -267,25 +253,13 @@ class Bench:
             self._rates_key = key
         return self._rates
 
-    def _events(self, t0_ps: int, t1_ps: int) -> tuple[np.ndarray, np.ndarray]:
-        """Click events in [t0, t1): sorted int64 times and int8 classes.
-
-        Classes: 0-3 both photons click (2a + b), 4-5 only A's (a), 6-7 only
-        B's (b), 8-11 a dark or background count on detector index 0-3.
-        """
+    def _moving_events(self, t0_ps: int, t1_ps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Click events in [t0, t1) while a plate moves: every pair sees the
+        angle at its own emission time. Sorted int64 times and int8 classes
+        (see ``pulse_stream.CHAN_A``)."""
         span = t1_ps - t0_ps
         rng = self.rng
         rate = self.params.pair_rate_hz if self.source_enabled else 0.0
-        t0_s, t1_s = t0_ps / PS, t1_ps / PS
-        motors = list(self._motors.values()) + list(self._qwp_motors.values())
-        if rate == 0.0 or all(m.is_static_over(t0_s, t1_s) for m in motors):
-            rates = self._static_rates(t0_s, rate)
-            total = rates.sum()
-            n = int(rng.poisson(total * span / PS)) if total > 0 and span > 0 else 0
-            times = sorted_uniform(rng, n, t0_ps, span)
-            cls = sample_classes(random_words(rng, n), np.cumsum(rates / total) if n else rates)
-            return times, cls
-        # a plate moves: every pair sees the angle at its own emission time
         n = int(rng.poisson(rate * span / PS))
         times = sorted_uniform(rng, n, t0_ps, span)
         probs = self._class_probabilities(self.outcome_probabilities(times / PS))
@@ -316,16 +290,25 @@ class Bench:
         return list(zip(edges[:-1], edges[1:]))
 
     # -- pulse stream ----------------------------------------------------------
-    def _timing(self) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Per detector: jitter RMS (detector and tagger as one Gaussian: the
-        dead time is decided on this time too, and a tagger jitter of a few
-        ps is negligible beside a dead time of ns) and cable delay; and the
-        look-ahead / look-back (ps) that cover every pulse's displacement."""
+    def _timing(self) -> tuple[DetectorTable, tuple[int, int]]:
+        """The detectors' table (jitter RMS: detector and tagger as one
+        Gaussian, since the dead time is decided on this time too and a
+        tagger jitter of a few ps is negligible beside a dead time of ns),
+        and the look-ahead / look-back (ps) that cover every pulse's
+        displacement by jitter and cable delay."""
         dets = self._detectors()
         sigma = np.array([np.hypot(d.jitter_ps, self.params.tagger.jitter_ps) for d in dets])
         delay = np.array([d.delay_ps for d in dets], dtype=np.int64)
+        p = np.array([d.afterpulse_probability for d in dets])
+        table = DetectorTable(
+            sigma_ps=sigma, delay_ps=delay,
+            dead_ps=np.array([int(round(d.dead_time_ns * 1e3)) for d in dets], dtype=np.int64),
+            saturation_hz=np.array([d.saturation_hz for d in dets]),
+            ap_log1mp=np.log1p(-p),
+            ap_mean_ps=np.array([d.afterpulse_delay_ns * 1e3 for d in dets]),
+            channel=self._channel_of)
         spread = int(np.ceil(_JITTER_TAIL_SIGMAS * sigma.max())) + 1
-        return sigma, delay, max(0, -int(delay.min())) + spread, max(0, int(delay.max())) + spread
+        return table, (max(0, -int(delay.min())) + spread, max(0, int(delay.max())) + spread)
 
     def detect_stream(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Every detector pulse in [t0, t1) of bench time, in time order.
@@ -342,51 +325,45 @@ class Bench:
         t0_ps, t1_ps = int(round(t0_s * PS)), int(round(t1_s * PS))
         if t1_ps < t0_ps:
             raise ValueError(f"interval ends before it starts ({t0_s} s to {t1_s} s)")
-        sigma, delay, ahead, behind = self._timing_arrays
+        ahead, behind = self._reach_ps
         if self._gen_until_ps < t0_ps - behind:  # nobody listened in between
             self._gen_until_ps = t0_ps - behind
-        outs_t: list[np.ndarray] = []
-        outs_d: list[np.ndarray] = []
-        for a, b in self._pieces(self._gen_until_ps, t1_ps + ahead):
-            times, cls = self._events(a, b)
-            t, d = emit(times, cls, random_words(self.rng, 2 * times.size), normal_knots(),
-                        sigma, delay, _CHAN_A, _CHAN_B, *self._carry)
-            self._carry = (t, d)
-            self._register(min(b - ahead, t1_ps), outs_t, outs_d, b - a)
+        stream = self._pulses
+        gate = self._gate_open
+        end_ps = t1_ps + ahead
+        pieces = self._split_by_motion(self._gen_until_ps, end_ps) if end_ps > self._gen_until_ps else []
+        step = self._block_ps()
+        for a, b in pieces:
+            if self._static_over(a, b):
+                stream.static(a, b, step, ahead, t1_ps, self._static_rates(a / PS, self._pair_rate_hz()),
+                              gate)
+            else:  # a plate moves: events drawn with the angle at each emission
+                for x in range(a, b, step):
+                    y = min(x + step, b)
+                    stream.given(*self._moving_events(x, y), x, y, ahead, t1_ps, gate)
             self._gen_until_ps = b
-        self._register(t1_ps, outs_t, outs_d, 0)
-        t = np.concatenate(outs_t) if outs_t else np.empty(0, np.int64)
-        d = np.concatenate(outs_d) if outs_d else np.empty(0, np.int8)
-        if not self._gate_open.all():  # gated off: nothing leaves the detector
-            keep = self._gate_open[d]
-            t, d = t[keep], d[keep]
+        if not pieces:  # (the last piece, ending at t1 + ahead, registered up to t1)
+            stream.given(np.empty(0, np.int64), np.empty(0, np.int8), t1_ps, t1_ps, 0, t1_ps, gate)
+        t, ch = stream.finish()
         start = np.searchsorted(t, t0_ps, side="left")
-        return t[start:], self._channel_of[d[start:]]
+        return t[start:], ch[start:]
 
-    def _register(self, cut_ps: int, outs_t: list[np.ndarray], outs_d: list[np.ndarray],
-                  span_ps: int) -> None:
-        """Apply dead time and afterpulsing to the carried pulses before ``cut_ps``."""
-        t, d = self._carry
-        if t.size == 0:
-            return
-        saturation_hz, ap_log1mp, ap_mean_ps, words_per_pulse = self._register_arrays
-        enabled = np.ones(saturation_hz.size, dtype=np.bool_)
-        if span_ps > 0:  # above its maximum count rate a module saturates and latches
-            raw_hz = np.bincount(d, minlength=saturation_hz.size + 1)[: saturation_hz.size] / (span_ps / PS)
-            enabled = raw_hz <= saturation_hz
-        reg_t, reg_d, stop, ap_t, ap_d, _ = register(
-            t, d, cut_ps, self._dead_ps, self._last_ps, enabled, ap_log1mp, ap_mean_ps,
-            self._ap_countdown, random_words(self.rng, int(t.size * words_per_pulse) + 64),
-            exponential_knots())
-        outs_t.append(reg_t)
-        outs_d.append(reg_d)
-        rest_t, rest_d = t[stop:], d[stop:]
-        if ap_t.size:
-            rest_t = np.concatenate([ap_t, rest_t])
-            rest_d = np.concatenate([ap_d, rest_d])
-            order = np.argsort(rest_t, kind="stable")
-            rest_t, rest_d = rest_t[order], rest_d[order]
-        self._carry = (rest_t, rest_d)
+    def _pair_rate_hz(self) -> float:
+        return self.params.pair_rate_hz if self.source_enabled else 0.0
+
+    def _click_rate_hz(self) -> float:
+        """An upper estimate of the pulses per second (both photons of every
+        pair click, plus noise)."""
+        return 2.0 * self.params.pair_rate_hz + float(self._noise_hz().sum())
+
+    def _block_ps(self) -> int:
+        """Blocks of about ``_BLOCK_EVENTS`` clicks: the interval over which
+        a detector's saturation is judged, and cache-sized working arrays."""
+        return max(int(self._BLOCK_EVENTS / max(self._click_rate_hz(), 1.0) * PS), 1)
+
+    def _static_over(self, a_ps: int, b_ps: int) -> bool:
+        motors = list(self._motors.values()) + list(self._qwp_motors.values())
+        return self._pair_rate_hz() == 0.0 or all(m.is_static_over(a_ps / PS, b_ps / PS) for m in motors)
 
     def detect(self, t0_s: float, t1_s: float) -> dict[int, np.ndarray]:
         """Pulses of [t0, t1) split by channel (see :meth:`detect_stream`).
@@ -397,17 +374,4 @@ class Bench:
         t, ch = self.detect_stream(t0_s, t1_s)
         return {c: t[ch == c] for c in self.channels}
 
-    def _pieces(self, t0_ps: int, t1_ps: int) -> list[tuple[int, int]]:
-        """[t0, t1) cut where a motor starts or stops, and into pieces of about
-        ``_PIECE_EVENTS`` expected clicks (bounded memory, cache-sized arrays)."""
-        if t1_ps <= t0_ps:
-            return []
-        total_hz = self.params.pair_rate_hz * 2 + float(self._noise_hz().sum())
-        step = max(int(self._PIECE_EVENTS / max(total_hz, 1.0) * PS), 1)
-        out: list[tuple[int, int]] = []
-        for a, b in self._split_by_motion(t0_ps, t1_ps):
-            edges = list(range(a, b, step)) + [b]
-            out.extend(zip(edges[:-1], edges[1:]))
-        return out
-
-    _PIECE_EVENTS = 50_000
+    _BLOCK_EVENTS = 50_000
