@@ -310,7 +310,8 @@ class Bench:
         spread = int(np.ceil(_JITTER_TAIL_SIGMAS * sigma.max())) + 1
         return table, (max(0, -int(delay.min())) + spread, max(0, int(delay.max())) + spread)
 
-    def detect_stream(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def detect_stream(self, t0_s: float, t1_s: float, *, copy: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """Every detector pulse in [t0, t1) of bench time, in time order.
 
         A pulse's time is emission + timing jitter + its detector's cable
@@ -318,6 +319,12 @@ class Bench:
         saturation. Successive calls continue one stream: events are
         generated a little beyond ``t1`` (the largest jitter-and-delay
         displacement) and what lands later is carried to the next call.
+
+        Args:
+            t0_s, t1_s: the interval (s of bench time).
+            copy: False lets the arrays be views of the bench's scratch
+                buffer, overwritten by the next call (for a consumer that
+                copies them at once anyway, such as the simulated tagger).
 
         Returns:
             (int64 ps times, int32 channel numbers), sorted by time.
@@ -344,7 +351,7 @@ class Bench:
             self._gen_until_ps = b
         if not pieces:  # (the last piece, ending at t1 + ahead, registered up to t1)
             stream.given(np.empty(0, np.int64), np.empty(0, np.int8), t1_ps, t1_ps, 0, t1_ps, gate)
-        t, ch = stream.finish()
+        t, ch = stream.finish(copy)
         start = np.searchsorted(t, t0_ps, side="left")
         return t[start:], ch[start:]
 

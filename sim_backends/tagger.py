@@ -144,14 +144,16 @@ class SimulatedTimeTagger(Instrument):
         min_delay = int(delay[channels].min())
         start = max(self._read_until_ps, t0_ps - int(delay[channels].max()))
         stop = max(start, t1_ps - min_delay)
-        pulses, ch = bench.detect_stream(start / PS, stop / PS)
-        self._read_until_ps = stop
         noisy = [int(c) for c in channels if level[c] <= tp.noise_level_v]
+        seen = level < tp.pulse_amplitude_v
+        untouched = (not noisy and self._held[0].size == 0 and not delay.any()
+                     and bool(seen[channels].all()) and tp.resolution_ps <= 1)
+        # unless the pulses pass untouched, they are copied below: no copy here
+        pulses, ch = bench.detect_stream(start / PS, stop / PS, copy=untouched)
+        self._read_until_ps = stop
         if noisy:  # a level down in the noise adds spurious triggers
             pulses, ch = self._add_noise(pulses, ch, noisy, start, stop, tp.noise_rate_hz)
-        seen = level < tp.pulse_amplitude_v
-        if (self._held[0].size == 0 and not delay.any() and seen[channels].all()
-                and tp.resolution_ps <= 1):
+        if untouched:
             ts, cs = pulses, ch  # nothing for the tagger to change
         else:
             ts, cs = tag(pulses, ch, delay, seen, *self._held, max(tp.resolution_ps, 1))

@@ -51,15 +51,22 @@ def tag(pulses: np.ndarray, channels: np.ndarray, delay_of: np.ndarray, seen: np
     out_t[:m] = held_t
     out_c[:m] = held_c
     k = m
+    res = np.int64(max(resolution_ps, 1))
+    inv = 1.0 / res
     for i in range(pulses.shape[0]):
         c = channels[i]
-        out_t[k] = pulses[i] + delay_of[c]
+        t = pulses[i] + delay_of[c]
+        if res > 1:  # floor to the resolution; a float multiply, not a 64-bit division
+            q = np.int64(np.floor(t * inv))
+            while q * res > t:
+                q -= 1
+            while (q + 1) * res <= t:
+                q += 1
+            t = q * res
+        out_t[k] = t
         out_c[k] = c
         k += seen[c]
     out_t = out_t[:k]
     out_c = out_c[:k]
-    sort_nearly_sorted(out_t, out_c)
-    if resolution_ps > 1:
-        for j in range(k):
-            out_t[j] = (out_t[j] // resolution_ps) * resolution_ps
+    sort_nearly_sorted(out_t, out_c)  # flooring first keeps the order it sorts into
     return out_t, out_c
