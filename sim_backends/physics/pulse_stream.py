@@ -29,6 +29,7 @@ from sim_backends.physics.sampling import inverse_cdf
 NO_DETECTOR = 4
 N_DETECTORS = 4
 _NEVER_PS = np.iinfo(np.int64).min // 4
+_LATEST = np.int64(np.iinfo(np.int64).max)
 _32 = np.uint64(32)
 # detector index (A0, A1, B0, B1) each click class fires on arm A / arm B
 # (NO_DETECTOR = none). Classes: 0-3 both photons click (2a + b), 4-5 only
@@ -175,6 +176,18 @@ def _emit_given(pt: np.ndarray, pd: np.ndarray, k: int, times: np.ndarray, cls: 
     return k
 
 
+@numba.njit(cache=True, inline="always")
+def _heap_min(heap_t: np.ndarray, n_heap: int) -> tuple[int, np.int64]:
+    """Index and time of the earliest waiting afterpulse (-1, max if none)."""
+    j_min = -1
+    t_min = _LATEST
+    for j in range(n_heap):
+        if heap_t[j] < t_min:
+            j_min = j
+            t_min = heap_t[j]
+    return j_min, t_min
+
+
 @numba.njit(cache=True)
 def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
               heap_t: np.ndarray, heap_d: np.ndarray, n_heap: int,
@@ -192,30 +205,27 @@ def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
         (index of the first pending pulse left, n_heap, n_out, whether
         everything before the cut is done).
     """
+    j_min, t_heap = _heap_min(heap_t, n_heap)
     while True:
         if n_out >= out_t.shape[0] or n_heap >= heap_t.shape[0]:
             return i, n_heap, n_out, False
-        j_min = -1
-        for j in range(n_heap):
-            if j_min < 0 or heap_t[j] < heap_t[j_min]:
-                j_min = j
-        take_heap = j_min >= 0 and (i >= n or heap_t[j_min] < pt[i])
-        if take_heap:
-            tt = heap_t[j_min]
-            dd = heap_d[j_min]
-        elif i < n:
+        if i < n and pt[i] <= t_heap:  # a pulse (first on ties)
             tt = pt[i]
+            if tt >= cut_ps:
+                return i, n_heap, n_out, True
             dd = pd[i]
-        else:
-            return i, n_heap, n_out, True
-        if tt >= cut_ps:
-            return i, n_heap, n_out, True
-        if take_heap:
+            i += 1
+        elif j_min >= 0:  # the earliest afterpulse
+            tt = t_heap
+            if tt >= cut_ps:
+                return i, n_heap, n_out, True
+            dd = heap_d[j_min]
             n_heap -= 1
             heap_t[j_min] = heap_t[n_heap]
             heap_d[j_min] = heap_d[n_heap]
+            j_min, t_heap = _heap_min(heap_t, n_heap)
         else:
-            i += 1
+            return i, n_heap, n_out, True
         if not enabled[dd] or tt - last[dd] < dead[dd]:
             continue
         last[dd] = tt
@@ -230,8 +240,11 @@ def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
             countdown[dd] -= 1
             if countdown[dd] == 0:
                 delay = inverse_cdf(np.uint32(next_u64(rng) >> _32), expo) * ap_mean[dd]
-                heap_t[n_heap] = tt + dead[dd] + np.int64(delay)
+                t_ap = tt + dead[dd] + np.int64(delay)
+                heap_t[n_heap] = t_ap
                 heap_d[n_heap] = dd
+                if t_ap < t_heap:
+                    j_min, t_heap = n_heap, t_ap
                 n_heap += 1
 
 
