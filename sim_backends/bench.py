@@ -20,7 +20,12 @@ from qnic.clock import VirtualClock
 from sim_backends.motion import RotatorMotion
 from sim_backends.params import ArmParams, BenchParams, DetectorParams
 from sim_backends.physics.prng import seed_state
-from sim_backends.physics.pulse_stream import DetectorTable, PulseState, PulseStream
+from sim_backends.physics.pulse_stream import (
+    DetectorTable,
+    PulseState,
+    PulseStream,
+    detector_rates_hz,
+)
 from sim_backends.physics.sampling import (
     exponential_knots,
     normal_knots,
@@ -336,24 +341,32 @@ class Bench:
         if self._gen_until_ps < t0_ps - behind:  # nobody listened in between
             self._gen_until_ps = t0_ps - behind
         stream = self._pulses
-        gate = self._gate_open
         end_ps = t1_ps + ahead
+        # (with nothing new to generate, t1 is at or before the last call's
+        # end, and every pending pulse lies at or after it)
         pieces = self._split_by_motion(self._gen_until_ps, end_ps) if end_ps > self._gen_until_ps else []
         step = self._block_ps()
         for a, b in pieces:
             if self._static_over(a, b):
-                stream.static(a, b, step, ahead, t1_ps, self._static_rates(a / PS, self._pair_rate_hz()),
-                              gate)
+                rates = self._static_rates(a / PS, self._pair_rate_hz())
+                stream.static(a, b, step, ahead, t1_ps, rates, self._live(rates))
             else:  # a plate moves: events drawn with the angle at each emission
                 for x in range(a, b, step):
                     y = min(x + step, b)
-                    stream.given(*self._moving_events(x, y), x, y, ahead, t1_ps, gate)
+                    rates = self._static_rates((x + y) / 2 / PS, self._pair_rate_hz())
+                    stream.given(*self._moving_events(x, y), x, y, ahead, t1_ps, self._live(rates))
             self._gen_until_ps = b
-        if not pieces:  # (the last piece, ending at t1 + ahead, registered up to t1)
-            stream.given(np.empty(0, np.int64), np.empty(0, np.int8), t1_ps, t1_ps, 0, t1_ps, gate)
         t, ch = stream.finish(copy)
         start = np.searchsorted(t, t0_ps, side="left")
         return t[start:], ch[start:]
+
+    def _live(self, class_rates_hz: np.ndarray) -> np.ndarray:
+        """Which detectors register (bool per detector index): gated on, and
+        not saturated. A module whose raw rate (its expected rate of photon,
+        dark and stray-light clicks) exceeds its maximum count rate latches
+        and registers nothing while the light stays."""
+        raw_hz = detector_rates_hz(class_rates_hz)
+        return self._gate_open & (raw_hz <= self._table.saturation_hz)
 
     def _pair_rate_hz(self) -> float:
         return self.params.pair_rate_hz if self.source_enabled else 0.0
@@ -364,8 +377,9 @@ class Bench:
         return 2.0 * self.params.pair_rate_hz + float(self._noise_hz().sum())
 
     def _block_ps(self) -> int:
-        """Blocks of about ``_BLOCK_EVENTS`` clicks: the interval over which
-        a detector's saturation is judged, and cache-sized working arrays."""
+        """Blocks of about ``_BLOCK_EVENTS`` clicks: cache-sized working
+        arrays (and, while a plate moves, the steps of its angle at which
+        saturation is judged)."""
         return max(int(self._BLOCK_EVENTS / max(self._click_rate_hz(), 1.0) * PS), 1)
 
     def _static_over(self, a_ps: int, b_ps: int) -> bool:

@@ -68,12 +68,14 @@ def test_seed_state_is_reproducible_and_never_all_zero() -> None:
     assert a.dtype == np.uint64 and a.shape == (4,) and a.any()
 
 
-def _register_all(pt: np.ndarray, pd: np.ndarray, out_cap: int, heap_cap: int,
-                  rng: np.ndarray) -> tuple[list[int], list[int], np.ndarray]:
-    """Register every pulse, resuming whenever the output or heap fills."""
+def _register_all(pt: np.ndarray, pd: np.ndarray, cut_ps: int, out_cap: int, heap_cap: int,
+                  rng: np.ndarray) -> tuple[list[int], list[int], int, list[int]]:
+    """Register the pulses before ``cut_ps``, resuming whenever the output
+    or the heap fills; returns the output, where the pending pulses start
+    and the afterpulses left waiting (sorted)."""
     dead = np.full(4, 1000, np.int64)
     last = np.full(4, -10**12, np.int64)
-    on = np.ones(4, np.bool_)
+    live = np.ones(4, np.bool_)
     ap_log1mp = np.log1p(-np.full(4, 0.4))
     ap_mean = np.full(4, 3000.0)
     countdown = np.zeros(4, np.int64)
@@ -85,12 +87,12 @@ def _register_all(pt: np.ndarray, pd: np.ndarray, out_cap: int, heap_cap: int,
     for _ in range(100_000):
         out_t, out_c = np.empty(out_cap, np.int64), np.empty(out_cap, np.int32)
         i, n_heap, n_out, done = ps._register(
-            pt, pd, i, pt.size, 10**15, heap_t, heap_d, n_heap, out_t, out_c, 0, dead, last,
-            on, on, ap_log1mp, ap_mean, countdown, channel, rng, exponential_knots())
+            pt, pd, i, pt.size, cut_ps, heap_t, heap_d, n_heap, out_t, out_c, 0, dead, last,
+            live, ap_log1mp, ap_mean, countdown, channel, rng, exponential_knots())
         got_t += out_t[:n_out].tolist()
         got_c += out_c[:n_out].tolist()
         if done:
-            return got_t, got_c, heap_t[:n_heap]
+            return got_t, got_c, i, sorted(heap_t[:n_heap].tolist())
         if n_heap == heap_cap:  # the caller grows the heap
             heap_t = np.concatenate([heap_t, np.empty(heap_cap, np.int64)])
             heap_d = np.concatenate([heap_d, np.empty(heap_cap, np.int8)])
@@ -100,15 +102,21 @@ def _register_all(pt: np.ndarray, pd: np.ndarray, out_cap: int, heap_cap: int,
 
 def test_registration_resumes_exactly_when_its_buffers_fill() -> None:
     gen = np.random.default_rng(3)
-    pt = np.sort(gen.integers(0, 2_000_000, 3000))
+    pt = np.sort(gen.integers(0, 200_000_000, 3000))  # one per 67 ns on four detectors
     pd = gen.integers(0, 4, 3000).astype(np.int8)
     seed = seed_state(gen)
-    big = _register_all(pt, pd, 10_000, 4096, seed.copy())
-    small = _register_all(pt, pd, 3, 1, seed.copy())
-    assert big[0] == small[0] and big[1] == small[1]
-    assert np.all(np.diff(big[0]) >= 0)
-    # afterpulsing at p = 0.4 made extra pulses beyond the input
-    assert len(big[0]) > 0.2 * pt.size
+    cut = 150_000_000  # a quarter of the pulses stay pending
+    big = _register_all(pt, pd, cut, 10_000, 4096, seed.copy())
+    small = _register_all(pt, pd, cut, 3, 1, seed.copy())
+    assert big == small
+    out_t, _, stop, waiting = big
+    assert np.all(np.diff(out_t) >= 0) and max(out_t) < cut
+    assert stop == np.searchsorted(pt, cut) and all(w >= cut for w in waiting)
+    # each input pulse starts a cluster of geometric size, mean 1/(1-p),
+    # variance p/(1-p)^2 at p = 0.4 (dead time, 1 ns against 267 ns between
+    # pulses of one detector, is negligible)
+    p = 0.4
+    assert abs(len(out_t) - stop / (1 - p)) < Z * math.sqrt(stop * p) / (1 - p)
 
 
 def test_many_short_calls_make_one_stream() -> None:
@@ -141,3 +149,46 @@ def test_many_short_calls_make_one_stream() -> None:
     b = t[np.isin(ch, (3, 4))]
     i, _ = find_coincidences(a, b, 1000, delay_ps=delay_b)
     assert i.size > 0.95 * min(a.size, b.size)
+
+
+def test_saturation_does_not_depend_on_how_the_stream_is_cut() -> None:
+    # dark counts at 3.25 MHz on a module that saturates above 3.5 MHz, read
+    # in 2 us calls (6.5 counts each: a call's own count says nothing of the
+    # rate); non-paralyzable 22 ns dead time: r / (1 + r tau), sub-Poisson,
+    # so sqrt(expected) is a conservative sigma
+    rate, dead_ns, seconds = 3.25e6, 22.0, 2e-3
+    bench = make_bench({"seed": 31, "name": "sat", "pair_rate_hz": 0.0, "A": {"detectors": ideal_detectors(
+        "A", dark_count_hz=rate, dead_time_ns=dead_ns, saturation_hz=3.5e6)}})
+    edges = np.linspace(0.0, seconds, 1001)
+    n = sum(int((bench.detect_stream(a, b)[1] == 1).sum()) for a, b in zip(edges[:-1], edges[1:]))
+    expected = rate / (1 + rate * dead_ns * 1e-9) * seconds
+    assert abs(n - expected) < Z * math.sqrt(expected), (n, expected)
+
+
+def test_dark_counts_are_poisson_over_many_short_calls() -> None:
+    # 4000 calls of 5 us at 400 kHz: 2 counts per call on average; the counts
+    # of a Poisson process in disjoint intervals are independent Poisson, so
+    # the dispersion sum (n_i - mean)^2 / mean is chi-square with N - 1
+    # degrees of freedom (sd sqrt(2 (N - 1)))
+    rate, n_calls, call_s = 4e5, 4000, 5e-6
+    bench = make_bench({"seed": 32, "name": "dark", "pair_rate_hz": 0.0,
+                        "A": {"detectors": ideal_detectors("A", dark_count_hz=rate)}})
+    counts = np.array([int((bench.detect_stream(k * call_s, (k + 1) * call_s)[1] == 1).sum())
+                       for k in range(n_calls)])
+    expected = rate * call_s * n_calls
+    assert abs(counts.sum() - expected) < Z * math.sqrt(expected)
+    dispersion = float(((counts - counts.mean()) ** 2).sum() / counts.mean())
+    assert abs(dispersion - (n_calls - 1)) < Z * math.sqrt(2 * (n_calls - 1))
+
+
+def test_a_large_batch_is_handed_out_and_later_calls_leave_it_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(ps.PulseStream, "KEEP_SCRATCH", 100)
+    bench = make_bench({"seed": 33, "name": "big", "pair_rate_hz": 1e6})
+    first_t, first_c = bench.detect_stream(0.0, 1e-3)
+    kept_t, kept_c = first_t.copy(), first_c.copy()
+    assert first_t.size > 100  # above the scratch limit: the buffer itself is handed out
+    small_t, _ = bench.detect_stream(1e-3, 1.02e-3)  # below it: copied out
+    kept_small = small_t.copy()
+    bench.detect_stream(1.02e-3, 2e-3)
+    assert np.array_equal(first_t, kept_t) and np.array_equal(first_c, kept_c)
+    assert 0 < small_t.size < 100 and np.array_equal(small_t, kept_small)

@@ -10,6 +10,7 @@ import pytest
 from benches import ideal_detectors, make_bench
 from instruments.timetaggers.protocol import TagBatch, TimeTagger
 from qnic.coincidence import find_coincidences
+from sim_backends.physics.pulses import tag
 from sim_backends.tagger import SimulatedTimeTagger
 
 
@@ -107,3 +108,19 @@ def test_negative_duration_rejected() -> None:
     tg = tagger()
     with pytest.raises(ValueError, match="duration"):
         tg.acquire(-1.0)
+
+
+def test_tagger_pass_floors_like_integer_division_at_any_time() -> None:
+    # negative times (early pulses pulled back by an input delay) and times
+    # of days of bench time, at resolutions that do and do not divide them
+    gen = np.random.default_rng(9)
+    for res, lo, hi in ((81, -10**6, 10**6), (4, 0, 10**17), (13, -10**12, 4 * 10**18)):
+        pulses = np.sort(gen.integers(lo, hi, 5000))
+        channels = gen.integers(1, 3, 5000).astype(np.int32)
+        delay_of = np.array([0, -5, 7], dtype=np.int64)
+        seen = np.ones(3, dtype=np.bool_)
+        ts, cs = tag(pulses, channels, delay_of, seen, np.empty(0, np.int64),
+                     np.empty(0, np.int32), res)
+        expected = np.sort((pulses + delay_of[channels]) // res * res)
+        assert np.array_equal(ts, expected)
+        assert np.array_equal(np.sort(cs), np.sort(channels))

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from sim_backends.physics.prng import LOW32, next_u64
-from sim_backends.physics.sampling import inverse_cdf
+from sim_backends.physics.sampling import inverse_cdf, table_mean
 
 NO_DETECTOR = 4
 N_DETECTORS = 4
@@ -53,7 +53,6 @@ class PulseState:
         last_ps: int64, each detector's last registered pulse.
         countdown: int64, registered pulses left until the next one that
             afterpulses (0: draw anew).
-        enabled: bool, False while the detector is saturated (latched).
     """
 
     rng: np.ndarray
@@ -65,7 +64,6 @@ class PulseState:
     n_heap: int = 0
     last_ps: np.ndarray = field(default_factory=lambda: np.full(N_DETECTORS, _NEVER_PS, np.int64))
     countdown: np.ndarray = field(default_factory=lambda: np.zeros(N_DETECTORS, np.int64))
-    enabled: np.ndarray = field(default_factory=lambda: np.ones(N_DETECTORS, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -115,8 +113,8 @@ def _insert(pt: np.ndarray, pd: np.ndarray, k: int, t: np.int64, d: np.int64) ->
 @numba.njit(cache=True)
 def _emit_generated(pt: np.ndarray, pd: np.ndarray, k: int, a_ps: int, span_ps: float, pos: float,
                     mean_gap_ps: float, guide: np.ndarray, cum: np.ndarray, sig: np.ndarray,
-                    dly: np.ndarray, rng: np.ndarray, normal: np.ndarray, expo: np.ndarray,
-                    raw: np.ndarray) -> tuple[int, float, bool]:
+                    dly: np.ndarray, rng: np.ndarray, normal: np.ndarray, expo: np.ndarray
+                    ) -> tuple[int, float, bool]:
     """Draw the click events of [a, a + span) (Poisson, classes by ``cum``)
     from offset ``pos`` on and insert their pulses, until the span is done
     or ``pt`` is full. One 64-bit word gives an event's gap (low half) and
@@ -145,21 +143,18 @@ def _emit_generated(pt: np.ndarray, pd: np.ndarray, k: int, a_ps: int, span_ps: 
         if d != NO_DETECTOR:
             jit = np.floor(inverse_cdf(np.uint32(w & LOW32), normal) * sig[d] + 0.5)
             _insert(pt, pd, k, t + dly[d] + np.int64(jit), d)
-            raw[d] += 1
             k += 1
         d = CHAN_B[c]
         if d != NO_DETECTOR:
             jit = np.floor(inverse_cdf(np.uint32(w >> _32), normal) * sig[d] + 0.5)
             _insert(pt, pd, k, t + dly[d] + np.int64(jit), d)
-            raw[d] += 1
             k += 1
     return k, pos, False
 
 
 @numba.njit(cache=True)
 def _emit_given(pt: np.ndarray, pd: np.ndarray, k: int, times: np.ndarray, cls: np.ndarray,
-                sig: np.ndarray, dly: np.ndarray, rng: np.ndarray, normal: np.ndarray,
-                raw: np.ndarray) -> int:
+                sig: np.ndarray, dly: np.ndarray, rng: np.ndarray, normal: np.ndarray) -> int:
     """Insert the pulses of given click events (sorted times, classes);
     ``pt`` has room for two per event."""
     for i in range(times.shape[0]):
@@ -171,7 +166,6 @@ def _emit_given(pt: np.ndarray, pd: np.ndarray, k: int, times: np.ndarray, cls: 
                 word = np.uint32(w & LOW32) if side == 0 else np.uint32(w >> _32)
                 jit = np.floor(inverse_cdf(word, normal) * sig[d] + 0.5)
                 _insert(pt, pd, k, times[i] + dly[d] + np.int64(jit), d)
-                raw[d] += 1
                 k += 1
     return k
 
@@ -192,14 +186,15 @@ def _heap_min(heap_t: np.ndarray, n_heap: int) -> tuple[int, np.int64]:
 def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
               heap_t: np.ndarray, heap_d: np.ndarray, n_heap: int,
               out_t: np.ndarray, out_c: np.ndarray, n_out: int,
-              dead: np.ndarray, last: np.ndarray, enabled: np.ndarray, gate: np.ndarray,
+              dead: np.ndarray, last: np.ndarray, live: np.ndarray,
               ap_log1mp: np.ndarray, ap_mean: np.ndarray, countdown: np.ndarray,
               channel: np.ndarray, rng: np.ndarray, expo: np.ndarray
               ) -> tuple[int, int, int, bool]:
     """Dead time and afterpulsing over pending pulses pt[i:n] before
-    ``cut_ps``, merged in time order with the waiting afterpulses;
-    registered pulses of gated-open detectors are written out as channel
-    numbers. Stops early when the output or the heap is full.
+    ``cut_ps``, merged in time order with the waiting afterpulses, and
+    written out as channel numbers. A detector that is not ``live`` (gated
+    off or saturated) registers nothing: no pulse, no dead time, no
+    afterpulse. Stops early when the output or the heap is full.
 
     Returns:
         (index of the first pending pulse left, n_heap, n_out, whether
@@ -226,13 +221,12 @@ def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
             j_min, t_heap = _heap_min(heap_t, n_heap)
         else:
             return i, n_heap, n_out, True
-        if not enabled[dd] or tt - last[dd] < dead[dd]:
+        if not live[dd] or tt - last[dd] < dead[dd]:
             continue
         last[dd] = tt
-        if gate[dd]:  # a gated-off detector sends nothing to the tagger
-            out_t[n_out] = tt
-            out_c[n_out] = channel[dd]
-            n_out += 1
+        out_t[n_out] = tt
+        out_c[n_out] = channel[dd]
+        n_out += 1
         if ap_log1mp[dd] < 0.0:
             if countdown[dd] <= 0:  # geometric gap to the next afterpulsing pulse
                 u = (np.uint32(next_u64(rng) >> _32) + 0.5) * (1.0 / 4294967296.0)
@@ -263,42 +257,36 @@ def _guide(cum: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps: int,
-             block_ps: int, ahead_ps: int, t1_ps: int, cum: np.ndarray, total_hz: float,
+             block_ps: int, ahead_ps: int, t1_ps: int, cum: np.ndarray, mean_gap_ps: float,
              pend_t: np.ndarray, pend_d: np.ndarray, n_pend: int,
              heap_t: np.ndarray, heap_d: np.ndarray, n_heap: int,
              out_t: np.ndarray, out_c: np.ndarray, n_out: int,
-             sig: np.ndarray, dly: np.ndarray, dead: np.ndarray, saturation_hz: np.ndarray,
-             ap_log1mp: np.ndarray, ap_mean: np.ndarray, channel: np.ndarray, gate: np.ndarray,
-             last: np.ndarray, countdown: np.ndarray, enabled: np.ndarray, rng: np.ndarray,
+             sig: np.ndarray, dly: np.ndarray, dead: np.ndarray,
+             ap_log1mp: np.ndarray, ap_mean: np.ndarray, channel: np.ndarray, live: np.ndarray,
+             last: np.ndarray, countdown: np.ndarray, rng: np.ndarray,
              normal: np.ndarray, expo: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, int,
                         np.ndarray, np.ndarray, int]:
-    """Blocks of [a, b): emit, judge saturation, register (see the module
-    docstring); arrays grow here, outside the kernels' loops."""
-    raw = np.zeros(N_DETECTORS, dtype=np.int64)
+    """Blocks of [a, b): emit, then register (see the module docstring);
+    arrays grow here, outside the kernels' loops."""
     guide = _guide(cum)
-    mean_gap_ps = 1e12 / total_hz if total_hz > 0 else 0.0
     x = a_ps
     while True:
         y = min(x + block_ps, b_ps) if generate else b_ps
-        raw[:] = 0
-        if generate and total_hz > 0:
+        if generate and mean_gap_ps > 0:
             pos = 0.0
             while True:
                 pend_t = _grow(pend_t, n_pend + 2 + int((y - x) / mean_gap_ps * 2.2))
                 pend_d = _grow(pend_d, pend_t.shape[0])
                 n_pend, pos, done = _emit_generated(pend_t, pend_d, n_pend, x, float(y - x), pos,
                                                     mean_gap_ps, guide, cum, sig, dly, rng,
-                                                    normal, expo, raw)
+                                                    normal, expo)
                 if done:
                     break
         elif not generate:
             pend_t = _grow(pend_t, n_pend + 2 * times.shape[0])
             pend_d = _grow(pend_d, pend_t.shape[0])
-            n_pend = _emit_given(pend_t, pend_d, n_pend, times, cls, sig, dly, rng, normal, raw)
-        if y > x:  # above its maximum count rate a module saturates and latches
-            for d in range(N_DETECTORS):
-                enabled[d] = raw[d] * 1e12 / (y - x) <= saturation_hz[d]
+            n_pend = _emit_given(pend_t, pend_d, n_pend, times, cls, sig, dly, rng, normal)
         stop = 0
         while True:
             out_t = _grow(out_t, n_out + n_pend - stop + n_heap + 64)
@@ -307,7 +295,7 @@ def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps
             heap_d = _grow(heap_d, heap_t.shape[0])
             stop, n_heap, n_out, done = _register(
                 pend_t, pend_d, stop, n_pend, min(y - ahead_ps, t1_ps), heap_t, heap_d, n_heap,
-                out_t, out_c, n_out, dead, last, enabled, gate, ap_log1mp, ap_mean, countdown,
+                out_t, out_c, n_out, dead, last, live, ap_log1mp, ap_mean, countdown,
                 channel, rng, expo)
             if done:
                 break
@@ -318,6 +306,15 @@ def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps
         if x >= b_ps:
             break
     return pend_t, pend_d, n_pend, heap_t, heap_d, n_heap, out_t, out_c, n_out
+
+
+def detector_rates_hz(class_rates_hz: np.ndarray) -> np.ndarray:
+    """Each detector's raw pulse rate (Hz, shape (4,)) from the rates of the
+    12 click classes (Hz, shape (12,))."""
+    rates = np.zeros(N_DETECTORS + 1)
+    np.add.at(rates, CHAN_A, class_rates_hz)
+    np.add.at(rates, CHAN_B, class_rates_hz)
+    return rates[:N_DETECTORS]
 
 
 class PulseStream:
@@ -342,39 +339,43 @@ class PulseStream:
         self.table = table
         self.state = state
         self._knots = (normal, expo)
+        # the sampled exponential's exact mean (the table's, 1 + 2e-5): gaps
+        # are divided by it so that the event rate is exact
+        self._expo_mean = table_mean(expo)
         self._out_t = np.empty(0, np.int64)
         self._out_c = np.empty(0, np.int32)
         self._n_out = 0
 
     def static(self, a_ps: int, b_ps: int, block_ps: int, ahead_ps: int, t1_ps: int,
-               rates_hz: np.ndarray, gate: np.ndarray) -> None:
+               rates_hz: np.ndarray, live: np.ndarray) -> None:
         """Draw the clicks of [a, b) from constant class rates (Hz, shape (12,)),
         in blocks of ``block_ps``; register pulses before min(block end -
-        ``ahead_ps``, ``t1_ps``). ``gate``: bool per detector, False drops
-        its pulses."""
+        ``ahead_ps``, ``t1_ps``). ``live``: bool per detector, False while
+        it is gated off or saturated (it registers nothing)."""
         total = float(rates_hz.sum())
         cum = np.cumsum(rates_hz / total) if total > 0 else np.ones(N_CLASSES)
+        mean_gap_ps = 1e12 / total / self._expo_mean if total > 0 else 0.0
         self._run(np.empty(0, np.int64), np.empty(0, np.int8), True, a_ps, b_ps, block_ps,
-                  ahead_ps, t1_ps, cum, total, gate)
+                  ahead_ps, t1_ps, cum, mean_gap_ps, live)
 
     def given(self, times: np.ndarray, cls: np.ndarray, a_ps: int, b_ps: int, ahead_ps: int,
-              t1_ps: int, gate: np.ndarray) -> None:
+              t1_ps: int, live: np.ndarray) -> None:
         """Add the clicks of [a, b) given as sorted int64 times and int8
         classes; register pulses before min(b - ``ahead_ps``, ``t1_ps``)."""
         self._run(times, cls, False, a_ps, b_ps, max(b_ps - a_ps, 1), ahead_ps, t1_ps,
-                  np.ones(N_CLASSES), 0.0, gate)
+                  np.ones(N_CLASSES), 0.0, live)
 
     def _run(self, times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps: int,
-             block_ps: int, ahead_ps: int, t1_ps: int, cum: np.ndarray, total_hz: float,
-             gate: np.ndarray) -> None:
+             block_ps: int, ahead_ps: int, t1_ps: int, cum: np.ndarray, mean_gap_ps: float,
+             live: np.ndarray) -> None:
         s, tb = self.state, self.table
         (s.pend_t, s.pend_d, s.n_pend, s.heap_t, s.heap_d, s.n_heap,
          self._out_t, self._out_c, self._n_out) = _advance(
-            times, cls, generate, a_ps, b_ps, block_ps, ahead_ps, t1_ps, cum, total_hz,
+            times, cls, generate, a_ps, b_ps, block_ps, ahead_ps, t1_ps, cum, mean_gap_ps,
             s.pend_t, s.pend_d, s.n_pend, s.heap_t, s.heap_d, s.n_heap,
             self._out_t, self._out_c, self._n_out, tb.sigma_ps, tb.delay_ps, tb.dead_ps,
-            tb.saturation_hz, tb.ap_log1mp, tb.ap_mean_ps, tb.channel, gate, s.last_ps,
-            s.countdown, s.enabled, s.rng, *self._knots)
+            tb.ap_log1mp, tb.ap_mean_ps, tb.channel, live, s.last_ps,
+            s.countdown, s.rng, *self._knots)
 
     def finish(self, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The pulses registered since the last call (int64 ps, int32

@@ -32,8 +32,9 @@ def tag(pulses: np.ndarray, channels: np.ndarray, delay_of: np.ndarray, seen: np
 
     Pulses on channels whose discriminator does not fire (``seen`` False)
     are dropped; the rest get their input delay; tags held from the last
-    batch come first; the result is sorted (a delay displaces a tag past few
-    others) and floored to the resolution.
+    batch come first; the result is floored to the resolution and sorted (a
+    delay displaces a tag past few others). Tags that share a floored
+    timestamp keep the order of their pulses.
 
     Args:
         pulses, channels: sorted int64 ps times and int32 channels.
