@@ -11,7 +11,6 @@ may come at any time, and so may status updates, which are acknowledged.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -22,7 +21,6 @@ from qcodes.validators import Bool, Numbers
 from instruments.errors import (
     DeviceFaultError,
     InstrumentError,
-    MoveIncompleteError,
     ProtocolError,
     TransportError,
 )
@@ -34,24 +32,22 @@ from instruments.rotators.apt_codec import (
     MessageId,
     Stage,
     StatusBits,
-    StatusPayload,
     VelocityParams,
     decode_chan_i32,
     decode_chan_u32,
-    encode_chan_i32,
     encode_short,
     k10cr1_stage,
     kdc101_stage_for,
     normalize_stage_name,
     with_limits,
 )
+from instruments.rotators.apt_motion import AptMotion, Move
 from instruments.rotators.apt_transport import AptLink, Sleep, with_detail
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 M = MessageId
-_STOP_PROFILED = 0x02  # MOT_MOVE_STOP param2: 0x01 immediate, 0x02 profiled (2.4)
 _ENABLE, _DISABLE = 0x01, 0x02  # MOD_SET_CHANENABLESTATE param2 (2.4)
 
 # The shared base is an Instrument to the type checker only: it is not a
@@ -62,15 +58,7 @@ else:
     _Base = object
 
 
-@dataclasses.dataclass
-class _Move:
-    request: bytes
-    expect: int  # MOT_MOVE_COMPLETED, or MOT_MOVE_HOMED for homing
-    target_counts: int | None  # None: homing
-    end: Frame | None = None  # the end message, when seen while doing something else
-
-
-class _AptRotator(_Base):
+class _AptRotator(AptMotion, _Base):
     """What K10CR1 and KDC101 share: the Rotator protocol over APT.
 
     Args:
@@ -101,7 +89,7 @@ class _AptRotator(_Base):
         self.position_tolerance_deg = position_tolerance_deg
         self._link = AptLink(name, address, timeout_s, port, sleep)
         self._info: HardwareInfo | None = None
-        self._pending: _Move | None = None
+        self._pending: Move | None = None
         lo, hi = stage.angle_range_deg
         v_lo, a_lo = 1e-3, 1e-3
         v_hi, a_hi = stage.max_velocity_deg_s, stage.max_acceleration_deg_s2
@@ -278,183 +266,6 @@ class _AptRotator(_Base):
         self.connect()
         state = _ENABLE if enabled else _DISABLE
         self._link.write(encode_short(M.MOD_SET_CHANENABLESTATE, CHANNEL, state))
-
-    # -- motion -------------------------------------------------------------------
-    def home(self) -> None:
-        """Home the stage and wait until MOT_MOVE_HOMED."""
-        self.connect()
-        self._finish_pending()
-        self._start(encode_short(M.MOT_MOVE_HOME, CHANNEL), M.MOT_MOVE_HOMED, None)
-        self.wait_for_move()
-
-    def move_to(self, angle_deg: float, wait: bool = True) -> None:
-        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once."""
-        self.angle.validate(angle_deg)
-        counts = self.stage.counts(angle_deg)
-        self.connect()
-        self._finish_pending()
-        self._start(encode_chan_i32(M.MOT_MOVE_ABSOLUTE, counts), M.MOT_MOVE_COMPLETED, counts)
-        if wait:
-            self.wait_for_move()
-
-    def move_by(self, delta_deg: float, wait: bool = True) -> None:
-        """Move by ``delta_deg`` degrees (signed, -360 to 360). The position is
-        read first, so that the target can be checked against a limited
-        travel before moving, and the arrival against the target after."""
-        Numbers(-360.0, 360.0).validate(delta_deg)
-        delta = self.stage.counts(delta_deg)
-        self.connect()
-        self._finish_pending()
-        target = self.position_counts() + delta
-        if self.stage.travel_deg is not None:  # limited travel: refuse before moving
-            self.angle.validate(self.stage.degrees(target))
-        self._start(encode_chan_i32(M.MOT_MOVE_RELATIVE, delta), M.MOT_MOVE_COMPLETED, target)
-        if wait:
-            self.wait_for_move()
-
-    def _start(self, request: bytes, expect: int, target_counts: int | None) -> None:
-        """Send a move. Stale input (a late end message) is dropped first,
-        so it cannot be taken for the end of this move."""
-        move = _Move(request, expect, target_counts)
-        with self._link.lock:
-            self._link.purge_input()
-            self._pending = move
-            try:
-                self._link.write(request)
-            except TransportError as exc:
-                self._pending = None
-                self._recover(move, exc)
-
-    def _finish_pending(self) -> None:
-        if self._pending is not None:
-            self.wait_for_move()
-
-    def is_moving(self) -> bool:
-        """True while a move this driver started has not been waited for."""
-        return self._pending is not None and self._pending.end is None
-
-    def wait_for_move(self) -> float:
-        """Wait for the move in progress; return the final angle (deg).
-
-        Waiting is bounded by ``move_timeout_s``. After a fault (no end
-        message, a malformed one, a device error notice) the stage is
-        stopped and its position read back: a move whose end message was
-        lost or garbled but which reached its target is accepted with a
-        warning; anything else raises. A move is never repeated.
-
-        Raises:
-            MoveIncompleteError: the move ended off target (beyond
-                ``position_tolerance_deg``) with no fault bit set.
-            DeviceFaultError: an error notice, or an end whose status bits
-                report a fault (a stall), or homing cut short.
-            TransportError, ProtocolError: the end message was lost or
-                malformed and the stage, stopped, is not at the target.
-        """
-        move = self._pending
-        if move is None:
-            return self.position_deg()
-        with self._link.lock:
-            try:
-                end = move.end or self._link.await_reply(
-                    move.request, (move.expect, M.MOT_MOVE_STOPPED),
-                    self.move_timeout_s)
-            except InstrumentError as exc:
-                self._pending = None
-                return self._recover(move, exc)
-            self._pending = None
-            return self._arrived(move, end)
-
-    def _arrived(self, move: _Move, end: Frame) -> float:
-        if end.msg_id == M.MOT_MOVE_HOMED:
-            here = self.position_deg()
-            log.info("%s: homed, at %.4f deg", self.name, here)
-            return here
-        try:
-            payload = StatusPayload.parse(end.data)
-        except ValueError as exc:
-            return self._recover(move, ProtocolError(self.name, move.request, end.raw, str(exc)))
-        here = self.stage.degrees(payload.position_counts)
-        if move.target_counts is not None and self._near(payload.position_counts,
-                                                         move.target_counts):
-            return here
-        if payload.status.faults or move.target_counts is None:
-            # a stall, or homing cut short: the status word is the device's report
-            raise DeviceFaultError(
-                self.name, int(payload.status),
-                f"{end.name}: {self._where(payload.position_counts, move)} "
-                f"(status bits {payload.status!r})", move.request)
-        raise MoveIncompleteError(self.name, move.request,
-                                  self.stage.degrees(move.target_counts), here,
-                                  self.position_tolerance_deg)
-
-    def _near(self, counts: int, target_counts: int) -> bool:
-        off = self.stage.degrees(counts - target_counts)
-        if self.stage.travel_deg is None:  # a rotation stage: the same orientation counts
-            off = (off + 180.0) % 360.0 - 180.0
-        return abs(off) <= self.position_tolerance_deg
-
-    def _where(self, counts: int, move: _Move) -> str:
-        here = self.stage.degrees(counts)
-        if move.target_counts is None:
-            return (f"{self.MODEL} {self.name!r} on port {self.address} did not finish homing; "
-                    f"the stage stopped at {here:.4f} deg")
-        target = self.stage.degrees(move.target_counts)
-        return (f"the stage stopped at {here:.4f} deg, {here - target:+.4f} deg from the target "
-                f"{target:.4f} deg")
-
-    def _recover(self, move: _Move, fault: InstrumentError) -> float:
-        """After a fault during a move: stop, read the position back, and
-        accept the move only if a lost or garbled end message hid an arrival."""
-        self._link.purge_input()  # the rest of a garbled message
-        if not self._halt(fault):
-            raise fault
-        try:
-            here = self.position_counts()
-        except InstrumentError as exc:
-            fault.add_note(f"{self.name}: reading the position back after the fault failed: {exc}")
-            raise fault from None
-        if (move.target_counts is not None and not isinstance(fault, DeviceFaultError)
-                and self._near(here, move.target_counts)):
-            log.warning("%s: %s failed (%s) but the stage reached its target, at %.4f deg",
-                        self.name, move.request, fault, self.stage.degrees(here))
-            return self.stage.degrees(here)
-        raise with_detail(fault, self._where(here, move)) from fault
-
-    def _halt(self, fault: InstrumentError) -> bool:
-        """Stop after ``fault``; on failure note it on the fault, return False."""
-        log.warning("%s: fault during a move (%s); stopping the stage", self.name, fault)
-        try:
-            self._stop_now()
-        except InstrumentError as exc:
-            log.error("%s: the stop after a fault failed: %s", self.name, exc)
-            fault.add_note(f"{self.name}: the stop after this fault failed too: {exc}")
-            return False
-        return True
-
-    def stop(self) -> None:
-        """Stop any motion (profiled MOT_MOVE_STOP) and wait until stopped."""
-        self.connect()
-        with self._link.lock:
-            self._pending = None
-            self._stop_now()
-
-    def _stop_now(self) -> None:
-        """Send a profiled stop and wait for MOT_MOVE_STOPPED. A unit already
-        at rest may send none: then the status bits decide."""
-        request = encode_short(M.MOT_MOVE_STOP, CHANNEL, _STOP_PROFILED)
-        self._link.write(request)
-        try:
-            self._link.await_reply(request, (M.MOT_MOVE_STOPPED,), self.stop_timeout_s)
-            return
-        except ProtocolError:
-            self._link.purge_input()
-            raise
-        except TransportError:
-            status = self.status_bits()
-        if status.is_moving:
-            raise TransportError(self.name, request, f"still moving {self.stop_timeout_s:g} s "
-                                 f"after MOT_MOVE_STOP (status bits {status!r})")
-        log.debug("%s: no MOT_MOVE_STOPPED; the status bits show the stage at rest", self.name)
 
 
 class K10CR1(_AptRotator, Instrument):
