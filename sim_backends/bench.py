@@ -19,8 +19,10 @@ import numpy as np
 from qnic.clock import VirtualClock
 from sim_backends.motion import RotatorMotion
 from sim_backends.params import ArmParams, BenchParams, DetectorParams
+from sim_backends.physics.optics import analyser_povm, joint_probabilities
 from sim_backends.physics.prng import seed_state
 from sim_backends.physics.pulse_stream import (
+    NEVER_PS,
     DetectorTable,
     PulseState,
     PulseStream,
@@ -34,10 +36,8 @@ from sim_backends.physics.sampling import (
     sorted_uniform,
 )
 from sim_backends.physics.state import bell_family
-from sim_backends.physics.optics import analyser_povm, joint_probabilities
 
 PS = 1e12
-_NEVER_PS = np.iinfo(np.int64).min // 4
 # the jitter tables reach the 2^-33 quantile: 6.2 sigma; 6.5 bounds every draw
 _JITTER_TAIL_SIGMAS = 6.5
 
@@ -67,7 +67,7 @@ class Bench:
         }
         dets = self._detectors()
         self._channel_of = np.array([d.channel for d in dets], dtype=np.int32)
-        self._gen_until_ps = _NEVER_PS
+        self._gen_until_ps = NEVER_PS
         self._table, self._reach_ps = self._timing()
         self._pulses = PulseStream(self._table, PulseState(seed_state(self.rng)),
                                    normal_knots(), exponential_knots())

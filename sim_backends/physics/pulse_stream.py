@@ -24,11 +24,17 @@ import numba
 import numpy as np
 
 from sim_backends.physics.prng import LOW32, next_u64
-from sim_backends.physics.sampling import inverse_cdf, table_mean
+from sim_backends.physics.pulses import insert_sorted
+from sim_backends.physics.sampling import (
+    class_guide,
+    draw_class,
+    inverse_cdf,
+    table_mean,
+)
 
 NO_DETECTOR = 4
 N_DETECTORS = 4
-_NEVER_PS = np.iinfo(np.int64).min // 4
+NEVER_PS = np.iinfo(np.int64).min // 4
 _LATEST = np.int64(np.iinfo(np.int64).max)
 _32 = np.uint64(32)
 # detector index (A0, A1, B0, B1) each click class fires on arm A / arm B
@@ -62,7 +68,7 @@ class PulseState:
     heap_d: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
     n_pend: int = 0
     n_heap: int = 0
-    last_ps: np.ndarray = field(default_factory=lambda: np.full(N_DETECTORS, _NEVER_PS, np.int64))
+    last_ps: np.ndarray = field(default_factory=lambda: np.full(N_DETECTORS, NEVER_PS, np.int64))
     countdown: np.ndarray = field(default_factory=lambda: np.zeros(N_DETECTORS, np.int64))
 
 
@@ -98,18 +104,6 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, inline="always")
-def _insert(pt: np.ndarray, pd: np.ndarray, k: int, t: np.int64, d: np.int64) -> None:
-    """Place pulse (t, d) into sorted pt[:k], pd[:k] (stable; room at k)."""
-    i = k - 1
-    while i >= 0 and pt[i] > t:
-        pt[i + 1] = pt[i]
-        pd[i + 1] = pd[i]
-        i -= 1
-    pt[i + 1] = t
-    pd[i + 1] = d
-
-
 @numba.njit(cache=True)
 def _emit_generated(pt: np.ndarray, pd: np.ndarray, k: int, a_ps: int, span_ps: float, pos: float,
                     mean_gap_ps: float, guide: np.ndarray, cum: np.ndarray, sig: np.ndarray,
@@ -125,29 +119,24 @@ def _emit_generated(pt: np.ndarray, pd: np.ndarray, k: int, a_ps: int, span_ps: 
     Returns:
         (pulses now pending, offset reached, whether the span is done).
     """
-    last = cum.shape[0] - 1
     cap = pt.shape[0] - 2
     while k <= cap:
         w = next_u64(rng)
         pos += inverse_cdf(np.uint32(w & LOW32), expo) * mean_gap_ps
         if pos >= span_ps:  # memoryless: the next block draws afresh
             return k, pos, True
-        hi = np.uint32(w >> _32)
-        c = np.int64(guide[hi >> 20])
-        u = hi * (1.0 / 4294967296.0)
-        while c < last and u >= cum[c]:
-            c += 1
+        c = draw_class(np.uint32(w >> _32), guide, cum)
         t = a_ps + np.int64(pos)
         w = next_u64(rng)
         d = CHAN_A[c]
         if d != NO_DETECTOR:
             jit = np.floor(inverse_cdf(np.uint32(w & LOW32), normal) * sig[d] + 0.5)
-            _insert(pt, pd, k, t + dly[d] + np.int64(jit), d)
+            insert_sorted(pt, pd, k, t + dly[d] + np.int64(jit), d)
             k += 1
         d = CHAN_B[c]
         if d != NO_DETECTOR:
             jit = np.floor(inverse_cdf(np.uint32(w >> _32), normal) * sig[d] + 0.5)
-            _insert(pt, pd, k, t + dly[d] + np.int64(jit), d)
+            insert_sorted(pt, pd, k, t + dly[d] + np.int64(jit), d)
             k += 1
     return k, pos, False
 
@@ -165,7 +154,7 @@ def _emit_given(pt: np.ndarray, pd: np.ndarray, k: int, times: np.ndarray, cls: 
             if d != NO_DETECTOR:
                 word = np.uint32(w & LOW32) if side == 0 else np.uint32(w >> _32)
                 jit = np.floor(inverse_cdf(word, normal) * sig[d] + 0.5)
-                _insert(pt, pd, k, times[i] + dly[d] + np.int64(jit), d)
+                insert_sorted(pt, pd, k, times[i] + dly[d] + np.int64(jit), d)
                 k += 1
     return k
 
@@ -243,19 +232,6 @@ def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
 
 
 @numba.njit(cache=True)
-def _guide(cum: np.ndarray) -> np.ndarray:
-    """For each 2^-12 bin of u, the class at its start (``cum`` cumulative)."""
-    last = cum.shape[0] - 1
-    guide = np.empty(4096, dtype=np.int8)  # 4 kB: stays in L1 beside the jitter tables
-    k = 0
-    for b in range(4096):
-        while k < last and b / 4096.0 >= cum[k]:
-            k += 1
-        guide[b] = k
-    return guide
-
-
-@numba.njit(cache=True)
 def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps: int,
              block_ps: int, ahead_ps: int, t1_ps: int, cum: np.ndarray, mean_gap_ps: float,
              pend_t: np.ndarray, pend_d: np.ndarray, n_pend: int,
@@ -269,7 +245,7 @@ def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps
                         np.ndarray, np.ndarray, int]:
     """Blocks of [a, b): emit, then register (see the module docstring);
     arrays grow here, outside the kernels' loops."""
-    guide = _guide(cum)
+    guide = class_guide(cum)
     x = a_ps
     while True:
         y = min(x + block_ps, b_ps) if generate else b_ps

@@ -8,21 +8,24 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, inline="always")
+def insert_sorted(t: np.ndarray, aux: np.ndarray, k: int, v: np.int64, w: np.int64) -> None:
+    """Place (v, w) into sorted t[:k], carrying aux along (stable; room at k)."""
+    i = k - 1
+    while i >= 0 and t[i] > v:
+        t[i + 1] = t[i]
+        aux[i + 1] = aux[i]
+        i -= 1
+    t[i + 1] = v
+    aux[i + 1] = w
+
 
 @numba.njit(cache=True, inline="always")
 def sort_nearly_sorted(t: np.ndarray, aux: np.ndarray) -> None:
     """Sort ``t`` in place, carrying ``aux`` along; stable. Insertion sort:
     linear when each element sits only a few places from its rank."""
     for j in range(1, t.shape[0]):
-        v = t[j]
-        w = aux[j]
-        i = j - 1
-        while i >= 0 and t[i] > v:
-            t[i + 1] = t[i]
-            aux[i + 1] = aux[i]
-            i -= 1
-        t[i + 1] = v
-        aux[i + 1] = w
+        insert_sorted(t, aux, j, t[j], aux[j])
 
 
 @numba.njit(cache=True)

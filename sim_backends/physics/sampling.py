@@ -129,6 +129,37 @@ def sorted_uniform(rng: np.random.Generator, n: int, t0_ps: int, span_ps: int) -
 
 
 @numba.njit(cache=True)
+def class_guide(cum: np.ndarray) -> np.ndarray:
+    """For each 2^-12 bin of u, the class at its start: int8, shape (4096,)
+    (4 kB, small enough to stay in L1 beside the inverse-CDF tables).
+
+    Args:
+        cum: float64 cumulative class probabilities, shape (K,), K <= 127,
+            cum[-1] = 1.
+    """
+    last = cum.shape[0] - 1
+    guide = np.empty(4096, dtype=np.int8)
+    k = 0
+    for b in range(4096):
+        while k < last and b / 4096.0 >= cum[k]:
+            k += 1
+        guide[b] = k
+    return guide
+
+
+@numba.njit(cache=True, inline="always")
+def draw_class(word: np.uint32, guide: np.ndarray, cum: np.ndarray) -> np.int64:
+    """Class k where cum[k-1] <= u < cum[k], u = word / 2^32 (``guide`` from
+    :func:`class_guide`)."""
+    last = cum.shape[0] - 1
+    k = np.int64(guide[word >> 20])  # the class at the start of this 2^-12 bin
+    u = word * (1.0 / 4294967296.0)
+    while k < last and u >= cum[k]:  # only bins that straddle a boundary loop
+        k += 1
+    return k
+
+
+@numba.njit(cache=True)
 def sample_classes(words: np.ndarray, cum: np.ndarray) -> np.ndarray:
     """Categorical draws: class k where cum[k-1] <= u < cum[k], u = word / 2^32.
 
@@ -142,18 +173,8 @@ def sample_classes(words: np.ndarray, cum: np.ndarray) -> np.ndarray:
     Returns:
         int8 classes, shape (N,).
     """
-    last = cum.shape[0] - 1
-    guide = np.empty(4096, dtype=np.int64)
-    k = 0
-    for b in range(4096):
-        while k < last and b / 4096.0 >= cum[k]:
-            k += 1
-        guide[b] = k
+    guide = class_guide(cum)
     out = np.empty(words.shape[0], dtype=np.int8)
     for i in range(words.shape[0]):
-        k = guide[words[i] >> 20]  # the class at the start of this 2^-12 bin
-        u = words[i] * (1.0 / 4294967296.0)
-        while k < last and u >= cum[k]:  # only bins that straddle a boundary loop
-            k += 1
-        out[i] = k
+        out[i] = draw_class(words[i], guide, cum)
     return out
