@@ -24,9 +24,8 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-
-from instruments.timetaggers.picoquant import PtuFile, PtuWriter
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.picoquant import PtuFile, PtuWriter
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 WRITE_BLOCK = 1 << 22  # tags per written batch (bounds the writer's memory)
 MEAN_SPACING_PS = 2_500

@@ -18,12 +18,10 @@ import argparse
 import time
 
 import numpy as np
-
-from sim_backends.bench import Bench
-from sim_backends.params import bench_params
-from sim_backends.registry import registered
-from sim_backends.tagger import SimulatedTimeTagger
-
+from qnic.sim.bench import Bench
+from qnic.sim.params import bench_params
+from qnic.sim.registry import registered
+from qnic.sim.tagger import SimulatedTimeTagger
 
 # cable delays of the embedded default station (qnic/stations/default.yaml)
 _STATION_DELAYS_PS = {"A": (0, 150), "B": (2300, 2420)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from calibration.context import Context
-from calibration.errors import CalibrationError
-from calibration.values import Measured, StepResult
+from qnic.calibration.context import Context
+from qnic.calibration.errors import CalibrationError
+from qnic.calibration.values import Measured, StepResult
 
 
 def dark_counts(ctx: Context) -> StepResult:

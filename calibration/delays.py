@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from qnic.calibration.context import Context
+from qnic.calibration.errors import CalibrationError
+from qnic.calibration.values import Measured, StepResult
+from qnic.instruments.timetaggers.protocol import TagBatch
 from scipy.special import ndtri
 
-from calibration.context import Context
-from calibration.errors import CalibrationError
-from calibration.values import Measured, StepResult
-from instruments.timetaggers.protocol import TagBatch
 from qnic.coincidence import cross_correlation, estimate_delay, find_coincidences
 
 

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from calibration.context import Context
-from calibration.dark import dark_counts
-from calibration.delays import channel_delays
-from calibration.store import CalibrationRecord, CalibrationStore, station_hash
-from calibration.values import StepResult
-from calibration.visibility import efficiencies, visibilities
-from calibration.zeros import waveplate_zeros
+from qnic.calibration.context import Context
+from qnic.calibration.dark import dark_counts
+from qnic.calibration.delays import channel_delays
+from qnic.calibration.store import CalibrationRecord, CalibrationStore, station_hash
+from qnic.calibration.values import StepResult
+from qnic.calibration.visibility import efficiencies, visibilities
+from qnic.calibration.zeros import waveplate_zeros
+
 from qnic.station import LoadedStation
 
 

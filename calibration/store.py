@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calibration.values import Measured
+from qnic.calibration.values import Measured
 
 SCHEMA_VERSION = 1
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from calibration.context import Context
-from calibration.errors import CalibrationError
-from calibration.fits import fit_step_fringe
-from calibration.values import Measured, StepResult
+from qnic.calibration.context import Context
+from qnic.calibration.errors import CalibrationError
+from qnic.calibration.fits import fit_step_fringe
+from qnic.calibration.values import Measured, StepResult
 
 _K_PER_DEG = 2.0 * np.pi / 180.0  # E = V cos 2(phi_A - phi_B), phi in degrees
 

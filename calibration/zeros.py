@@ -11,11 +11,10 @@ the HWP's period), the fringe visibility, amplitude and background.
 from __future__ import annotations
 
 import numpy as np
-
-from calibration.context import Context
-from calibration.errors import CalibrationError
-from calibration.fits import fit_step_fringe
-from calibration.values import Measured, StepResult
+from qnic.calibration.context import Context
+from qnic.calibration.errors import CalibrationError
+from qnic.calibration.fits import fit_step_fringe
+from qnic.calibration.values import Measured, StepResult
 
 _K_PER_DEG = 4.0 * np.pi / 180.0  # cos 4(theta - z), theta in degrees
 

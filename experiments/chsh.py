@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qnic.instruments.timetaggers.protocol import TagBatch
 
-from instruments.timetaggers.protocol import TagBatch
 from qnic.bases import CHSH_ANGLES_DEG
 from qnic.chsh import SETTINGS, CHSHResult, analyze_counts
 from qnic.coincidence import OutcomeCounts, outcome_counts
@@ -242,7 +242,7 @@ def save_tags_ptu(path: Path, settings: list[SettingData]) -> None:
     setting at 0). The header records the order (``UsrCHSH_Settings``, e.g.
     "00,01,10,11") and each setting's length (``UsrCHSH_SettingDurations_ps``).
     """
-    from instruments.timetaggers.picoquant import write_ptu
+    from qnic.instruments.timetaggers.picoquant import write_ptu
 
     kept = [d for d in settings if d.batch is not None]
     batches = acquisition_time_batches(kept)

@@ -19,7 +19,7 @@ are accounted one by one in the order of the trace.
 
 prepare / run / analyze: :meth:`DemoRun.prepare` checks the wiring, homes
 the rotators and computes the bench's prediction; :meth:`DemoRun.run` does
-the rounds; :mod:`experiments.demo_view` analyses the record. Quantum strategies consume
+the rounds; :mod:`qnic.experiments.demo_view` analyses the record. Quantum strategies consume
 heralded pairs; a deployment needs heralded or stored pairs.
 """
 
@@ -27,25 +27,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from qnic.experiments.demo_record import (
+    _MEMORY_A,
+    _MEMORY_B,
+    _SERVERS,
+    _SERVICE,
+    _STORAGE,
+    CLASSICAL,
+    QUANTUM,
+    DemoConfig,
+    DemoError,
+    DemoRecord,
+    StrategyTrack,
+    Trace,
+    draw_trace,
+)
 
-from experiments.demo_view import QUANTUM, DemoRecord, StrategyTrack
 from qnic.balancing import (
     PairStrategy,
     ServerBank,
-    ServiceTime,
-    always_separate,
-    dedicated_c,
     heralded_pairs,
     quantum_chsh,
 )
 from qnic.balancing.game import lb_wins
-from qnic.balancing.memory import QuantumMemory
-from qnic.balancing.sources import MeasuredCHSH
 from qnic.bases import CHSH_ANGLES_DEG
 from qnic.coincidence import DOUBLE_CLICK, ArmEvents, find_coincidences, merge_arm
 from qnic.node import QNIC, set_bases_together
@@ -54,98 +62,10 @@ from qnic.station import LoadedStation
 Setting = tuple[int, int]
 SETTING_ORDER: tuple[Setting, ...] = ((0, 0), (0, 1), (1, 1), (1, 0))
 """Gray order of the settings: each change moves one arm only."""
-CLASSICAL: dict[str, Callable[[], PairStrategy]] = {"dedicated-c": dedicated_c,
-                                                    "separate": always_separate}
 _MIN_BATCH_S = 0.002
 _EMPTY_BATCHES = 50
-_WORKLOAD, _SERVERS, _SERVICE, _STORAGE, _MEMORY_A, _MEMORY_B = range(6)
 
 
-class DemoError(ValueError):
-    """A demo cannot run as asked (bad trace, options, or a bench without pairs)."""
-
-
-@dataclass(frozen=True)
-class Trace:
-    """The requests of every round.
-
-    Attributes:
-        x: A's question per round (1 = type C, 0 = type E), int8 (P,).
-        y: B's question per round, int8 (P,).
-        source: the trace file, or "seed N".
-    """
-
-    x: NDArray[np.int8]
-    y: NDArray[np.int8]
-    source: str
-
-    @property
-    def rounds(self) -> int:
-        """P, the number of rounds."""
-        return int(self.x.size)
-
-    def head(self, rounds: int) -> Trace:
-        """The first ``rounds`` rounds."""
-        return Trace(self.x[:rounds], self.y[:rounds], self.source)
-
-
-def draw_trace(rounds: int, seed: int) -> Trace:
-    """Uniform independent request types for both balancers (seeded)."""
-    rng = np.random.default_rng([seed, _WORKLOAD])
-    q = rng.integers(0, 2, (2, rounds), dtype=np.int8)
-    return Trace(q[0], q[1], f"seed {seed}")
-
-
-@dataclass(frozen=True, eq=False)
-class DemoConfig:
-    """What the demo runs.
-
-    Attributes:
-        seed: seeds server pairs, service order and memory noise.
-        servers: M servers; each round the pair of balancers shares two of them.
-        service: service time of a job.
-        classical: classical strategies run beside the quantum one.
-        block_rounds: rounds per block (one visit per setting per block).
-        max_batch_s: longest acquisition batch (s).
-        rtt_s: classical round-trip time between the balancers (s).
-        memory: QNIC memories (None: pairs used as heralded).
-        chsh: a CHSH result whose S gives the predicted rate (instead of the bench's).
-        sweep_storage_s: storage times (s) at which to report the win rate afterwards,
-            on the same heralded pairs.
-        sweep_coherence_s: the memories' coherence time T2 (s) for that sweep.
-    """
-
-    seed: int = 0
-    servers: int = 2
-    service: ServiceTime = field(default_factory=ServiceTime)
-    classical: tuple[str, ...] = tuple(CLASSICAL)
-    block_rounds: int = 250
-    max_batch_s: float = 0.02
-    rtt_s: float = 50e-6
-    memory: QuantumMemory | None = None
-    chsh: MeasuredCHSH | None = None
-    sweep_storage_s: tuple[float, ...] = ()
-    sweep_coherence_s: float | None = None
-
-    def validate(self) -> DemoConfig:
-        """Check everything before any work.
-
-        Raises:
-            DemoError: naming the bad value.
-        """
-        unknown = [c for c in self.classical if c not in CLASSICAL]
-        if unknown or len(set(self.classical)) != len(self.classical):
-            raise DemoError(f"classical strategies must be distinct names among "
-                            f"{', '.join(CLASSICAL)}; got {', '.join(self.classical)}")
-        if self.servers < 2:
-            raise DemoError(f"a pair of balancers needs at least two servers, got {self.servers}")
-        if self.block_rounds < 1 or not self.max_batch_s > 0 or not self.rtt_s >= 0:
-            raise DemoError("block rounds, batch length and round-trip time must be positive")
-        if self.sweep_storage_s and not (self.sweep_coherence_s or 0) > 0:
-            raise DemoError("a storage-time sweep needs a positive coherence time")
-        if any(not t >= 0 for t in self.sweep_storage_s):
-            raise DemoError("storage times must be >= 0")
-        return self
 
 
 class BenchPairs:

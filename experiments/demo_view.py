@@ -1,6 +1,6 @@
 """The demo's record and its views: JSON report, text summary, live dashboard, PNG.
 
-:class:`DemoRecord` is what :class:`experiments.demo.DemoRun` measured;
+:class:`DemoRecord` is what :class:`qnic.experiments.demo.DemoRun` measured;
 :func:`demo_report` analyses it (pure): win rates with Wilson 95% intervals
 and binomial standard deviations, the predicted rates for the rounds'
 question mix, queues, decision latency against the classical round-trip
@@ -22,97 +22,21 @@ Latency model, per request (request to routing decision):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from qnic.experiments.demo_record import QUANTUM, DemoRecord
 
 from qnic.balancing.analysis import binomial_sigma
 from qnic.balancing.game import CLASSICAL_CHSH_WIN, HERALDING_NOTE
 from qnic.balancing.memory import US, storage_sweep, visibility_factor
 
-if TYPE_CHECKING:
-    from experiments.demo import DemoConfig, Trace
-
-QUANTUM = "quantum"
 _Z95 = 1.959963984540054
 _PERCENTILES = (50.0, 90.0, 99.0)
 
 
-@dataclass(eq=False)
-class StrategyTrack:
-    """Per-round record of one strategy.
-
-    Attributes:
-        wins: round won, bool (P,).
-        decision_ns: wall time of each side's decision (A, B) in ns, int64 (P, 2).
-        queue_total: requests waiting or in service over all servers after
-            each round, float64 (P,).
-        final_queue: requests per server after the last round, int64 (M,).
-    """
-
-    wins: NDArray[np.bool_]
-    decision_ns: NDArray[np.int64]
-    queue_total: NDArray[np.float64]
-    final_queue: NDArray[np.int64]
-
-    @classmethod
-    def empty(cls, rounds: int, servers: int) -> StrategyTrack:
-        """Zeroed arrays for ``rounds`` rounds and ``servers`` servers."""
-        return cls(np.zeros(rounds, np.bool_), np.zeros((rounds, 2), np.int64), np.zeros(rounds),
-                   np.zeros(servers, np.int64))
-
-    def head(self, rounds: int) -> StrategyTrack:
-        """The first ``rounds`` rounds."""
-        return StrategyTrack(self.wins[:rounds], self.decision_ns[:rounds],
-                             self.queue_total[:rounds], self.final_queue.copy())
-
-
-@dataclass(frozen=True, eq=False)
-class DemoRecord:
-    """What a demo measured (rounds done so far); analysed by :mod:`experiments.demo_view`.
-
-    Attributes:
-        config: the options.
-        trace: the requests of the rounds done.
-        tracks: per strategy, its per-round record.
-        raw_a, raw_b: outcome bits of the heralded pair each round used
-            (before any memory), int8 (P,).
-        herald_wait_s: time from the previous heralded pair of the setting
-            (or the end of the move) to the pair each round used, bench time, (P,).
-        storage_s: storage time of each round's pair in the memories (0 without), (P,).
-        correlations: predicted E(x, y) of the heralded pairs, (2, 2), or None.
-        correlations_source: where the prediction comes from.
-        moves, moving_s, acquiring_s: basis changes and the bench time they
-            and the acquisitions took (station clock).
-        live_s: tagger live time; heralded: pairs heralded in it.
-        wall_s: wall time of the rounds so far.
-        simulated: the station is a simulated bench.
-    """
-
-    config: DemoConfig
-    trace: Trace
-    tracks: dict[str, StrategyTrack]
-    raw_a: NDArray[np.int8]
-    raw_b: NDArray[np.int8]
-    herald_wait_s: NDArray[np.float64]
-    storage_s: NDArray[np.float64]
-    correlations: NDArray[np.float64] | None
-    correlations_source: str
-    moves: int
-    moving_s: float
-    acquiring_s: float
-    live_s: float
-    heralded: int
-    wall_s: float
-    simulated: bool
-
-    @property
-    def rounds(self) -> int:
-        """Rounds done."""
-        return self.trace.rounds
 
 
 def wilson_bounds(wins: NDArray[np.int64], rounds: NDArray[np.int64]

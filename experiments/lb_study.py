@@ -34,11 +34,23 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qnic.balancing import (HERALDING_NOTE, STRATEGIES, MeasuredCHSH, PointResult, PointSpec,
-                            ServiceModel, ServiceTime, StrategyError, StrategyOptions,
-                            find_knee, mean_ci, pair_strategy, simulate_point,
-                            validate_strategies)
-from qnic.balancing import DEFAULT_STRATEGIES
+from qnic.balancing import (
+    DEFAULT_STRATEGIES,
+    HERALDING_NOTE,
+    STRATEGIES,
+    MeasuredCHSH,
+    PointResult,
+    PointSpec,
+    ServiceModel,
+    ServiceTime,
+    StrategyError,
+    StrategyOptions,
+    find_knee,
+    mean_ci,
+    pair_strategy,
+    simulate_point,
+    validate_strategies,
+)
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.04, 1.06, 1.08,
                                      1.1, 1.12, 1.14, 1.16, 1.18, 1.2, 1.25, 1.3, 1.4, 1.5)

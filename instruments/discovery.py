@@ -51,22 +51,22 @@ def classify_port(device: str, vid: int | None, pid: int | None, serial: str | N
     if ident == KINESIS:
         model = APT_SERIAL_PREFIX.get((serial or "")[:2], "APT device")
         cls = {"K10CR1": "K10CR1", "KDC101": "KDC101"}.get(model)
-        lines = (f"type: instruments.rotators.apt.{cls}", f"address: {device}") if cls else ()
+        lines = (f"type: qnic.instruments.rotators.apt.{cls}", f"address: {device}") if cls else ()
         return Found(device, f"Thorlabs {model}", f"serial {serial}", lines)
     if ident == CONEX_CC or vid == NEWPORT_VID:
         return Found(device, "Newport CONEX" if ident == CONEX_CC else "Newport device",
                      f"usb {ident[0]}:{ident[1]} serial {serial}",
-                     ("type: instruments.rotators.conex.Conex", f"address: {device}"))
+                     ("type: qnic.instruments.rotators.conex.Conex", f"address: {device}"))
     if ident == ELLIPTEC:
         return Found(device, "FTDI FT-X (possibly an Elliptec bus)", f"serial {serial}",
-                     ("type: instruments.rotators.elliptec.ELL14", f"address: {device}"))
+                     ("type: qnic.instruments.rotators.elliptec.ELL14", f"address: {device}"))
     return None
 
 
 def probe_elliptec(address: str, timeout_s: float = 0.2) -> list[Found]:
     """Ask every bus address of an Elliptec port for its ``IN`` reply."""
-    from instruments.errors import InstrumentError
-    from instruments.rotators.elliptec import ELL14
+    from qnic.instruments.errors import InstrumentError
+    from qnic.instruments.rotators.elliptec import ELL14
 
     found = []
     for dev in "0123456789ABCDEF":
@@ -78,7 +78,7 @@ def probe_elliptec(address: str, timeout_s: float = 0.2) -> list[Found]:
         finally:
             rot.close()
         found.append(Found(address, info.model_name, f"bus address {dev}, serial {info.serial}",
-                           ("type: instruments.rotators.elliptec.ELL14", f"address: {address}",
+                           ("type: qnic.instruments.rotators.elliptec.ELL14", f"address: {address}",
                             f'init: {{device_id: "{dev}"}}')))
     return found
 
@@ -88,18 +88,18 @@ def probe_identity(address: str) -> list[Found]:
     Elliptec ``in`` on every bus address, the APT HW_REQ_INFO (K10CR1 or
     KDC101), the CONEX ``VE`` (CC or AGP). Only devices that answer as
     themselves are reported."""
-    from instruments.errors import InstrumentError
-    from instruments.rotators.apt import K10CR1, KDC101
-    from instruments.rotators.conex import Conex
+    from qnic.instruments.errors import InstrumentError
+    from qnic.instruments.rotators.apt import K10CR1, KDC101
+    from qnic.instruments.rotators.conex import Conex
 
     found = probe_elliptec(address)
     if found:
         return found
     candidates: list[tuple[str, Any]] = [
-        ("instruments.rotators.apt.K10CR1", lambda: K10CR1("probe_k10cr1", address)),
-        ("instruments.rotators.apt.KDC101", lambda: KDC101("probe_kdc101", address)),
-        ("instruments.rotators.conex.Conex", lambda: Conex("probe_conex_cc", address, model="cc")),
-        ("instruments.rotators.conex.Conex", lambda: Conex("probe_conex_agp", address, model="agp"))]
+        ("qnic.instruments.rotators.apt.K10CR1", lambda: K10CR1("probe_k10cr1", address)),
+        ("qnic.instruments.rotators.apt.KDC101", lambda: KDC101("probe_kdc101", address)),
+        ("qnic.instruments.rotators.conex.Conex", lambda: Conex("probe_conex_cc", address, model="cc")),
+        ("qnic.instruments.rotators.conex.Conex", lambda: Conex("probe_conex_agp", address, model="agp"))]
     for type_name, build in candidates:
         driver = build()
         model = getattr(driver, "model", None)

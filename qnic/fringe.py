@@ -8,7 +8,6 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 
-
 class FringeFitError(ValueError):
     """A fringe could not be fitted; ``seen`` says what was seen, ``check``
     what to check."""

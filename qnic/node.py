@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.rotators.protocol import Rotator
-from instruments.timetaggers.protocol import TagBatch, TimeTagger
 from qnic.bases import hwp_angle_deg
+from qnic.instruments.rotators.protocol import Rotator
+from qnic.instruments.timetaggers.protocol import TagBatch, TimeTagger
 
 
 @dataclass

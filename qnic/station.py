@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ import yaml
 from qcodes.instrument import Instrument
 from qcodes.station import Station
 
-from qnic.clock import Clock, RealClock
+from qnic.instruments.clock import Clock, RealClock
 from qnic.node import QNIC
+from qnic.sections import section_error, section_registry
 
 ARMS = ("A", "B")
-_TOP_KEYS = {"instruments", "qnic", "sim"}
+_CORE_SECTIONS = ("instruments", "qnic")
 _ARM_KEYS = {"rotator", "tagger", "channels", "waveplate_zero_deg", "delays_ps"}
 _QNIC_KEYS = {"window_ps", "home_on_start", "source", *ARMS}
 
@@ -67,8 +69,13 @@ class StationConfig:
     window_ps: int
     home_on_start: bool
     source: str | None
-    sim: Any  # sim_backends.params.BenchParams or None
+    extensions: Mapping[str, Any]  # parsed sections of registered handlers (qnic.sections)
     text: str
+
+    @property
+    def sim(self) -> Any:
+        """The parsed ``sim:`` section (the simulated bench's parameters), or None."""
+        return self.extensions.get("sim")
 
 
 def _need_mapping(value: Any, file: str, key: str) -> Mapping[str, Any]:
@@ -77,12 +84,33 @@ def _need_mapping(value: Any, file: str, key: str) -> Mapping[str, Any]:
     return value
 
 
-def _check_type(file: str, name: str, spec: Mapping[str, Any]) -> None:
+_OLD_ROOTS = {"instruments": "qnic.instruments", "sim_backends": "qnic.sim",
+              "calibration": "qnic.calibration", "experiments": "qnic.experiments"}
+"""Top-level import names of releases before one namespace, and where they live now."""
+
+
+class DeprecatedPathWarning(FutureWarning):
+    """A station file names a class by a path that has moved (it still loads)."""
+
+
+def _current_type(file: str, key: str, type_name: str) -> str:
+    root, dot, rest = type_name.partition(".")
+    if root not in _OLD_ROOTS or not dot:
+        return type_name
+    new = f"{_OLD_ROOTS[root]}.{rest}"
+    warnings.warn(f"{file}: {key}: {type_name!r} is a deprecated path; write {new!r}",
+                  DeprecatedPathWarning, stacklevel=4)
+    return new
+
+
+def _check_type(file: str, name: str, spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The instrument's spec, its ``type`` checked (and moved off a deprecated path)."""
     key = f"instruments.{name}.type"
     type_name = spec.get("type")
     if not isinstance(type_name, str) or "." not in type_name:
         raise StationError(file, key, "expected a driver class path such as "
-                           "instruments.rotators.elliptec.ELL14")
+                           "qnic.instruments.rotators.elliptec.ELL14")
+    type_name = _current_type(file, key, type_name)
     module_name, _, cls_name = type_name.rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -93,6 +121,7 @@ def _check_type(file: str, name: str, spec: Mapping[str, Any]) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Instrument)):
         raise StationError(file, key, f"unknown instrument type {type_name!r} "
                            f"(no QCoDeS Instrument {cls_name!r} in {module_name})")
+    return {**spec, "type": type_name}
 
 
 def _int_pair(value: Any, file: str, key: str) -> tuple[int, int]:
@@ -158,45 +187,39 @@ def _qnic(file: str, raw: Any, instruments: Mapping[str, Any]
     return arms, int(window), home, source
 
 
-def _sim_addresses(file: str, instruments: Mapping[str, Any], sim: Any) -> None:
-    """Every ``sim://`` address must name this station's bench and its arms."""
-    from sim_backends.serial_url.protocol_sim import parse_url
-
-    for name, spec in instruments.items():
-        address = spec.get("address")
-        if not (isinstance(address, str) and address.startswith("sim://")):
-            continue
-        key = f"instruments.{name}.address"
-        if sim is None:
-            raise StationError(file, key, "a sim:// address needs a sim: section describing the bench")
-        try:
-            _, options = parse_url(address)
-        except Exception as exc:
-            raise StationError(file, key, f"not a valid sim:// address: {exc}") from None
-        bench = options.get("bench", "default")
-        if bench != sim.name:
-            raise StationError(file, key, f"names bench {bench!r}, but sim.name is {sim.name!r}")
-        arms = [options["arm"]] if "arm" in options else [
-            p.partition(":")[2] for p in options.get("devices", "").split(",") if p]
-        for arm in arms:
-            if arm not in ("A", "B", "-"):
-                raise StationError(file, key, f"arm {arm!r} is not an arm of the bench (A or B)")
-
-
-def _sim(file: str, raw: Any, arms: Mapping[str, ArmWiring]) -> Any:
-    from sim_backends.params import ParamError, bench_params
-
+def _extension(file: str, name: str, raw: Any, arms: Mapping[str, ArmWiring]) -> Any:
+    handler = section_registry().handlers()[name]
     try:
-        params = bench_params(raw)
-    except ParamError as exc:
-        raise StationError(file, f"sim.{exc.key}", exc.message) from None
-    for name, arm in arms.items():
-        for ch in arm.channels:
-            if ch not in params.channels:
-                raise StationError(file, f"qnic.{name}.channels",
-                                   f"channel {ch} has no detector in sim (detectors on "
-                                   f"{', '.join(map(str, params.channels))})")
-    return params
+        parsed = handler.parse(raw)
+    except ValueError as raised:
+        exc = section_error(raised)
+        raise StationError(file, f"{name}.{exc.key}" if exc.key else name, exc.message) from None
+    channels = handler.channels(parsed)
+    if channels is not None:
+        for arm_name, arm in arms.items():
+            for ch in arm.channels:
+                if ch not in channels:
+                    raise StationError(file, f"qnic.{arm_name}.channels",
+                                       f"channel {ch} has no detector in {name} (detectors on "
+                                       f"{', '.join(map(str, channels))})")
+    return parsed
+
+
+def _check_addresses(file: str, instruments: Mapping[str, Any], extensions: Mapping[str, Any]) -> None:
+    """Addresses of a scheme a section serves (``sim://``) need that section, and fit it."""
+    for section, handler in section_registry().handlers().items():
+        for name, spec in instruments.items():
+            address = spec.get("address")
+            if not (isinstance(address, str) and address.startswith(handler.address_schemes)):
+                continue
+            key = f"instruments.{name}.address"
+            if section not in extensions:
+                raise StationError(file, key, f"a {address.partition('//')[0]}// address needs a "
+                                   f"{section}: section describing the bench")
+            try:
+                handler.check_address(address, extensions[section])
+            except ValueError as exc:
+                raise StationError(file, key, section_error(exc).message) from None
 
 
 def parse_station(text: str, file: str = "<station>") -> StationConfig:
@@ -206,20 +229,21 @@ def parse_station(text: str, file: str = "<station>") -> StationConfig:
     except yaml.YAMLError as exc:
         raise StationError(file, "", f"not valid YAML: {exc}") from None
     top = _need_mapping(data, file, "(top level)")
-    unknown = set(top) - _TOP_KEYS
+    known = [*_CORE_SECTIONS, *section_registry()]
+    unknown = set(top) - set(known)
     if unknown:
-        raise StationError(file, sorted(unknown)[0], "unknown section (expected instruments, qnic, sim)")
+        raise StationError(file, sorted(unknown)[0], f"unknown section (expected {', '.join(known)})")
     if "instruments" not in top:
         raise StationError(file, "instruments", "missing: the QCoDeS instruments of the station")
-    instruments = _need_mapping(top["instruments"], file, "instruments")
-    for name, spec in instruments.items():
-        _check_type(file, name, _need_mapping(spec, file, f"instruments.{name}"))
+    instruments = {name: _check_type(file, name, _need_mapping(spec, file, f"instruments.{name}"))
+                   for name, spec in _need_mapping(top["instruments"], file, "instruments").items()}
     if "qnic" not in top:
         raise StationError(file, "qnic", "missing: the wiring of arms A and B")
     arms, window, home, source = _qnic(file, top["qnic"], instruments)
-    sim = _sim(file, top["sim"], arms) if "sim" in top else None
-    _sim_addresses(file, instruments, sim)
-    return StationConfig(file, instruments, arms, window, home, source, sim, text)
+    extensions = {name: _extension(file, name, top[name], arms)
+                  for name in section_registry() if name in top}
+    _check_addresses(file, instruments, extensions)
+    return StationConfig(file, instruments, arms, window, home, source, extensions, text)
 
 
 def load_station_config(path: str | Path | None = None) -> StationConfig:
@@ -264,22 +288,26 @@ def open_station(config: StationConfig, seed: int | None = None) -> Iterator[Loa
     the station's clock. Instruments are closed and the bench unregistered
     on exit, whatever happened.
     """
-    bench = None
-    clock: Clock = RealClock()
-    registry = None
-    if config.sim is not None:
-        import dataclasses
+    with ExitStack() as opened:
+        bench = None
+        clock: Clock = RealClock()
+        handlers = section_registry().handlers()
+        for name, parsed in config.extensions.items():
+            live = opened.enter_context(handlers[name].open(parsed, seed))
+            if name == "sim":
+                bench, clock = live, live.clock
+        with _instruments(config) as station:
+            qnics = {
+                name: QNIC(name, station.components[w.rotator], station.components[w.tagger],  # type: ignore[arg-type]
+                           w.channels, w.waveplate_zero_deg, w.delays_ps)
+                for name, w in config.arms.items()
+            }
+            yield LoadedStation(config, station, qnics, clock, bench)
 
-        import sim_backends
-        from sim_backends.bench import Bench
-        from sim_backends.registry import registry as sim_registry
 
-        sim_backends.register_serial_scheme()
-        params = config.sim if seed is None else dataclasses.replace(config.sim, seed=seed)
-        bench = Bench(params)
-        clock = bench.clock
-        registry = sim_registry()
-        registry.add(bench)
+@contextmanager
+def _instruments(config: StationConfig) -> Iterator[Station]:
+    """A QCoDeS station with every instrument of ``config`` loaded; all closed on exit."""
     station = Station()
     station.load_config(yaml.safe_dump({"instruments": dict(config.instruments)}))
     try:
@@ -289,16 +317,9 @@ def open_station(config: StationConfig, seed: int | None = None) -> Iterator[Loa
             except (TypeError, ValueError, KeyError) as exc:
                 raise StationError(config.path, f"instruments.{name}",
                                    f"cannot build the instrument: {exc}") from exc
-        qnics = {
-            name: QNIC(name, station.components[w.rotator], station.components[w.tagger],  # type: ignore[arg-type]
-                       w.channels, w.waveplate_zero_deg, w.delays_ps)
-            for name, w in config.arms.items()
-        }
-        yield LoadedStation(config, station, qnics, clock, bench)
+        yield station
     finally:
         for name in list(station.components):
             component = station.components[name]
             if isinstance(component, Instrument):
                 component.close()
-        if registry is not None and bench is not None:
-            registry.remove(bench.name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import serial
 
-_HANDLER_PACKAGE = "sim_backends.serial_url"
+_HANDLER_PACKAGE = "qnic.sim.serial_url"
 
 
 def register_serial_scheme() -> None:

@@ -1,7 +1,7 @@
 """Emulator of a Thorlabs APT controller: K10CR1, or KDC101 with a PRM1-Z8 stage.
 
-Written from instruments.md section 2 alone. An :class:`AptEmulator` is one
-USB-serial port with one channel turning a :class:`~sim_backends.motion.RotatorMotion`
+Written from qnic.instruments.md section 2 alone. An :class:`AptEmulator` is one
+USB-serial port with one channel turning a :class:`~qnic.sim.motion.RotatorMotion`
 (a bench arm's HWP motor or a private one), answering byte for byte (6-byte
 little-endian headers, short and long messages, replies to 0x01 from 0x50;
 2.3) in virtual time. Choices where the reference is silent:
@@ -14,7 +14,7 @@ little-endian headers, short and long messages, replies to 0x01 from 0x50;
   a value out of range (velocity or acceleration <= 0, home direction not
   1/2, a target beyond the i32 counter), a move while the channel is
   disabled: nothing is done and an HW_RICHRESPONSE (msg_ident, code from
-  :class:`~sim_backends.apt_state.Notice`, 64 bytes of text) is sent, or with
+  :class:`~qnic.sim.apt_state.Notice`, 64 bytes of text) is sent, or with
   ``notice=short`` an HW_RESPONSE (param1 = code). The reference gives no codes.
 - Power-up: channel enabled, not homed, the counter 0 wherever the rotor
   stands (meaningless until homed). Moves before homing are accepted (no
@@ -43,7 +43,7 @@ little-endian headers, short and long messages, replies to 0x01 from 0x50;
   link is down are lost and still count). End-of-move messages are sent
   regardless, unless MOT_SUSPEND_ENDOFMOVEMSGS.
 - Queries are answered at once, moves when the motion ends: no wire time.
-- Faults (``inject``, ``fault=``; :mod:`sim_backends.faults`), not spent by
+- Faults (``inject``, ``fault=``; :mod:`qnic.sim.faults`), not spent by
   the keep-alive ACK: ERROR_CODE sends the notice with its code instead of
   acting; STALL ends the move part-way with MOVE_STOPPED and MOTION_ERROR
   (latched until the next motion command; a stalled homing stays unhomed);
@@ -59,19 +59,50 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Protocol
 
-from qnic.clock import VirtualClock
-from sim_backends.apt_state import (
-    CHANNEL, HOST, I32_MAX, I32_MIN, LONG_FLAG, MAX_DATA_LEN, MODELS, PARAM_SETS, USB_UNIT,
-    AptAxis, Frame, Motion, MotionKind, MsgId, Notice, Rejected, StageModel, StatusBit,
-    UpdateSchedule, check_channel, expect_short, hw_info, jog_direction, long_msg, notice_msg,
-    request_channel, short_msg, unpack_chan,
+from qnic.instruments.clock import VirtualClock
+from qnic.sim.apt_state import (
+    CHANNEL,
+    HOST,
+    I32_MAX,
+    I32_MIN,
+    LONG_FLAG,
+    MAX_DATA_LEN,
+    MODELS,
+    PARAM_SETS,
+    USB_UNIT,
+    AptAxis,
+    Frame,
+    Motion,
+    MotionKind,
+    MsgId,
+    Notice,
+    Rejected,
+    StageModel,
+    StatusBit,
+    UpdateSchedule,
+    check_channel,
+    expect_short,
+    hw_info,
+    jog_direction,
+    long_msg,
+    notice_msg,
+    request_channel,
+    short_msg,
+    unpack_chan,
 )
-from sim_backends.emulator import SerialEmulator
-from sim_backends.faults import (
-    COMMAND_FAULTS, MOVE_FAULTS, REPLY_FAULTS, Fault, FaultQueue, FaultSpec, garble, parse_fault_option,
+from qnic.sim.emulator import SerialEmulator
+from qnic.sim.faults import (
+    COMMAND_FAULTS,
+    MOVE_FAULTS,
+    REPLY_FAULTS,
+    Fault,
+    FaultQueue,
+    FaultSpec,
+    garble,
+    parse_fault_option,
     truncate,
 )
-from sim_backends.motion import RotatorMotion
+from qnic.sim.motion import RotatorMotion
 
 __all__ = ["AptEmulator", "Fault", "FaultSpec", "MsgId", "Notice", "StatusBit"]
 
@@ -218,7 +249,7 @@ class AptEmulator(SerialEmulator):
     def inject(self, fault: Fault, count: int = 1, *, code: int = Notice.DEVICE_FAULT,
                offset_counts: int = 40, stall_fraction: float = 0.5) -> None:
         """Queue ``fault`` for the next ``count`` messages (replies, moves) it
-        can affect (see :mod:`sim_backends.faults`); link faults act at once.
+        can affect (see :mod:`qnic.sim.faults`); link faults act at once.
 
         Args:
             fault: what goes wrong.

@@ -3,7 +3,7 @@
 From instruments.md section 2: message IDs (2.4), status bits (2.5), unit
 conversions (2.6), reply framing (2.3), and the axis model (position counter,
 motion parameters, homing, the motion in progress) that
-:mod:`sim_backends.apt_emulator` drives. No I/O and no clock here: this module
+:mod:`qnic.sim.apt_emulator` drives. No I/O and no clock here: this module
 answers "where is the stage and what do its status bits say at time t".
 """
 
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
-from sim_backends.faults import FaultSpec
-from sim_backends.motion import RotatorMotion
+from qnic.sim.faults import FaultSpec
+from qnic.sim.motion import RotatorMotion
 
 HOST = 0x01  # 2.3: host PC endpoint
 USB_UNIT = 0x50  # 2.3: generic USB hardware unit (a K-cube, a K10CR1)

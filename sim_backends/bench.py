@@ -15,27 +15,26 @@ every pair is drawn with the angle at its own emission time.
 from __future__ import annotations
 
 import numpy as np
-
-from qnic.clock import VirtualClock
-from sim_backends.motion import RotatorMotion
-from sim_backends.params import ArmParams, BenchParams, DetectorParams
-from sim_backends.physics.optics import analyser_povm, joint_probabilities
-from sim_backends.physics.prng import seed_state
-from sim_backends.physics.pulse_stream import (
+from qnic.instruments.clock import VirtualClock
+from qnic.sim.motion import RotatorMotion
+from qnic.sim.params import ArmParams, BenchParams, DetectorParams
+from qnic.sim.physics.optics import analyser_povm, joint_probabilities
+from qnic.sim.physics.prng import seed_state
+from qnic.sim.physics.pulse_stream import (
     NEVER_PS,
     DetectorTable,
     PulseState,
     PulseStream,
     detector_rates_hz,
 )
-from sim_backends.physics.sampling import (
+from qnic.sim.physics.sampling import (
     exponential_knots,
     normal_knots,
     random_words,
     sample_classes,
     sorted_uniform,
 )
-from sim_backends.physics.state import bell_family
+from qnic.sim.physics.state import bell_family
 
 PS = 1e12
 # the jitter tables reach the 2^-33 quantile: 6.2 sigma; 6.5 bounds every draw
@@ -46,7 +45,7 @@ class Bench:
     """One simulated SPDC bench.
 
     Args:
-        params: the physics (see :mod:`sim_backends.params`).
+        params: the physics (see :mod:`qnic.sim.params`).
         clock: the virtual clock shared with every emulator of this bench.
     """
 

@@ -1,8 +1,8 @@
-"""Emulator of a Newport CONEX controller, from instruments.md section 3.
+"""Emulator of a Newport CONEX controller, from qnic.instruments.md section 3.
 
 One :class:`ConexEmulator` is one USB port with one controller: a CONEX-AGP
 with an AG-PR100P (``model=agp``) or a CONEX-CC with a PR50CC (``model=cc``),
-turning a :class:`~sim_backends.motion.RotatorMotion` (a bench arm's HWP
+turning a :class:`~qnic.sim.motion.RotatorMotion` (a bench arm's HWP
 motor or a private one) in virtual time. Lines ``<addr><CC>[value]`` CR LF;
 queries answered ``<addr><CC><value>`` CR LF; states as section 3 tables.
 Choices where section 3 is silent (public drivers named where one was read;
@@ -52,14 +52,19 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-
-from qnic.clock import VirtualClock
-from sim_backends.emulator import SerialEmulator
-from sim_backends.faults import (
-    MOVE_FAULTS, REPLY_FAULTS, Fault, FaultQueue, FaultSpec, garble, parse_fault_option,
+from qnic.instruments.clock import VirtualClock
+from qnic.sim.emulator import SerialEmulator
+from qnic.sim.faults import (
+    MOVE_FAULTS,
+    REPLY_FAULTS,
+    Fault,
+    FaultQueue,
+    FaultSpec,
+    garble,
+    parse_fault_option,
     truncate,
 )
-from sim_backends.motion import RotatorMotion
+from qnic.sim.motion import RotatorMotion
 
 __all__ = ["ConexEmulator", "Fault", "FaultSpec", "MODELS", "PositionerError", "State"]
 
@@ -211,7 +216,7 @@ class ConexEmulator(SerialEmulator):
         """Build from ``sim://conex?...`` options: ``arm`` (A, B, or ``-`` for a
         private motor; required), ``model`` (agp, cc), ``addr`` (1-31),
         ``serial``, ``fw``, ``homed`` (0/1), ``zero_deg``, ``sl``, ``sr`` and
-        ``fault`` (see :mod:`sim_backends.faults`).
+        ``fault`` (see :mod:`qnic.sim.faults`).
 
         Raises:
             ValueError: an unknown option or a malformed value.

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sim_backends.emulator import SerialEmulator
-from sim_backends.registry import registry
+from qnic.sim.emulator import SerialEmulator
+from qnic.sim.registry import registry
 
 EmulatorFactory = Callable[[dict[str, str]], SerialEmulator]
 
 
 def _ell14(options: dict[str, str]) -> SerialEmulator:
-    from sim_backends.elliptec_emulator import ElliptecBusEmulator
+    from qnic.sim.elliptec_emulator import ElliptecBusEmulator
 
     bench = registry().get(options.get("bench", "default"))
     return ElliptecBusEmulator.from_url_options(bench, options)
@@ -23,7 +23,7 @@ def _ell14(options: dict[str, str]) -> SerialEmulator:
 
 def _apt(model: str) -> EmulatorFactory:
     def build(options: dict[str, str]) -> SerialEmulator:
-        from sim_backends.apt_emulator import AptEmulator
+        from qnic.sim.apt_emulator import AptEmulator
 
         bench = registry().get(options.get("bench", "default"))
         return AptEmulator.from_url_options(bench, options, model)
@@ -31,7 +31,7 @@ def _apt(model: str) -> EmulatorFactory:
 
 
 def _conex(options: dict[str, str]) -> SerialEmulator:
-    from sim_backends.conex_emulator import ConexEmulator
+    from qnic.sim.conex_emulator import ConexEmulator
 
     bench = registry().get(options.get("bench", "default"))
     return ConexEmulator.from_url_options(bench, options)

@@ -1,6 +1,6 @@
 """A simulated TTL line wired to the gate input of a detector on a bench.
 
-It implements ``instruments.detectors.protocol.DigitalLine``: driving it
+It implements ``qnic.instruments.detectors.protocol.DigitalLine``: driving it
 low gates the detector off on the bench (no pulses at all reach the
 tagger), high gates it on. Reading it back reads the wire, i.e. the
 bench's detector state, so a fault that leaves the line stuck shows up as
@@ -13,9 +13,8 @@ from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Ints
-
-from sim_backends.bench import Bench
-from sim_backends.registry import registry
+from qnic.sim.bench import Bench
+from qnic.sim.registry import registry
 
 
 class SimulatedDigitalLine(Instrument):
@@ -27,7 +26,7 @@ class SimulatedDigitalLine(Instrument):
 
     Args:
         name: instrument name.
-        bench: the name of a bench in the ``sim_backends`` registry.
+        bench: the name of a bench in the ``qnic.sim`` registry.
         channel: the tagger channel of the detector whose gate it drives.
     """
 

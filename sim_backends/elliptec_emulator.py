@@ -1,8 +1,8 @@
-"""Emulator of a Thorlabs Elliptec ELL14 multidrop bus, from instruments.md section 1.
+"""Emulator of a Thorlabs Elliptec ELL14 multidrop bus, from qnic.instruments.md section 1.
 
 One :class:`ElliptecBusEmulator` is one serial port with one or more
 :class:`ElliptecDevice` mounts on hex addresses, each turning a
-:class:`~sim_backends.motion.RotatorMotion` (a bench arm's HWP motor or a
+:class:`~qnic.sim.motion.RotatorMotion` (a bench arm's HWP motor or a
 private one), answering byte for byte as instruments.md 1.3-1.7 say, in
 virtual time. Choices where the reference is silent:
 
@@ -42,14 +42,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple, Protocol
 
 import numpy as np
-
-from qnic.clock import VirtualClock
-from sim_backends.faults import (
-    MOVE_FAULTS, REPLY_FAULTS, Fault, FaultQueue, FaultSpec, garble,
-    parse_fault_option, truncate,
+from qnic.instruments.clock import VirtualClock
+from qnic.sim.emulator import SerialEmulator
+from qnic.sim.faults import (
+    MOVE_FAULTS,
+    REPLY_FAULTS,
+    Fault,
+    FaultQueue,
+    FaultSpec,
+    garble,
+    parse_fault_option,
+    truncate,
 )
-from sim_backends.emulator import SerialEmulator
-from sim_backends.motion import RotatorMotion
+from qnic.sim.motion import RotatorMotion
 
 __all__ = ["ElliptecBusEmulator", "ElliptecDevice", "Fault", "FaultSpec", "Status"]
 
@@ -296,7 +301,7 @@ class ElliptecBusEmulator(SerialEmulator):
                code: int = Status.OVER_CURRENT, offset_counts: int = 40,
                stall_fraction: float = 0.5) -> None:
         """Queue ``fault`` for the next ``count`` commands it can affect (see
-        :mod:`sim_backends.faults`); ``DISCONNECT``/``RECONNECT`` act at once."""
+        :mod:`qnic.sim.faults`); ``DISCONNECT``/``RECONNECT`` act at once."""
         self.inject_spec(FaultSpec(fault, count, addr, int(code), offset_counts, stall_fraction))
 
     def drop_input(self) -> None:

@@ -13,8 +13,8 @@ import itertools
 import threading
 from abc import ABC, abstractmethod
 
-from qnic.clock import VirtualClock
-from sim_backends.faults import Fault
+from qnic.instruments.clock import VirtualClock
+from qnic.sim.faults import Fault
 
 
 class SerialEmulator(ABC):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sim_backends.bench import Bench
+    from qnic.sim.bench import Bench
 
 
 class BenchRegistry:

@@ -35,10 +35,13 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
-
-from instruments.detectors.single_quantum_codec import BIAS_LIMIT_UA, ETB, MIN_PERIOD_MS
-from sim_backends.bench import Bench
-from sim_backends.registry import registry
+from qnic.instruments.detectors.single_quantum_codec import (
+    BIAS_LIMIT_UA,
+    ETB,
+    MIN_PERIOD_MS,
+)
+from qnic.sim.bench import Bench
+from qnic.sim.registry import registry
 
 log = logging.getLogger(__name__)
 

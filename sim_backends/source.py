@@ -12,9 +12,8 @@ from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Numbers
-
-from sim_backends.bench import Bench
-from sim_backends.registry import registry
+from qnic.sim.bench import Bench
+from qnic.sim.registry import registry
 
 
 class SimulatedSource(Instrument):
@@ -22,7 +21,7 @@ class SimulatedSource(Instrument):
 
     Args:
         name: instrument name.
-        bench: the name of a bench in the ``sim_backends`` registry.
+        bench: the name of a bench in the ``qnic.sim`` registry.
     """
 
     def __init__(self, name: str, bench: str = "default", **kwargs: Any) -> None:

@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Ints, Numbers
-
-from instruments.timetaggers.protocol import TagBatch
-from sim_backends.bench import PS, Bench
-from sim_backends.physics.pulses import tag
-from sim_backends.physics.sampling import sorted_uniform
-from sim_backends.registry import registry
+from qnic.instruments.timetaggers.protocol import TagBatch
+from qnic.sim.bench import PS, Bench
+from qnic.sim.physics.pulses import tag
+from qnic.sim.physics.sampling import sorted_uniform
+from qnic.sim.registry import registry
 
 _MAX_DELAY_PS = 2_000_000  # +-2 us of settable input delay
 
@@ -57,7 +56,7 @@ class SimulatedTimeTagger(Instrument):
 
     Args:
         name: instrument name.
-        bench: the name of a bench in the ``sim_backends`` registry.
+        bench: the name of a bench in the ``qnic.sim`` registry.
     """
 
     def __init__(self, name: str, bench: str = "default", **kwargs: Any) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim_backends.bench import Bench
-from sim_backends.params import bench_params
-from sim_backends.registry import registry
+from qnic.sim.bench import Bench
+from qnic.sim.params import bench_params
+from qnic.sim.registry import registry
 
 
 def ideal_detectors(arm: str, **overrides: Any) -> dict[int, dict[str, Any]]:

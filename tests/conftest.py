@@ -4,15 +4,14 @@ bench and a QCoDeS database of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import qcodes as qc
 from qcodes.instrument import Instrument
-
-import sim_backends
-from sim_backends.registry import registry
+from qnic.sim import register_serial_scheme
+from qnic.sim.registry import registry
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,9 +21,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    sim_backends.register_serial_scheme()
+    register_serial_scheme()
     # never read or write the user's calibration store
-    monkeypatch.setattr("calibration.store.default_directory", lambda: tmp_path / "calibrations")
+    monkeypatch.setattr("qnic.calibration.store.default_directory", lambda: tmp_path / "calibrations")
     old_db = qc.config.core.db_location
     qc.config.core.db_location = str(tmp_path / "experiments.db")
     try:
@@ -48,8 +47,8 @@ SNSPD = {"efficiency": 0.8, "dark_count_hz": 50.0, "dead_time_ns": 0.0,
          "afterpulse_probability": 0.0}
 
 if TYPE_CHECKING:
-    from instruments.detectors.single_quantum import SingleQuantumEos
-    from sim_backends.bench import Bench
+    from qnic.instruments.detectors.single_quantum import SingleQuantumEos
+    from qnic.sim.bench import Bench
 
 
 @pytest.fixture
@@ -63,8 +62,8 @@ def snspd_bench() -> Bench:
 
 @pytest.fixture
 def eos(snspd_bench: Bench) -> Iterator[SingleQuantumEos]:
-    from instruments.detectors.single_quantum import SingleQuantumEos
-    from sim_backends.snspd_emulator import EosEmulator
+    from qnic.instruments.detectors.single_quantum import SingleQuantumEos
+    from qnic.sim.snspd_emulator import EosEmulator
 
     with EosEmulator(snspd_bench, period_ms=10, bias_ua=[12.0] * 4, enabled=True) as emu:
         driver = SingleQuantumEos("eos", emu.address)

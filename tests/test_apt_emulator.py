@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import serial
-
-from qnic.clock import VirtualClock
-from sim_backends import register_serial_scheme
-from sim_backends.apt_emulator import AptEmulator, Fault
-from sim_backends.motion import RotatorMotion
-from sim_backends.registry import registry
+from qnic.instruments.clock import VirtualClock
+from qnic.sim import register_serial_scheme
+from qnic.sim.apt_emulator import AptEmulator, Fault
+from qnic.sim.motion import RotatorMotion
+from qnic.sim.registry import registry
 
 H = bytes.fromhex  # spaces in the literals separate header and fields
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
-
-from calibration.store import CalibrationRecord
+from qnic.calibration.store import CalibrationRecord
 from qnic.cli import main
+
 from qnic.station import default_station_path
 
 DEFAULT = yaml.safe_load(default_station_path().read_text())
@@ -150,12 +150,12 @@ def test_failed_step_keeps_earlier_steps_and_resume_finishes(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = station(tmp_path)
     cal_dir = tmp_path / "cal"
-    import calibration.runner as runner
+    import qnic.calibration.runner as runner
 
     original = dict(runner.STEPS)
 
     def broken(ctx: Any) -> Any:
-        from calibration.errors import CalibrationError
+        from qnic.calibration.errors import CalibrationError
         raise CalibrationError("visibility", "a simulated failure", "nothing")
 
     runner.STEPS[:] = [(n, broken if n == "visibility" else f) for n, f in runner.STEPS]

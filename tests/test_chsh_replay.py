@@ -1,7 +1,7 @@
 """`qnic chsh --save-tags FILE.ptu` and replaying that file through a station.
 
 The PTU holds acquisition time only (the rotator moves between settings are
-cut out, see ``experiments.chsh.acquisition_time_batches``), so a replay run
+cut out, see ``qnic.experiments.chsh.acquisition_time_batches``), so a replay run
 with the same seconds per setting reads the same stretch for each setting.
 """
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from experiments.chsh import SettingData, acquisition_time_batches
-from instruments.timetaggers.picoquant import PtuFile
-from instruments.timetaggers.protocol import TagBatch
 from qnic.cli import main
+from qnic.experiments.chsh import SettingData, acquisition_time_batches
+from qnic.instruments.timetaggers.picoquant import PtuFile
+from qnic.instruments.timetaggers.protocol import TagBatch
+
 from qnic.coincidence import OutcomeCounts
 from qnic.station import default_station_path
 
@@ -27,7 +27,7 @@ SECONDS = 0.2
 def replay_station(tmp_path: Path, ptu: Path) -> Path:
     """The default station with its tagger replaced by a replay of ``ptu``."""
     st = yaml.safe_load(default_station_path().read_text())
-    st["instruments"]["tagger"] = {"type": "instruments.timetaggers.replay.ReplayTimeTagger",
+    st["instruments"]["tagger"] = {"type": "qnic.instruments.timetaggers.replay.ReplayTimeTagger",
                                    "address": str(ptu)}
     path = tmp_path / "replay.yaml"
     path.write_text(yaml.safe_dump(st))

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from qnic.cli import main
-from qnic.station import default_station_path
 from test_cli_chsh import predicted_s
 
+from qnic.station import default_station_path
+
 MODELS = {
-    "k10cr1": ("instruments.rotators.apt.K10CR1", "sim://k10cr1?bench=default&arm={arm}"),
-    "kdc101": ("instruments.rotators.apt.KDC101", "sim://kdc101?bench=default&arm={arm}"),
-    "conex": ("instruments.rotators.conex.Conex", "sim://conex?bench=default&arm={arm}&model=agp"),
+    "k10cr1": ("qnic.instruments.rotators.apt.K10CR1", "sim://k10cr1?bench=default&arm={arm}"),
+    "kdc101": ("qnic.instruments.rotators.apt.KDC101", "sim://kdc101?bench=default&arm={arm}"),
+    "conex": ("qnic.instruments.rotators.conex.Conex", "sim://conex?bench=default&arm={arm}&model=agp"),
 }
 
 

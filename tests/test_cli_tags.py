@@ -9,12 +9,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from experiments.chsh import save_tags
-from instruments.timetaggers.picoquant import write_ptu, write_ptu_records
-from instruments.timetaggers.protocol import TagBatch
 from qnic.cli import tags
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK
+from qnic.experiments.chsh import save_tags
+from qnic.instruments.timetaggers.picoquant import write_ptu, write_ptu_records
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "timetags"
 

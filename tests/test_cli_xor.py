@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from qnic.cli import main
 from qnic.cli.common import EXIT_BAD_INPUT
 

@@ -7,7 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from qnic.coincidence import accidentals_from_offset, accidentals_from_rates, find_coincidences
+from qnic.coincidence import (
+    accidentals_from_offset,
+    accidentals_from_rates,
+    find_coincidences,
+)
 
 RATE_A_HZ = 2.0e5
 RATE_B_HZ = 3.0e5

@@ -7,7 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qnic.coincidence import CoincidenceStream, find_coincidences, find_coincidences_chunked
+from qnic.coincidence import (
+    CoincidenceStream,
+    find_coincidences,
+    find_coincidences_chunked,
+)
 
 Pairs = tuple[np.ndarray, np.ndarray]
 

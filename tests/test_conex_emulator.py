@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import serial
-
-from qnic.clock import VirtualClock
-from sim_backends import register_serial_scheme
-from sim_backends.conex_emulator import ConexEmulator, Fault, FaultSpec
-from sim_backends.motion import RotatorMotion
-from sim_backends.registry import registered, registry
+from qnic.instruments.clock import VirtualClock
+from qnic.sim import register_serial_scheme
+from qnic.sim.conex_emulator import ConexEmulator, Fault, FaultSpec
+from qnic.sim.motion import RotatorMotion
+from qnic.sim.registry import registered, registry
 
 ACCEL = 4000.0  # the stand-in motors' acceleration (deg/s^2)
 

@@ -13,24 +13,23 @@ import logging
 
 import numpy as np
 import pytest
-from scripted_port import ScriptedPort, ScriptMismatch
-
-from instruments.errors import (
+from qnic.instruments.clock import VirtualClock
+from qnic.instruments.errors import (
     DeviceFaultError,
     MoveIncompleteError,
     ProtocolError,
     TransportError,
 )
-from instruments.rotators.conex import Conex
-from instruments.rotators.conex_codec import (
+from qnic.instruments.rotators.conex import Conex
+from qnic.instruments.rotators.conex_codec import (
     ConexError,
     ControllerState,
     PositionerError,
 )
-from qnic.clock import VirtualClock
-from sim_backends.conex_emulator import ConexEmulator, Fault
-from sim_backends.motion import RotatorMotion
-from sim_backends.registry import registry
+from qnic.sim.conex_emulator import ConexEmulator, Fault
+from qnic.sim.motion import RotatorMotion
+from qnic.sim.registry import registry
+from scripted_port import ScriptedPort, ScriptMismatch
 
 Script = list[tuple[bytes, bytes | None]]
 CONNECT_AGP: Script = [(b"1VE\r\n", b"1VE CONEX-AGP 2.0.1\r\n"), (b"1ID?\r\n", b"1IDAG-PR100P\r\n")]

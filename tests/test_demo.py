@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qnic.cli import demo as demo_cli
+from qnic.experiments.demo import DemoConfig, DemoRun
+from qnic.experiments.demo_view import dashboard, demo_report, wilson_interval
 from test_cli_chsh import predicted_s
 
-from experiments.demo import DemoConfig, DemoRun
-from experiments.demo_view import dashboard, demo_report, wilson_interval
-from qnic.cli import demo as demo_cli
 from qnic.station import load_station_config, open_station
 
 
@@ -82,7 +82,7 @@ def test_quantum_beats_classical_at_the_predicted_rate(capsys: pytest.CaptureFix
 
 def test_rounds_follow_the_trace_in_order(tmp_path: Path) -> None:
     """Per-round accounting: the first half is all C,C and the second all E,E."""
-    from experiments.demo import Trace
+    from qnic.experiments.demo import Trace
 
     half = 150
     x = np.array([1] * half + [0] * half, np.int8)
@@ -212,7 +212,7 @@ def test_summary_png_and_dashboard(tmp_path: Path, capsys: pytest.CaptureFixture
     from rich.console import Console
 
     with open_station(load_station_config(None), seed=1) as st:
-        from experiments.demo import draw_trace
+        from qnic.experiments.demo import draw_trace
 
         run = DemoRun(st, DemoConfig().validate(), draw_trace(100, 0))
         run.prepare()

@@ -11,9 +11,8 @@ import math
 
 import pytest
 from benches import ideal_detectors, make_bench
-
-from sim_backends.bench import Bench
-from sim_backends.tagger import SimulatedTimeTagger
+from qnic.sim.bench import Bench
+from qnic.sim.tagger import SimulatedTimeTagger
 
 PAIR_HZ, TRANSMISSION = 1e5, 0.5
 

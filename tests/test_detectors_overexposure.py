@@ -8,19 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 from benches import make_bench
-
-from instruments.detectors.overexposure import (
+from qnic.instruments.detectors.overexposure import (
     OverexposureError,
     guard_readings,
     run_guarded,
     tagger_readings,
 )
-from instruments.detectors.protocol import CountReading, DetectorFigures
-from instruments.detectors.single_quantum import SingleQuantumEos
-from instruments.detectors.spcm import SPCMAQRH
-from sim_backends.bench import Bench
-from sim_backends.digital_line import SimulatedDigitalLine
-from sim_backends.tagger import SimulatedTimeTagger
+from qnic.instruments.detectors.protocol import CountReading, DetectorFigures
+from qnic.instruments.detectors.single_quantum import SingleQuantumEos
+from qnic.instruments.detectors.spcm import SPCMAQRH
+from qnic.sim.bench import Bench
+from qnic.sim.digital_line import SimulatedDigitalLine
+from qnic.sim.tagger import SimulatedTimeTagger
 
 LIMIT_HZ = 1e6
 BRIGHT_HZ = 5e6  # stray light: above the limit, below the modules' 30 MHz saturation

@@ -11,14 +11,13 @@ import math
 
 import pytest
 from benches import make_bench
-
-from instruments.detectors.protocol import Detector, DetectorFigures, DigitalLine
-from instruments.detectors.spcm import DATASHEET, SPCMAQRH
-from instruments.errors import InstrumentError, TransportError
-from sim_backends.bench import Bench
-from sim_backends.digital_line import SimulatedDigitalLine
-from sim_backends.params import bench_params
-from sim_backends.tagger import SimulatedTimeTagger
+from qnic.instruments.detectors.protocol import Detector, DetectorFigures, DigitalLine
+from qnic.instruments.detectors.spcm import DATASHEET, SPCMAQRH
+from qnic.instruments.errors import InstrumentError, TransportError
+from qnic.sim.bench import Bench
+from qnic.sim.digital_line import SimulatedDigitalLine
+from qnic.sim.params import bench_params
+from qnic.sim.tagger import SimulatedTimeTagger
 
 SPAD = {"efficiency": 0.65, "dark_count_hz": 300.0, "dead_time_ns": 0.0, "jitter_ps": 150.0,
         "afterpulse_probability": 0.0}

@@ -6,10 +6,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
-
 from benches import make_bench
-from instruments.discovery import classify_port, scan
 from qnic.cli import main
+from qnic.instruments.discovery import classify_port, scan
 
 
 def port(device: str, vid: int | None = None, pid: int | None = None, serial: str | None = None
@@ -20,7 +19,7 @@ def port(device: str, vid: int | None = None, pid: int | None = None, serial: st
 def test_usb_identities_are_recognised() -> None:
     k10 = classify_port("/dev/ttyUSB0", 0x0403, 0xFAF0, "55000123")
     assert k10 is not None and k10.kind == "Thorlabs K10CR1"
-    assert "type: instruments.rotators.apt.K10CR1" in k10.station_lines
+    assert "type: qnic.instruments.rotators.apt.K10CR1" in k10.station_lines
     kdc = classify_port("/dev/ttyUSB1", 0x0403, 0xFAF0, "27000456")
     assert kdc is not None and kdc.kind == "Thorlabs KDC101"
     conex = classify_port("COM4", 0x104D, 0x3002, "A1")
@@ -54,9 +53,9 @@ def test_scan_json_lists_station_lines(capsys: pytest.CaptureFixture[str]) -> No
 
 
 @pytest.mark.parametrize(("url", "model", "type_line"), [
-    ("sim://k10cr1?bench=default&arm=A", "K10CR1", "type: instruments.rotators.apt.K10CR1"),
-    ("sim://kdc101?bench=default&arm=A", "KDC101", "type: instruments.rotators.apt.KDC101"),
-    ("sim://conex?bench=default&arm=A&model=cc", "CONEX-CC", "type: instruments.rotators.conex.Conex"),
+    ("sim://k10cr1?bench=default&arm=A", "K10CR1", "type: qnic.instruments.rotators.apt.K10CR1"),
+    ("sim://kdc101?bench=default&arm=A", "KDC101", "type: qnic.instruments.rotators.apt.KDC101"),
+    ("sim://conex?bench=default&arm=A&model=cc", "CONEX-CC", "type: qnic.instruments.rotators.conex.Conex"),
 ])
 def test_probe_recognises_apt_and_conex_by_identification(url: str, model: str, type_line: str) -> None:
     make_bench()

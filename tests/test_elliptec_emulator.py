@@ -9,13 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import serial
-
-from qnic.clock import VirtualClock
-from sim_backends import register_serial_scheme
-from sim_backends.elliptec_emulator import ElliptecBusEmulator, Fault, Status
-from sim_backends.faults import FaultSpec, parse_fault_option
-from sim_backends.motion import RotatorMotion
-from sim_backends.registry import registered
+from qnic.instruments.clock import VirtualClock
+from qnic.sim import register_serial_scheme
+from qnic.sim.elliptec_emulator import ElliptecBusEmulator, Fault, Status
+from qnic.sim.faults import FaultSpec, parse_fault_option
+from qnic.sim.motion import RotatorMotion
+from qnic.sim.registry import registered
 
 # RotatorMotion defaults: 430 deg/s (instruments.md 1.7), 4000 deg/s^2.
 T_90_DEG_S = 90 / 430 + 430 / 4000  # 0.31680 s, trapezoidal

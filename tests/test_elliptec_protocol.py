@@ -7,10 +7,9 @@ has them), never codec output, so a codec bug cannot hide on both sides.
 from __future__ import annotations
 
 import pytest
-
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
-from instruments.rotators.elliptec import ELL14
-from instruments.rotators.elliptec_codec import ElliptecStatus
+from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError
+from qnic.instruments.rotators.elliptec import ELL14
+from qnic.instruments.rotators.elliptec_codec import ElliptecStatus
 from scripted_port import ScriptedPort, ScriptMismatch
 
 # real ELL14 capture at address 2 (instruments.md 1.5): 143,360 pulses per 360 deg

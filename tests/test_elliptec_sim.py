@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from benches import make_bench
-from instruments.errors import DeviceFaultError, MoveIncompleteError, ProtocolError, TransportError
-from instruments.rotators.elliptec import ELL14
-from instruments.rotators.protocol import Rotator
-from sim_backends.faults import Fault
+from qnic.instruments.errors import (
+    DeviceFaultError,
+    MoveIncompleteError,
+    ProtocolError,
+    TransportError,
+)
+from qnic.instruments.rotators.elliptec import ELL14
+from qnic.instruments.rotators.protocol import Rotator
+from qnic.sim.faults import Fault
 
 RESOLUTION_DEG = 360 / 143360
 
@@ -65,8 +69,9 @@ def test_analysed_basis_follows_the_waveplate_while_it_moves() -> None:
 
 def test_turning_the_waveplate_changes_the_statistics() -> None:
     make_bench({"pair_rate_hz": 2e5, "state": {"visibility": 1.0, "coherence": 1.0}})
+    from qnic.sim.tagger import SimulatedTimeTagger
+
     from qnic.coincidence import outcome_counts
-    from sim_backends.tagger import SimulatedTimeTagger
 
     rot = rotator()
     tagger = SimulatedTimeTagger("tagger", bench="default")

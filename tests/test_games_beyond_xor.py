@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from experiments.ecmp_conjecture import (
+from qnic.experiments.ecmp_conjecture import (
     ecmp_game,
     independent_activity,
     pairwise_test_game,
@@ -20,6 +19,7 @@ from experiments.ecmp_conjecture import (
     summary_text,
     tagged_pair_activity,
 )
+
 from qnic.games import (
     InvalidGameError,
     NonlocalGame,

@@ -1,7 +1,7 @@
 """Quantum strategies of XOR games: observables, dimensions, waveplate bases.
 
 The bench bases are checked against the simulated bench's own Jones optics
-and Bell state (sim_backends.physics), an implementation independent of
+and Bell state (qnic.sim.physics), an implementation independent of
 qnic.games.waveplates.
 """
 
@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 import pytest
+from qnic.sim.physics.optics import analyser_povm, joint_probabilities
+from qnic.sim.physics.state import bell_family
 from test_games_values import sign_vector_game
 
 from qnic.games import (
@@ -23,8 +25,6 @@ from qnic.games import (
     phi_plus_correlation,
     waveplate_basis,
 )
-from sim_backends.physics.optics import analyser_povm, joint_probabilities
-from sim_backends.physics.state import bell_family
 
 PHI_PLUS = bell_family(1.0, 1.0, "phi+")
 PAULI_STOKES = np.array([[[1, 0], [0, -1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]]])  # S1, S2, S3

@@ -15,9 +15,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import qnic.experiments.lb_study as study
+from qnic.experiments.lb_study import (
+    StudyConfig,
+    StudyConfigError,
+    run_study,
+    save_study,
+)
 
-import experiments.lb_study as study
-from experiments.lb_study import StudyConfig, StudyConfigError, run_study, save_study
 from qnic.balancing import (
     HERALDING_NOTE,
     QUANTUM_CHSH_WIN,

@@ -8,10 +8,9 @@ import inspect
 import pkgutil
 
 import pytest
+import qnic.instruments as instruments
 from qcodes.instrument import Instrument, InstrumentBase
 from qcodes.parameters import Parameter
-
-import instruments
 from scripted_port import ScriptedPort
 
 # parameters QCoDeS adds to every instrument itself
@@ -20,7 +19,7 @@ _QCODES_OWN = {"IDN"}
 
 def driver_classes() -> list[type[Instrument]]:
     found = []
-    for mod in pkgutil.walk_packages(instruments.__path__, "instruments."):
+    for mod in pkgutil.walk_packages(instruments.__path__, "qnic.instruments."):
         module = importlib.import_module(mod.name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Instrument) and cls.__module__ == module.__name__:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from instruments.timetaggers.picoquant import (
+from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     PtuFormatError,
     PtuTruncatedError,
@@ -20,7 +19,7 @@ from instruments.timetaggers.picoquant import (
     UnsupportedFormatError,
     write_ptu_records,
 )
-from instruments.timetaggers.picoquant.header import encode_tag, read_header
+from qnic.instruments.timetaggers.picoquant.header import encode_tag, read_header
 
 MAGIC = b"PQTTTR\x00\x001.0.00\x00\x00"
 

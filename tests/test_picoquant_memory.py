@@ -6,9 +6,8 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-
-from instruments.timetaggers.picoquant import PtuFile, RecordType
-from instruments.timetaggers.picoquant.writer import write_ptu_records
+from qnic.instruments.timetaggers.picoquant import PtuFile, RecordType
+from qnic.instruments.timetaggers.picoquant.writer import write_ptu_records
 
 
 def test_chunked_reading_memory_is_bounded_by_the_chunk(tmp_path: Path) -> None:

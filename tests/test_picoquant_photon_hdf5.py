@@ -10,15 +10,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from instruments.timetaggers.photon_hdf5 import (
+from qnic.instruments.timetaggers.photon_hdf5 import (
     DEFAULT_TIMESTAMPS_UNIT_S,
     PhotonHdf5File,
     PhotonHdf5Writer,
     write_photon_hdf5,
 )
-from instruments.timetaggers.picoquant import PtuFile, TagFileError, TagFileWarning
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.picoquant import PtuFile, TagFileError, TagFileWarning
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "timetags"
 

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from instruments.timetaggers.picoquant import (
+from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     RecordType,
     TagFileWarning,
     UnsupportedFormatError,
 )
-from instruments.timetaggers.picoquant.files import scan
+from qnic.instruments.timetaggers.picoquant.files import scan
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "timetags"
 

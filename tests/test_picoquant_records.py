@@ -14,8 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from instruments.timetaggers.picoquant import PtuFile, RecordType, write_ptu_records
+from qnic.instruments.timetaggers.picoquant import (
+    PtuFile,
+    RecordType,
+    write_ptu_records,
+)
 
 ptufile = pytest.importorskip("ptufile")
 
@@ -252,7 +255,7 @@ def test_overflow_counts_up_to_the_field_maximum(tmp_path: Path) -> None:
 
 
 def test_generic_t2_encoder_splits_long_gaps() -> None:
-    from instruments.timetaggers.picoquant.records import encode_generic_t2
+    from qnic.instruments.timetaggers.picoquant.records import encode_generic_t2
 
     units = np.array([3, 3 + 2 * (2**25 - 1) * 2**25 + 2**25], dtype=np.int64)
     words, base, wraps = encode_generic_t2(units, np.array([1, 2]))

@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from benches import make_bench
-
-from instruments.timetaggers.picoquant import (
+from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     PtuWriter,
     TagFileError,
     write_ptu,
 )
-from instruments.timetaggers.protocol import TagBatch
-from sim_backends.tagger import SimulatedTimeTagger
+from qnic.instruments.timetaggers.protocol import TagBatch
+from qnic.sim.tagger import SimulatedTimeTagger
 
 ptufile = pytest.importorskip("ptufile")
 

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from instruments.timetaggers.picoquant import (
+from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     PtuFormatError,
     PtuTruncatedError,
     write_ptu,
 )
-from instruments.timetaggers.protocol import TagBatch
-from instruments.timetaggers.replay import ReplayTimeTagger
+from qnic.instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.replay import ReplayTimeTagger
 
 N = 1000
 

@@ -12,18 +12,22 @@ from typing import Any
 import numpy as np
 import pytest
 from benches import make_bench
-
-from experiments.chsh import save_tags
-from instruments.timetaggers.photon_hdf5 import write_photon_hdf5
-from instruments.timetaggers.picoquant import TagFileError, TagFileWarning, write_ptu
-from instruments.timetaggers.protocol import TagBatch, TimeTagger
-from instruments.timetaggers.replay import (
+from qnic.experiments.chsh import save_tags
+from qnic.instruments.timetaggers.photon_hdf5 import write_photon_hdf5
+from qnic.instruments.timetaggers.picoquant import (
+    TagFileError,
+    TagFileWarning,
+    write_ptu,
+)
+from qnic.instruments.timetaggers.protocol import TagBatch, TimeTagger
+from qnic.instruments.timetaggers.replay import (
     ReplayEndError,
     ReplayTimeTagger,
     load_channel_map,
 )
+from qnic.sim.tagger import SimulatedTimeTagger
+
 from qnic.coincidence import find_coincidences
-from sim_backends.tagger import SimulatedTimeTagger
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "timetags"
 PS = 10**12
@@ -187,7 +191,7 @@ def test_channel_map_file_errors(tmp_path: Path) -> None:
 
 
 def test_unknown_record_type_fails_on_first_use(tmp_path: Path) -> None:
-    from instruments.timetaggers.picoquant import write_ptu_records
+    from qnic.instruments.timetaggers.picoquant import write_ptu_records
 
     path = tmp_path / "odd.ptu"
     write_ptu_records(path, 0x00010209, np.zeros(4, np.uint32), global_resolution_s=1e-12)

@@ -13,14 +13,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from benches import make_bench
-from instruments.errors import DeviceFaultError, MoveIncompleteError, ProtocolError, TransportError
-from instruments.rotators.apt import K10CR1, KDC101
-from instruments.rotators.conex import Conex
-from instruments.rotators.elliptec import ELL14
-from instruments.rotators.protocol import Rotator
-from sim_backends.faults import Fault
+from qnic.instruments.errors import (
+    DeviceFaultError,
+    MoveIncompleteError,
+    ProtocolError,
+    TransportError,
+)
+from qnic.instruments.rotators.apt import K10CR1, KDC101
+from qnic.instruments.rotators.conex import Conex
+from qnic.instruments.rotators.elliptec import ELL14
+from qnic.instruments.rotators.protocol import Rotator
+from qnic.sim.faults import Fault
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def test_home_then_set_and_read_back(kind: Kind, angle: float) -> None:
 
 
 def test_moving_the_rotator_moves_the_bench_waveplate(kind: Kind) -> None:
-    from sim_backends.registry import registry
+    from qnic.sim.registry import registry
 
     bench = registry().get("default")
     rot = kind.build("rot", "B")
@@ -82,7 +86,7 @@ def test_moving_the_rotator_moves_the_bench_waveplate(kind: Kind) -> None:
 
 
 def test_both_arms_move_together(kind: Kind) -> None:
-    from sim_backends.registry import registry
+    from qnic.sim.registry import registry
 
     clock = registry().get("default").clock
     a, b = kind.build("rot_a", "A"), kind.build("rot_b", "B")

@@ -1,12 +1,10 @@
-"""The table-driven variates of sim_backends.physics.sampling against their
+"""The table-driven variates of qnic.sim.physics.sampling against their
 true distributions (Kolmogorov-Smirnov on two million draws, fixed seed)."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-
-from sim_backends.physics.sampling import (
+from qnic.sim.physics.sampling import (
     exponential_knots,
     exponentials,
     normals,
@@ -14,6 +12,7 @@ from sim_backends.physics.sampling import (
     sorted_uniform,
     table_mean,
 )
+from scipy import stats
 
 N = 2_000_000
 

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
-
 from benches import ideal_detectors, make_bench
-from instruments.timetaggers.protocol import TagBatch, TimeTagger
+from qnic.instruments.timetaggers.protocol import TagBatch, TimeTagger
+from qnic.sim.physics.pulses import tag
+from qnic.sim.tagger import SimulatedTimeTagger
+
 from qnic.coincidence import find_coincidences
-from sim_backends.physics.pulses import tag
-from sim_backends.tagger import SimulatedTimeTagger
 
 
 def tagger(**sim: object) -> SimulatedTimeTagger:

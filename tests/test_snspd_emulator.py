@@ -1,6 +1,6 @@
 """Behaviour of the Eos driver through the loopback emulator on a bench.
 
-The expected values are the documented model (sim_backends.snspd_emulator
+The expected values are the documented model (qnic.sim.snspd_emulator
 SnspdModel, written out here again): efficiency factor
 f(I) = 1 / (1 + exp(-(I - 10 uA) / 0.8 uA)); dark counts
 50 Hz * f(I) + 1e4 Hz * exp((I - 15 uA) / 0.5 uA); latching above 15 uA
@@ -18,13 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 from benches import make_bench
-
-from instruments.detectors.protocol import Detector
-from instruments.detectors.single_quantum import SingleQuantumEos
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
-from sim_backends.bench import Bench
-from sim_backends.snspd_emulator import EosEmulator, EosFault
-from sim_backends.tagger import SimulatedTimeTagger
+from qnic.instruments.detectors.protocol import Detector
+from qnic.instruments.detectors.single_quantum import SingleQuantumEos
+from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError
+from qnic.sim.bench import Bench
+from qnic.sim.snspd_emulator import EosEmulator, EosFault
+from qnic.sim.tagger import SimulatedTimeTagger
 
 SNSPD = {"efficiency": 0.8, "dark_count_hz": 50.0, "jitter_ps": 20.0, "dead_time_ns": 0.0,
          "afterpulse_probability": 0.0}

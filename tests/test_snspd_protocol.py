@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-
-from instruments.detectors.single_quantum import SingleQuantumEos, parse_address
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
+from qnic.instruments.detectors.single_quantum import SingleQuantumEos, parse_address
+from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError
 
 
 class ScriptMismatch(AssertionError):

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qnic.station import StationError, default_station_path, load_station_config, open_station
+from qnic.station import (
+    DeprecatedPathWarning,
+    StationError,
+    default_station_path,
+    load_station_config,
+    open_station,
+)
 
 
 def default_dict() -> dict:  # type: ignore[type-arg]
@@ -33,8 +39,7 @@ def test_default_station_loads_and_opens() -> None:
 def test_open_station_cleans_up_on_error() -> None:
     cfg = load_station_config()
     from qcodes.instrument import Instrument
-
-    from sim_backends.registry import registry
+    from qnic.sim.registry import registry
     with pytest.raises(RuntimeError), open_station(cfg):
         raise RuntimeError("boom")
     assert registry().names() == []
@@ -58,7 +63,7 @@ def mutate(tmp_path: Path, edit) -> StationError:  # type: ignore[no-untyped-def
 
 
 def test_unknown_instrument_type(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["instruments"]["rotator_a"].update(type="instruments.rotators.nope.ELL99"))
+    err = mutate(tmp_path, lambda d: d["instruments"]["rotator_a"].update(type="qnic.instruments.rotators.nope.ELL99"))
     assert err.key == "instruments.rotator_a.type" and "unknown instrument type" in err.expected
 
 
@@ -155,3 +160,72 @@ def test_bad_init_argument_fails_with_the_instrument_key(tmp_path: Path) -> None
     with pytest.raises(StationError) as err, open_station(cfg):
         pass
     assert err.value.key == "instruments.rotator_a" and "one hex digit" in err.value.expected
+
+
+def test_old_type_paths_load_with_a_warning_naming_the_new_path(tmp_path: Path) -> None:
+    data = default_dict()
+    data["instruments"]["rotator_a"]["type"] = "instruments.rotators.elliptec.ELL14"
+    data["instruments"]["tagger"]["type"] = "sim_backends.tagger.SimulatedTimeTagger"
+    path = write(tmp_path, data)
+    with pytest.warns(DeprecatedPathWarning) as caught:
+        cfg = load_station_config(path)
+    messages = [str(w.message) for w in caught]
+    assert any("'qnic.instruments.rotators.elliptec.ELL14'" in m and "instruments.rotator_a.type" in m
+               for m in messages)
+    assert any("'qnic.sim.tagger.SimulatedTimeTagger'" in m for m in messages)
+    assert cfg.instruments["rotator_a"]["type"] == "qnic.instruments.rotators.elliptec.ELL14"
+    with open_station(cfg) as st:
+        assert type(st.qnics["A"].rotator).__module__ == "qnic.instruments.rotators.elliptec"
+
+
+def test_the_sim_section_is_found_through_its_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    from qnic.sections import ENTRY_POINT_GROUP, section_registry
+
+    declared = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    assert declared == {"sim": "qnic.sim.station_section:SimSection"}
+    assert type(section_registry().handlers()["sim"]).__module__ == "qnic.sim.station_section"
+
+
+def test_a_section_registered_by_hand_is_read_and_opened(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    from qnic.instruments.clock import VirtualClock
+
+    from qnic.sections import SectionRegistry
+
+    opened: list[object] = []
+
+    class Lab:
+        address_schemes = ("lab://",)
+        clock = VirtualClock()
+
+        def parse(self, raw: object) -> object:
+            if raw != {"ok": True}:
+                raise ValueError("expected ok: true")
+            return raw
+
+        def channels(self, parsed: object) -> None:
+            return None
+
+        def check_address(self, address: str, parsed: object) -> None:
+            pass
+
+        @contextmanager
+        def open(self, parsed: object, seed: int | None):  # type: ignore[no-untyped-def]
+            opened.append(parsed)
+            yield self
+
+    registry = SectionRegistry()
+    registry.add("lab", Lab())
+    monkeypatch.setattr("qnic.station.section_registry", lambda: registry)
+    data = default_dict()
+    data["lab"] = {"ok": False}
+    with pytest.raises(StationError, match=r"station.yaml: lab: expected ok: true"):
+        load_station_config(write(tmp_path, data))
+    data["lab"] = {"ok": True}
+    cfg = load_station_config(write(tmp_path, data))
+    with open_station(cfg) as st:
+        assert opened == [{"ok": True}] and st.bench is not None

@@ -22,20 +22,19 @@ from fakes.swabian_api import (
     TagType,
     call,
 )
-
-from instruments.errors import (
+from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,
     ProtocolError,
     TransportError,
 )
-from instruments.timetaggers.protocol import TimeTagger
-from instruments.timetaggers.swabian import (
+from qnic.instruments.timetaggers.protocol import TimeTagger
+from qnic.instruments.timetaggers.swabian import (
     SwabianAPIError,
     SwabianTimeTagger,
     VendorPackageMissingError,
 )
-from instruments.timetaggers.swabian_stream import StreamBuffer, StreamDecoder
+from qnic.instruments.timetaggers.swabian_stream import StreamBuffer, StreamDecoder
 
 SERIAL = "1910000ABC"
 T0 = 7_000_000_000  # the fake device's time when the test starts (ps since start-up)
@@ -383,7 +382,7 @@ def _block_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_the_package_the_error_names_the_extra_on_first_use(
         monkeypatch: pytest.MonkeyPatch) -> None:
     _block_vendor(monkeypatch)
-    spec = importlib.util.find_spec("instruments.timetaggers.swabian")
+    spec = importlib.util.find_spec("qnic.instruments.timetaggers.swabian")
     assert spec is not None and spec.loader is not None
     fresh = importlib.util.module_from_spec(spec)  # our module imports without it
     spec.loader.exec_module(fresh)

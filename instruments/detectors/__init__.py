@@ -1,7 +1,7 @@
 """Single-photon detectors behind one protocol (:class:`Detector`), gated
 through :class:`DigitalLine` where the detector has no data interface."""
 
-from instruments.detectors.protocol import (
+from qnic.instruments.detectors.protocol import (
     CountReading,
     Detector,
     DetectorFigures,

@@ -20,7 +20,7 @@ Latching: an SNSPD biased too close to its switching current (or hit by a
 burst of light) can latch: the wire stays normal and counts nothing, not
 even dark counts, while still biased. :class:`DetectorGuard` watches the
 biased detectors (those with an ``operating_bias_ua``, as
-:class:`~instruments.detectors.single_quantum_channel.EosChannel`): when one
+:class:`~qnic.instruments.detectors.single_quantum_channel.EosChannel`): when one
 counts zero, while enabled, for long enough that its dark-count rate
 (``figures().dark_count_hz``) should have given ``latch_dark_counts`` counts,
 it is re-biased (bias to 0, where the wire recovers, then back to its
@@ -35,9 +35,9 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from instruments.detectors.protocol import CountReading, Detector
-from instruments.errors import InstrumentError
-from instruments.timetaggers.protocol import TimeTagger
+from qnic.instruments.detectors.protocol import CountReading, Detector
+from qnic.instruments.errors import InstrumentError
+from qnic.instruments.timetaggers.protocol import TimeTagger
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,18 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Ints, Numbers
 from qcodes.validators import Sequence as SequenceOf
-
-from instruments.detectors import single_quantum_codec as sq
-from instruments.detectors.overexposure import ProtectionEvent
-from instruments.detectors.single_quantum_channel import EosChannel
-from instruments.detectors.single_quantum_counts import EosCounts
-from instruments.detectors.single_quantum_link import SocketLink, parse_address
-from instruments.errors import DeviceFaultError, ProtocolError, TransportError
+from qnic.instruments.detectors import single_quantum_codec as sq
+from qnic.instruments.detectors.overexposure import ProtectionEvent
+from qnic.instruments.detectors.single_quantum_channel import EosChannel
+from qnic.instruments.detectors.single_quantum_codec import EosInfo
+from qnic.instruments.detectors.single_quantum_counts import EosCounts
+from qnic.instruments.detectors.single_quantum_link import SocketLink, parse_address
+from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError
 
 __all__ = ["EosChannel", "EosInfo", "SingleQuantumEos", "parse_address"]
 
@@ -37,14 +36,6 @@ log = logging.getLogger(__name__)
 
 EXPECTED = "a Single Quantum Eos control port (JSON label messages ending in 0x17, port 12000)"
 _TOL = 0.01  # uA / mV: a broadcast value this close to the value set confirms it
-
-
-@dataclass(frozen=True)
-class EosInfo:
-    """What the controller says about itself at connection."""
-
-    number_of_detectors: int
-    labels: tuple[str, ...]
 
 
 class SingleQuantumEos(EosCounts, Instrument):

@@ -9,16 +9,28 @@ values, instruments.md 6.3).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from qcodes.instrument import InstrumentChannel
 from qcodes.validators import Ints, Numbers
-
-from instruments.detectors.protocol import DetectorFigures
-from instruments.detectors.single_quantum_codec import BIAS_LIMIT_UA, TRIGGER_LIMIT_MV
+from qnic.instruments.detectors.protocol import DetectorFigures
+from qnic.instruments.detectors.single_quantum_codec import (
+    BIAS_LIMIT_UA,
+    TRIGGER_LIMIT_MV,
+)
 
 if TYPE_CHECKING:
-    from instruments.detectors.single_quantum import SingleQuantumEos
+    from qcodes.instrument import InstrumentBase
+    from qcodes.parameters import Parameter
+
+
+class EosControls(Protocol):
+    """What a detector channel uses of its controller (the Eos driver)."""
+
+    bias_currents_ua: Parameter
+    trigger_levels_mv: Parameter
+    detectors_enabled: Parameter
+
 
 class EosChannel(InstrumentChannel):
     """One SNSPD of the controller, a :class:`Detector` feeding one tagger channel.
@@ -27,18 +39,19 @@ class EosChannel(InstrumentChannel):
     at zero bias); ``enable`` restores the operating bias.
     """
 
-    def __init__(self, parent: SingleQuantumEos, name: str, index: int, tagger_channel: int) -> None:
+    def __init__(self, parent: InstrumentBase, name: str, index: int, tagger_channel: int) -> None:
         super().__init__(parent, name)
         self.index = index
-        self.eos = parent
+        self.eos = cast(EosControls, parent)
+        eos = self.eos
         self.bias_current_ua = self.add_parameter(
             "bias_current_ua", label=f"Detector {index + 1} bias current", unit="uA",
-            get_cmd=lambda: parent.bias_currents_ua()[index], set_cmd=self._set_bias,
+            get_cmd=lambda: eos.bias_currents_ua()[index], set_cmd=self._set_bias,
             vals=Numbers(-BIAS_LIMIT_UA, BIAS_LIMIT_UA),
             docstring="Control the bias current in uA (float, -90.9 to 90.9).")
         self.trigger_level_mv = self.add_parameter(
             "trigger_level_mv", label=f"Detector {index + 1} trigger level", unit="mV",
-            get_cmd=lambda: parent.trigger_levels_mv()[index], set_cmd=self._set_trigger,
+            get_cmd=lambda: eos.trigger_levels_mv()[index], set_cmd=self._set_trigger,
             vals=Numbers(-TRIGGER_LIMIT_MV, TRIGGER_LIMIT_MV),
             docstring="Control the counter's trigger level in mV (float, -1000 to 1000).")
         self.operating_bias_ua = self.add_parameter(

@@ -188,3 +188,11 @@ def check_list(name: str, values: Sequence[float], n_detectors: int) -> list[flo
         raise ValueError(f"{name}: expected {n_detectors} values (one per detector), "
                          f"got {len(values)}")
     return [float(v) for v in values]
+
+
+@dataclass(frozen=True)
+class EosInfo:
+    """What the controller says about itself at connection."""
+
+    number_of_detectors: int
+    labels: tuple[str, ...]

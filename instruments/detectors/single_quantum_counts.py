@@ -1,6 +1,6 @@
 """The counts port of the Single Quantum Eos: one line per measurement
 period, "Unix time, count, count, ..." (shared/reference/instruments.md
-section 5.3). Mixed into :class:`~instruments.detectors.single_quantum.SingleQuantumEos`,
+section 5.3). Mixed into :class:`~qnic.instruments.detectors.single_quantum.SingleQuantumEos`,
 which supplies the connection, the period and the channels.
 """
 
@@ -10,17 +10,16 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from instruments.detectors import single_quantum_codec as sq
-from instruments.detectors.overexposure import DetectorGuard, ProtectionEvent
-from instruments.detectors.protocol import CountReading
-from instruments.errors import ProtocolError, TransportError
+from qnic.instruments.detectors import single_quantum_codec as sq
+from qnic.instruments.detectors.overexposure import DetectorGuard, ProtectionEvent
+from qnic.instruments.detectors.protocol import CountReading
+from qnic.instruments.errors import ProtocolError, TransportError
 
 if TYPE_CHECKING:
     from qcodes.parameters import Parameter
-
-    from instruments.detectors.single_quantum import EosInfo
-    from instruments.detectors.single_quantum_channel import EosChannel
-    from instruments.detectors.single_quantum_link import SocketLink
+    from qnic.instruments.detectors.single_quantum_channel import EosChannel
+    from qnic.instruments.detectors.single_quantum_codec import EosInfo
+    from qnic.instruments.detectors.single_quantum_link import SocketLink
 
 
 class EosCounts:

@@ -13,8 +13,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from instruments.detectors.single_quantum_codec import CONTROL_PORT
-from instruments.errors import TransportError
+from qnic.instruments.detectors.single_quantum_codec import CONTROL_PORT
+from qnic.instruments.errors import TransportError
 
 
 def parse_address(address: str) -> tuple[str, int, int | None]:

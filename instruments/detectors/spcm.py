@@ -15,9 +15,8 @@ from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Ints, Numbers
-
-from instruments.detectors.protocol import DetectorFigures, DigitalLine
-from instruments.errors import InstrumentError, TransportError
+from qnic.instruments.detectors.protocol import DetectorFigures, DigitalLine
+from qnic.instruments.errors import InstrumentError, TransportError
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Motorized waveplate rotators behind one protocol (:class:`Rotator`)."""
 
-from instruments.rotators.protocol import Rotator
+from qnic.instruments.rotators.protocol import Rotator
 
 __all__ = ["Rotator"]

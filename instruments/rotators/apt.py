@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Numbers
-
-from instruments.errors import (
+from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,
     ProtocolError,
     TransportError,
 )
-from instruments.rotators.apt_codec import (
+from qnic.instruments.rotators.apt_codec import (
     CHANNEL,
     KDC101_STAGE_IDS,
     Frame,
@@ -41,8 +40,8 @@ from instruments.rotators.apt_codec import (
     normalize_stage_name,
     with_limits,
 )
-from instruments.rotators.apt_motion import AptMotion, Move
-from instruments.rotators.apt_transport import AptLink, Sleep, with_detail
+from qnic.instruments.rotators.apt_motion import AptMotion, Move
+from qnic.instruments.rotators.apt_transport import AptLink, Sleep, with_detail
 
 log = logging.getLogger(__name__)
 

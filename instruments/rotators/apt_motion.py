@@ -1,7 +1,7 @@
 """Moves of the Thorlabs APT rotators: starting them, waiting for their
 end message, and what to make of an end that is missing, garbled or off
 target (shared/reference/instruments.md section 2.4). Mixed into the
-drivers of :mod:`instruments.rotators.apt`, which supply the link, the
+drivers of :mod:`qnic.instruments.rotators.apt`, which supply the link, the
 stage and the queries.
 """
 
@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 from qcodes.parameters import Parameter
 from qcodes.validators import Numbers
-
-from instruments.errors import (
+from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,
     MoveIncompleteError,
     ProtocolError,
     TransportError,
 )
-from instruments.rotators.apt_codec import (
+from qnic.instruments.rotators.apt_codec import (
     CHANNEL,
     Frame,
     MessageId,
@@ -31,7 +30,7 @@ from instruments.rotators.apt_codec import (
     encode_chan_i32,
     encode_short,
 )
-from instruments.rotators.apt_transport import AptLink, with_detail
+from qnic.instruments.rotators.apt_transport import AptLink, with_detail
 
 log = logging.getLogger(__name__)
 

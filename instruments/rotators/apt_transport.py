@@ -15,9 +15,13 @@ from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import serial
-
-from instruments.errors import DeviceFaultError, InstrumentError, ProtocolError, TransportError
-from instruments.rotators.apt_codec import (
+from qnic.instruments.errors import (
+    DeviceFaultError,
+    InstrumentError,
+    ProtocolError,
+    TransportError,
+)
+from qnic.instruments.rotators.apt_codec import (
     HEADER_LENGTH,
     HOST,
     MOVE_ENDS,

@@ -2,7 +2,7 @@
 
 ``model="agp"``: a CONEX-AGP with an AG-PR100P; ``model="cc"``: a CONEX-CC
 with a PR50CC. Facts: shared/reference/instruments.md section 3; codes and
-parsing in :mod:`instruments.rotators.conex_codec`. Only queries are answered,
+parsing in :mod:`qnic.instruments.rotators.conex_codec`. Only queries are answered,
 so every set command is followed by ``TE`` (which reads and clears the last
 command error). A move ends when ``TS`` shows any READY state: a zero-length
 move stays in 32 and never passes 33 (section 3). Polling waits one read
@@ -20,15 +20,14 @@ from typing import Any, TypeVar
 import serial
 from qcodes.instrument import Instrument
 from qcodes.validators import Numbers
-
-from instruments.errors import (
+from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,
     MoveIncompleteError,
     ProtocolError,
     TransportError,
 )
-from instruments.rotators.conex_codec import (
+from qnic.instruments.rotators.conex_codec import (
     MODELS,
     MOTION_STATES,
     NOT_REFERENCED_STATES,

@@ -14,15 +14,14 @@ from typing import Any, TypeVar
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Enum, Ints, Numbers
-
-from instruments.errors import (
+from qnic.instruments.errors import (
     DeviceFaultError,
     MoveIncompleteError,
     ProtocolError,
     TransportError,
 )
-from instruments.rotators.elliptec_bus import ElliptecBus
-from instruments.rotators.elliptec_codec import (
+from qnic.instruments.rotators.elliptec_bus import ElliptecBus
+from qnic.instruments.rotators.elliptec_codec import (
     DeviceInfo,
     ElliptecStatus,
     Reply,

@@ -14,9 +14,8 @@ from collections import defaultdict, deque
 from typing import Any
 
 import serial
-
-from instruments.errors import ProtocolError, TransportError
-from instruments.rotators.elliptec_codec import TERMINATOR, Reply, parse_reply
+from qnic.instruments.errors import ProtocolError, TransportError
+from qnic.instruments.rotators.elliptec_codec import TERMINATOR, Reply, parse_reply
 
 log = logging.getLogger(__name__)
 

@@ -40,11 +40,14 @@ from typing import Any, Self
 
 import h5py
 import numpy as np
-
-from instruments.timetaggers.picoquant.chunk import TagChunk, TimeOrder, concatenate
-from instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
-from instruments.timetaggers.picoquant.records import units_to_ps
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.picoquant.chunk import (
+    TagChunk,
+    TimeOrder,
+    concatenate,
+)
+from qnic.instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
+from qnic.instruments.timetaggers.picoquant.records import units_to_ps
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 DEFAULT_TIMESTAMPS_UNIT_S = 1e-12
 """Unit assumed for a file without ``timestamps_unit`` when the caller gives none."""

@@ -2,7 +2,7 @@
 
 A PTU file (any record type the PTU reader knows), a Photon-HDF5 file, or the
 ``.npz`` side file of ``qnic chsh --save-tags`` (arrays ``timestamps_ps_XY``
-and ``channels_XY``) plays as a :class:`~instruments.timetaggers.protocol.TimeTagger`
+and ``channels_XY``) plays as a :class:`~qnic.instruments.timetaggers.protocol.TimeTagger`
 in a station: each :meth:`~ReplayTimeTagger.acquire` returns the next
 ``duration_s`` of recorded tags, with the input delays applied and the file's
 channels renamed by an optional channel map (file channel -> station channel;
@@ -32,18 +32,17 @@ import numpy as np
 import yaml
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Bool, Enum, Ints, Numbers
-
-from instruments.errors import InstrumentError
-from instruments.timetaggers.picoquant.chunk import TagChunk
-from instruments.timetaggers.picoquant.errors import TagFileError
-from instruments.timetaggers.picoquant.files import (
+from qnic.instruments.errors import InstrumentError
+from qnic.instruments.timetaggers.picoquant.chunk import TagChunk
+from qnic.instruments.timetaggers.picoquant.errors import TagFileError
+from qnic.instruments.timetaggers.picoquant.files import (
     TagFileFormat,
     TagFileInfo,
     open_chunks,
     scan,
 )
-from instruments.timetaggers.picoquant.reader import DEFAULT_CHUNK_RECORDS
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.picoquant.reader import DEFAULT_CHUNK_RECORDS
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 MAX_DELAY_PS = 1_000_000  # +-1 us of settable input delay
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))

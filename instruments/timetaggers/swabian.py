@@ -13,9 +13,9 @@ edge input channels are read then, and each input becomes a channel submodule
 Acquisitions run a ``TimeTagStream`` created on a ``SynchronizedMeasurements``
 proxy, started with ``startFor`` for exactly the asked duration and read with
 ``waitUntilFinished(timeout)`` / ``getData`` until it finishes; the buffers
-become :class:`~instruments.timetaggers.protocol.TagBatch` objects with the
+become :class:`~qnic.instruments.timetaggers.protocol.TagBatch` objects with the
 stream's overflow intervals and missed-event counts
-(:mod:`instruments.timetaggers.swabian_stream`). Device times are the
+(:mod:`qnic.instruments.timetaggers.swabian_stream`). Device times are the
 tagger's own: ps since start-up, rolling over after about 107 days.
 """
 
@@ -30,10 +30,9 @@ from typing import Any, TypeVar
 
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Bool, Ints, Numbers
-
-from instruments.errors import InstrumentError, ProtocolError, TransportError
-from instruments.timetaggers.protocol import TagBatch
-from instruments.timetaggers.swabian_stream import (
+from qnic.instruments.errors import InstrumentError, ProtocolError, TransportError
+from qnic.instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.swabian_stream import (
     ModelLimits,
     StreamBuffer,
     StreamDecoder,

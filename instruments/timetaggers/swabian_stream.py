@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from instruments.errors import DeviceFaultError, ProtocolError
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.errors import DeviceFaultError, ProtocolError
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,14 @@ rule, pair strategies), ``buffer`` (heralded pairs per setting),
 (one study point), ``analysis`` (knees, intervals).
 """
 
-from qnic.balancing.analysis import Estimate, Knee, KneeStatus, binomial_sigma, find_knee, mean_ci
+from qnic.balancing.analysis import (
+    Estimate,
+    Knee,
+    KneeStatus,
+    binomial_sigma,
+    find_knee,
+    mean_ci,
+)
 from qnic.balancing.buffer import PairBuffer, PairsExhausted, heralded_pairs
 from qnic.balancing.decisions import (
     Balancer,

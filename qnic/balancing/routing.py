@@ -36,7 +36,12 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from qnic.balancing.decisions import PairStrategy, always_separate, dedicated_c, quantum_chsh
+from qnic.balancing.decisions import (
+    PairStrategy,
+    always_separate,
+    dedicated_c,
+    quantum_chsh,
+)
 from qnic.balancing.game import chsh_strategy
 from qnic.balancing.sources import OutcomeTable, visibility_table
 

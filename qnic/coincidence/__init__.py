@@ -22,7 +22,11 @@ from qnic.coincidence.accidentals import (
     accidentals_from_offset,
     accidentals_from_rates,
 )
-from qnic.coincidence.correlation import DelayEstimate, cross_correlation, estimate_delay
+from qnic.coincidence.correlation import (
+    DelayEstimate,
+    cross_correlation,
+    estimate_delay,
+)
 from qnic.coincidence.matching import IndexPairs, find_coincidences
 from qnic.coincidence.outcomes import (
     DOUBLE_CLICK,

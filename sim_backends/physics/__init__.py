@@ -1,4 +1,4 @@
 """Pure-numpy physics of the simulated bench: states, optics, detectors.
 
-Nothing here does I/O or keeps time; :mod:`sim_backends.bench` drives it.
+Nothing here does I/O or keeps time; :mod:`qnic.sim.bench` drives it.
 """

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-
-from sim_backends.physics.prng import LOW32, next_u64
-from sim_backends.physics.pulses import insert_sorted
-from sim_backends.physics.sampling import (
+from qnic.sim.physics.prng import LOW32, next_u64
+from qnic.sim.physics.pulses import insert_sorted
+from qnic.sim.physics.sampling import (
     class_guide,
     draw_class,
     inverse_cdf,

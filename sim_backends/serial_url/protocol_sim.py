@@ -1,12 +1,12 @@
 """The ``sim://`` scheme for pyserial: ``serial.serial_for_url("sim://ell14?...")``.
 
 pyserial looks for a module ``protocol_<scheme>`` in each package listed in
-``serial.protocol_handler_packages``; :func:`sim_backends.register_serial_scheme`
+``serial.protocol_handler_packages``; :func:`qnic.sim.register_serial_scheme`
 adds this package. The URL's host part names the device model, its query the
 bench and the device's place on it, e.g.
 ``sim://ell14?bench=default&arm=A&addr=0``. The device emulator behind the
 port is built by the factory registered for the model in
-:mod:`sim_backends.devices`.
+:mod:`qnic.sim.devices`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import urllib.parse
 
 import serial
+from qnic.sim.devices import build_emulator
+from qnic.sim.emulator import SerialEmulator
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
-
-from sim_backends.devices import build_emulator
-from sim_backends.emulator import SerialEmulator
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:

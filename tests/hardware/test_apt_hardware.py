@@ -13,11 +13,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from qnic.instruments.rotators import Rotator
+from qnic.instruments.rotators.apt import K10CR1, KDC101
+from qnic.instruments.rotators.apt_codec import StatusBits
 from serial.tools import list_ports
-
-from instruments.rotators import Rotator
-from instruments.rotators.apt import K10CR1, KDC101
-from instruments.rotators.apt_codec import StatusBits
 
 pytestmark = [pytest.mark.hardware, pytest.mark.moves_optics]
 

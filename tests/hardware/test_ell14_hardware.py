@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import pytest
-
-from instruments.rotators.elliptec import ELL14
+from qnic.instruments.rotators.elliptec import ELL14
 
 pytestmark = [pytest.mark.hardware, pytest.mark.moves_optics]
 

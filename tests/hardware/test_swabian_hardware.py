@@ -13,9 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-
-from instruments.timetaggers.protocol import TimeTagger
-from instruments.timetaggers.swabian import (
+from qnic.instruments.timetaggers.protocol import TimeTagger
+from qnic.instruments.timetaggers.swabian import (
     SwabianTimeTagger,
     VendorPackageMissingError,
     load_vendor_api,

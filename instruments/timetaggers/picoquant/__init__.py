@@ -5,18 +5,18 @@ Modules: ``header`` (the tagged header), ``records`` (the 32-bit record
 codec), ``chunk`` (what readers hand out), ``reader`` and ``writer``.
 """
 
-from instruments.timetaggers.picoquant.chunk import TagChunk
-from instruments.timetaggers.picoquant.errors import (
+from qnic.instruments.timetaggers.picoquant.chunk import TagChunk
+from qnic.instruments.timetaggers.picoquant.errors import (
     PtuFormatError,
     PtuTruncatedError,
     TagFileError,
     TagFileWarning,
     UnsupportedFormatError,
 )
-from instruments.timetaggers.picoquant.header import PtuHeader, TagType
-from instruments.timetaggers.picoquant.reader import PtuFile
-from instruments.timetaggers.picoquant.records import RecordType
-from instruments.timetaggers.picoquant.writer import (
+from qnic.instruments.timetaggers.picoquant.header import PtuHeader, TagType
+from qnic.instruments.timetaggers.picoquant.reader import PtuFile
+from qnic.instruments.timetaggers.picoquant.records import RecordType
+from qnic.instruments.timetaggers.picoquant.writer import (
     PtuWriter,
     write_ptu,
     write_ptu_records,

@@ -1,7 +1,7 @@
 """Chunks of tags read from a file, and putting them in time order.
 
 File readers (PTU, Photon-HDF5) hand out :class:`TagChunk` objects: what a
-:class:`~instruments.timetaggers.protocol.TagBatch` holds (int64 picosecond
+:class:`~qnic.instruments.timetaggers.protocol.TagBatch` holds (int64 picosecond
 timestamps sorted in time, hardware channels) plus what a file adds: marker
 events, reported apart from photons, the number of records and timer
 overflows the chunk decoded, and the T3 sync count and micro time of each tag.
@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
 

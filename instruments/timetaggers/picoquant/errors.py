@@ -10,7 +10,7 @@ unless they expect it.
 
 from __future__ import annotations
 
-from instruments.errors import InstrumentError
+from qnic.instruments.errors import InstrumentError
 
 
 class TagFileError(InstrumentError, ValueError):

@@ -24,10 +24,9 @@ from enum import Enum
 from typing import Any, BinaryIO
 
 import numpy as np
-
-from instruments.timetaggers.picoquant.chunk import TagChunk
-from instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
-from instruments.timetaggers.picoquant.reader import (
+from qnic.instruments.timetaggers.picoquant.chunk import TagChunk
+from qnic.instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
+from qnic.instruments.timetaggers.picoquant.reader import (
     DEFAULT_CHUNK_RECORDS,
     PtuFile,
     check_ptu_magic,
@@ -149,7 +148,7 @@ def open_chunks(source: FileSource, fmt: TagFileFormat | None = None, *,
         ptu = PtuFile(source, name=name)
         return ptu.chunks(chunk_records), ptu.close
     if fmt == TagFileFormat.PHOTON_HDF5:
-        from instruments.timetaggers.photon_hdf5 import PhotonHdf5File
+        from qnic.instruments.timetaggers.photon_hdf5 import PhotonHdf5File
 
         h5 = PhotonHdf5File(source, timestamps_unit_s=timestamps_unit_s, name=name)
         return h5.chunks(chunk_records), h5.close

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, BinaryIO
 
-from instruments.timetaggers.picoquant.errors import PtuFormatError
+from qnic.instruments.timetaggers.picoquant.errors import PtuFormatError
 
 PTU_MAGIC = b"PQTTTR\x00\x00"
 PTU_VERSION = b"1.0.00\x00\x00"

@@ -12,7 +12,7 @@ Times are int64 picoseconds from the start of the measurement:
   chunk too.)
 
 Channels are numbered as the hardware numbers them (see
-:mod:`~instruments.timetaggers.picoquant.records`: HydraHarp-family field + 1,
+:mod:`~qnic.instruments.timetaggers.picoquant.records`: HydraHarp-family field + 1,
 T2 sync = 0; PicoHarp as recorded). Markers are reported apart.
 
 The data, not the header, decides how many records there are: a header
@@ -21,7 +21,7 @@ interrupted or still-running measurement, a patched file) gives a
 ``TagFileWarning`` and every whole record present is read. A file that ends
 inside a record (an interrupted write or copy) is read up to the break: the
 chunk iterator hands out every whole record, then raises
-:class:`~instruments.timetaggers.picoquant.errors.PtuTruncatedError` naming
+:class:`~qnic.instruments.timetaggers.picoquant.errors.PtuTruncatedError` naming
 the broken record's index and byte offset.
 """
 
@@ -35,16 +35,23 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 import numpy as np
-
-from instruments.timetaggers.picoquant.chunk import TagChunk, TimeOrder, concatenate
-from instruments.timetaggers.picoquant.errors import (
+from qnic.instruments.timetaggers.picoquant.chunk import (
+    TagChunk,
+    TimeOrder,
+    concatenate,
+)
+from qnic.instruments.timetaggers.picoquant.errors import (
     PtuFormatError,
     PtuTruncatedError,
     TagFileWarning,
     UnsupportedFormatError,
 )
-from instruments.timetaggers.picoquant.header import PTU_MAGIC, PtuHeader, read_header
-from instruments.timetaggers.picoquant.records import (
+from qnic.instruments.timetaggers.picoquant.header import (
+    PTU_MAGIC,
+    PtuHeader,
+    read_header,
+)
+from qnic.instruments.timetaggers.picoquant.records import (
     RecordType,
     decode,
     describe_known_types,

@@ -29,17 +29,16 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self
 
 import numpy as np
-
-from instruments.timetaggers.picoquant.errors import TagFileError
-from instruments.timetaggers.picoquant.header import (
+from qnic.instruments.timetaggers.picoquant.errors import TagFileError
+from qnic.instruments.timetaggers.picoquant.header import (
     HEADER_END,
     PTU_MAGIC,
     PTU_VERSION,
     TagType,
     encode_tag,
 )
-from instruments.timetaggers.picoquant.records import RecordType, encode_generic_t2
-from instruments.timetaggers.protocol import TagBatch
+from qnic.instruments.timetaggers.picoquant.records import RecordType, encode_generic_t2
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 # ptufile (2026.2) multiplies an overflow count by the 2^25 period in 32 bits, so
 # it misreads counts above 127; records of at most 127 overflows are read right

@@ -16,10 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from experiments.demo import DemoConfig, DemoError, DemoRun, Trace, draw_trace
-from qnic.balancing import CHSHInputError, RequestType, ServiceTime, load_chsh_result
-from qnic.balancing.memory import US, QuantumMemory, StoragePolicy
 from qnic.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -29,6 +25,10 @@ from qnic.cli.common import (
     positive_int,
     seed,
 )
+from qnic.experiments.demo import DemoConfig, DemoError, DemoRun, Trace, draw_trace
+
+from qnic.balancing import CHSHInputError, RequestType, ServiceTime, load_chsh_result
+from qnic.balancing.memory import US, QuantumMemory, StoragePolicy
 from qnic.station import StationError, load_station_config, open_station
 
 DEFAULT_ROUNDS = 2000
@@ -186,8 +186,8 @@ def demo_inputs(args: argparse.Namespace) -> tuple[DemoConfig, Trace]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from experiments.demo_view import demo_report, format_demo, plot_demo
     from qnic.cli.chsh import use_calibration
+    from qnic.experiments.demo_view import demo_report, format_demo, plot_demo
 
     try:
         config, trace = demo_inputs(args)
@@ -229,9 +229,8 @@ def _live_run(run: DemoRun, label: str, paced: bool) -> bool:
     Returns:
         Whether the run was interrupted (Ctrl-C).
     """
+    from qnic.experiments.demo_view import dashboard, demo_report
     from rich.live import Live
-
-    from experiments.demo_view import dashboard, demo_report
 
     clock = run.station.clock
     history: dict[str, list[float]] = {name: [] for name in run.systems}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
+
 from qnic.station import load_station_config, open_station
 
 
@@ -38,8 +39,8 @@ def add_parser(sub: Any) -> None:
 
 def use_calibration(st: Any, args: argparse.Namespace) -> str | None:
     """Apply the calibration the arguments ask for; return its file (or None)."""
-    from calibration.runner import apply_calibration, bench_name
-    from calibration.store import CalibrationRecord, CalibrationStore
+    from qnic.calibration.runner import apply_calibration, bench_name
+    from qnic.calibration.store import CalibrationRecord, CalibrationStore
 
     if args.uncalibrated:
         return None
@@ -65,7 +66,8 @@ def _progress(enabled: bool) -> Any:
 
 
 def cmd_chsh(args: argparse.Namespace) -> int:
-    from experiments.chsh import COLUMNS, CHSHRun, save_tags
+    from qnic.experiments.chsh import COLUMNS, CHSHRun, save_tags
+
     from qnic.storage import RunRecorder, use_database
 
     config = load_station_config(args.station)

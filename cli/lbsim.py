@@ -82,7 +82,8 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 def _config(args: argparse.Namespace) -> Any:
     """The validated StudyConfig (raises ValueError subclasses with clear messages)."""
-    from experiments.lb_study import DEFAULT_RATIOS, StudyConfig, StudyConfigError
+    from qnic.experiments.lb_study import DEFAULT_RATIOS, StudyConfig, StudyConfigError
+
     from qnic.balancing import DEFAULT_STRATEGIES, ServiceTime, load_chsh_result
 
     ratios: tuple[float, ...] = DEFAULT_RATIOS
@@ -122,8 +123,13 @@ def _progress(enabled: bool) -> Any:
 
 
 def cmd_lbsim(args: argparse.Namespace) -> int:
-    from experiments.lb_study import (default_workers, format_study, require_distributed,
-                                      run_study, save_study)
+    from qnic.experiments.lb_study import (
+        default_workers,
+        format_study,
+        require_distributed,
+        run_study,
+        save_study,
+    )
 
     try:
         config = _config(args)

@@ -116,8 +116,9 @@ def _game(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
     """Play the game on the bench; a message (str) when it cannot be."""
-    from experiments.xor_bench import NotRealizableError, play_on_bench
     from qnic.cli.chsh import use_calibration
+    from qnic.experiments.xor_bench import NotRealizableError, play_on_bench
+
     from qnic.station import load_station_config, open_station
 
     if not args.seconds > 0:
@@ -182,7 +183,7 @@ def _progress(enabled: bool) -> Any:
 
 
 def _figure3(args: argparse.Namespace) -> int:
-    from experiments.xor_figure3 import (
+    from qnic.experiments.xor_figure3 import (
         DEFAULT_TRIALS,
         format_figure3,
         run_figure3,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
+
 from qnic.station import load_station_config, open_station
 
 
@@ -29,8 +30,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    from experiments.curve import measure_curve, save_curve_png
     from qnic.cli.chsh import use_calibration
+    from qnic.experiments.curve import measure_curve, save_curve_png
 
     if args.points < 4:
         raise SystemExit("qnic curve: --points must be at least 4")

@@ -28,13 +28,13 @@ class _GivenPort:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from instruments.discovery import scan
+    from qnic.instruments.discovery import scan
 
     ports = [_GivenPort(p) for p in args.port] if args.port else None
     if args.port:
-        import sim_backends
+        from qnic.sim import register_serial_scheme
 
-        sim_backends.register_serial_scheme()
+        register_serial_scheme()
     found, notes = scan(ports, [] if args.port else None, probe=args.probe)
     if args.json:
         print(json.dumps({"devices": [f.__dict__ | {"station_lines": list(f.station_lines)} for f in found],

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
+
 from qnic.station import load_station_config, open_station
 
 
@@ -27,8 +28,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from experiments.monitor import read_rates
     from qnic.cli.chsh import use_calibration
+    from qnic.experiments.monitor import read_rates
 
     if args.json and args.seconds is None:
         raise SystemExit("qnic monitor: --json needs --seconds")
@@ -48,9 +49,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def live_view(st: Any, interval: float, seconds: float | None) -> int:
     """Refresh a rich table every ``interval`` of wall time (a simulated
     bench is paced to real time so the view reads like the lab's)."""
+    from qnic.experiments.monitor import RateHistory, read_rates
     from rich.live import Live
-
-    from experiments.monitor import RateHistory, read_rates
 
     history: dict[str, RateHistory] = {}
     start = time.monotonic()

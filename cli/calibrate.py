@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_FAILED, EXIT_OK, seed
+
 from qnic.station import load_station_config, open_station
 
 
@@ -27,11 +28,11 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from calibration.context import Context
-    from calibration.errors import CalibrationError
-    from calibration.plots import save_fit_plots
-    from calibration.runner import Calibration, bench_name
-    from calibration.store import CalibrationStore
+    from qnic.calibration.context import Context
+    from qnic.calibration.errors import CalibrationError
+    from qnic.calibration.plots import save_fit_plots
+    from qnic.calibration.runner import Calibration, bench_name
+    from qnic.calibration.store import CalibrationStore
 
     config = load_station_config(args.station)
     store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
@@ -133,7 +134,12 @@ class _Progress:
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       TextColumn("{task.completed}/{task.total}"),

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from instruments.errors import InstrumentError
+from qnic.calibration.store import CalibrationFileError
 from qnic.cli import calibrate, chsh, curve, demo, lbsim, monitor, station, tags, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+from qnic.instruments.errors import InstrumentError
+
 from qnic.fringe import FringeFitError
 from qnic.station import StationError
-
-from calibration.store import CalibrationFileError
 
 COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, station, tags]
 

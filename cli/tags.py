@@ -32,8 +32,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_tags_info(args: argparse.Namespace) -> int:
-    from instruments.timetaggers.picoquant.errors import TagFileError
-    from instruments.timetaggers.picoquant.files import scan
+    from qnic.instruments.timetaggers.picoquant.errors import TagFileError
+    from qnic.instruments.timetaggers.picoquant.files import scan
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
