@@ -24,6 +24,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+
 from qnic.instruments.timetaggers.picoquant import PtuFile, PtuWriter
 from qnic.instruments.timetaggers.protocol import TagBatch
 

@@ -18,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+
 from qnic.sim.bench import Bench
 from qnic.sim.params import bench_params
 from qnic.sim.registry import registered

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from qnic.instruments.timetaggers.protocol import TagBatch
 
 from qnic.coincidence import outcome_counts
+from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import QNIC, set_bases_together
 from qnic.station import LoadedStation
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import ndtri
+
 from qnic.calibration.context import Context
 from qnic.calibration.errors import CalibrationError
 from qnic.calibration.values import Measured, StepResult
-from qnic.instruments.timetaggers.protocol import TagBatch
-from scipy.special import ndtri
-
 from qnic.coincidence import cross_correlation, estimate_delay, find_coincidences
+from qnic.instruments.timetaggers.protocol import TagBatch
 
 
 def channel_delays(ctx: Context) -> StepResult:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from qnic.calibration.errors import CalibrationError
 
+from qnic.calibration.errors import CalibrationError
 from qnic.fringe import FringeFit, FringeFitError, fit_fringe
 
 

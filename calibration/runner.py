@@ -19,7 +19,6 @@ from qnic.calibration.store import CalibrationRecord, CalibrationStore, station_
 from qnic.calibration.values import StepResult
 from qnic.calibration.visibility import efficiencies, visibilities
 from qnic.calibration.zeros import waveplate_zeros
-
 from qnic.station import LoadedStation
 
 

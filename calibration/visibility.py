@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from qnic.calibration.context import Context
 from qnic.calibration.errors import CalibrationError
 from qnic.calibration.fits import fit_step_fringe

@@ -11,6 +11,7 @@ the HWP's period), the fringe visibility, amplitude and background.
 from __future__ import annotations
 
 import numpy as np
+
 from qnic.calibration.context import Context
 from qnic.calibration.errors import CalibrationError
 from qnic.calibration.fits import fit_step_fringe

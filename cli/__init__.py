@@ -13,9 +13,8 @@ import sys
 from qnic.calibration.store import CalibrationFileError
 from qnic.cli import calibrate, chsh, curve, demo, lbsim, monitor, station, tags, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
-from qnic.instruments.errors import InstrumentError
-
 from qnic.fringe import FringeFitError
+from qnic.instruments.errors import InstrumentError
 from qnic.station import StationError
 
 COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, station, tags]

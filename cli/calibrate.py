@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_FAILED, EXIT_OK, seed
-
 from qnic.station import load_station_config, open_station
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
-
 from qnic.station import load_station_config, open_station
 
 
@@ -67,7 +66,6 @@ def _progress(enabled: bool) -> Any:
 
 def cmd_chsh(args: argparse.Namespace) -> int:
     from qnic.experiments.chsh import COLUMNS, CHSHRun, save_tags
-
     from qnic.storage import RunRecorder, use_database
 
     config = load_station_config(args.station)

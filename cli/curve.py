@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
-
 from qnic.station import load_station_config, open_station
 
 

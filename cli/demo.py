@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from qnic.balancing import CHSHInputError, RequestType, ServiceTime, load_chsh_result
+from qnic.balancing.memory import US, QuantumMemory, StoragePolicy
 from qnic.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -26,9 +29,6 @@ from qnic.cli.common import (
     seed,
 )
 from qnic.experiments.demo import DemoConfig, DemoError, DemoRun, Trace, draw_trace
-
-from qnic.balancing import CHSHInputError, RequestType, ServiceTime, load_chsh_result
-from qnic.balancing.memory import US, QuantumMemory, StoragePolicy
 from qnic.station import StationError, load_station_config, open_station
 
 DEFAULT_ROUNDS = 2000
@@ -229,8 +229,9 @@ def _live_run(run: DemoRun, label: str, paced: bool) -> bool:
     Returns:
         Whether the run was interrupted (Ctrl-C).
     """
-    from qnic.experiments.demo_view import dashboard, demo_report
     from rich.live import Live
+
+    from qnic.experiments.demo_view import dashboard, demo_report
 
     clock = run.station.clock
     history: dict[str, list[float]] = {name: [] for name in run.systems}

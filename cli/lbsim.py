@@ -82,9 +82,8 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 def _config(args: argparse.Namespace) -> Any:
     """The validated StudyConfig (raises ValueError subclasses with clear messages)."""
-    from qnic.experiments.lb_study import DEFAULT_RATIOS, StudyConfig, StudyConfigError
-
     from qnic.balancing import DEFAULT_STRATEGIES, ServiceTime, load_chsh_result
+    from qnic.experiments.lb_study import DEFAULT_RATIOS, StudyConfig, StudyConfigError
 
     ratios: tuple[float, ...] = DEFAULT_RATIOS
     if args.ratios is not None:

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
-
 from qnic.station import load_station_config, open_station
 
 
@@ -49,8 +48,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def live_view(st: Any, interval: float, seconds: float | None) -> int:
     """Refresh a rich table every ``interval`` of wall time (a simulated
     bench is paced to real time so the view reads like the lab's)."""
-    from qnic.experiments.monitor import RateHistory, read_rates
     from rich.live import Live
+
+    from qnic.experiments.monitor import RateHistory, read_rates
 
     history: dict[str, RateHistory] = {}
     start = time.monotonic()

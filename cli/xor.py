@@ -118,7 +118,6 @@ def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
     """Play the game on the bench; a message (str) when it cannot be."""
     from qnic.cli.chsh import use_calibration
     from qnic.experiments.xor_bench import NotRealizableError, play_on_bench
-
     from qnic.station import load_station_config, open_station
 
     if not args.seconds > 0:

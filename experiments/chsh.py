@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qnic.instruments.timetaggers.protocol import TagBatch
 
 from qnic.bases import CHSH_ANGLES_DEG
 from qnic.chsh import SETTINGS, CHSHResult, analyze_counts
 from qnic.coincidence import OutcomeCounts, outcome_counts
+from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
 from qnic.storage import RunRecorder

@@ -31,6 +31,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from qnic.balancing import (
+    PairStrategy,
+    ServerBank,
+    heralded_pairs,
+    quantum_chsh,
+)
+from qnic.balancing.game import lb_wins
+from qnic.bases import CHSH_ANGLES_DEG
+from qnic.coincidence import DOUBLE_CLICK, ArmEvents, find_coincidences, merge_arm
 from qnic.experiments.demo_record import (
     _MEMORY_A,
     _MEMORY_B,
@@ -46,16 +56,6 @@ from qnic.experiments.demo_record import (
     Trace,
     draw_trace,
 )
-
-from qnic.balancing import (
-    PairStrategy,
-    ServerBank,
-    heralded_pairs,
-    quantum_chsh,
-)
-from qnic.balancing.game import lb_wins
-from qnic.bases import CHSH_ANGLES_DEG
-from qnic.coincidence import DOUBLE_CLICK, ArmEvents, find_coincidences, merge_arm
 from qnic.node import QNIC, set_bases_together
 from qnic.station import LoadedStation
 

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from qnic.experiments.demo_record import QUANTUM, DemoRecord
 
 from qnic.balancing.analysis import binomial_sigma
 from qnic.balancing.game import CLASSICAL_CHSH_WIN, HERALDING_NOTE
 from qnic.balancing.memory import US, storage_sweep, visibility_factor
+from qnic.experiments.demo_record import QUANTUM, DemoRecord
 
 _Z95 = 1.959963984540054
 _PERCENTILES = (50.0, 90.0, 99.0)

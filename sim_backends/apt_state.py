@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
 from qnic.sim.faults import FaultSpec
 from qnic.sim.motion import RotatorMotion
 

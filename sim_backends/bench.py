@@ -15,6 +15,7 @@ every pair is drawn with the angle at its own emission time.
 from __future__ import annotations
 
 import numpy as np
+
 from qnic.instruments.clock import VirtualClock
 from qnic.sim.motion import RotatorMotion
 from qnic.sim.params import ArmParams, BenchParams, DetectorParams

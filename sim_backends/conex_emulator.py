@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
 from qnic.instruments.clock import VirtualClock
 from qnic.sim.emulator import SerialEmulator
 from qnic.sim.faults import (

@@ -13,6 +13,7 @@ from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Ints
+
 from qnic.sim.bench import Bench
 from qnic.sim.registry import registry
 

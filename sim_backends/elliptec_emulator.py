@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple, Protocol
 
 import numpy as np
+
 from qnic.instruments.clock import VirtualClock
 from qnic.sim.emulator import SerialEmulator
 from qnic.sim.faults import (

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from qnic.sim.physics.state import BellState, bell_family, validate_density_matrix
 
 

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
+
 from qnic.instruments.detectors.single_quantum_codec import (
     BIAS_LIMIT_UA,
     ETB,

@@ -12,6 +12,7 @@ from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Numbers
+
 from qnic.sim.bench import Bench
 from qnic.sim.registry import registry
 

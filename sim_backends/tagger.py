@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Ints, Numbers
+
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.sim.bench import PS, Bench
 from qnic.sim.physics.pulses import tag

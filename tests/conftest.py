@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import qcodes as qc
 from qcodes.instrument import Instrument
+
 from qnic.sim import register_serial_scheme
 from qnic.sim.registry import registry
 

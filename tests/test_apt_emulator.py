@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import serial
+
 from qnic.instruments.clock import VirtualClock
 from qnic.sim import register_serial_scheme
 from qnic.sim.apt_emulator import AptEmulator, Fault

@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 import serial
+from scripted_port import ScriptedPort, ScriptMismatch
+from serial.serialutil import SerialBase
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     MoveIncompleteError,
@@ -28,8 +31,6 @@ from qnic.instruments.errors import (
 from qnic.instruments.rotators import Rotator
 from qnic.instruments.rotators.apt import K10CR1, KDC101
 from qnic.instruments.rotators.apt_codec import StatusBits
-from scripted_port import ScriptedPort, ScriptMismatch
-from serial.serialutil import SerialBase
 
 # -- host messages (2.4) ------------------------------------------------------
 NO_FLASH = b"\x18\x00\x00\x00\x50\x01"  # HW_NO_FLASH_PROGRAMMING

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
+
 from qnic.calibration.store import CalibrationRecord
 from qnic.cli import main
-
 from qnic.station import default_station_path
 
 DEFAULT = yaml.safe_load(default_station_path().read_text())

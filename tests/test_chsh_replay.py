@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from qnic.cli import main
+from qnic.coincidence import OutcomeCounts
 from qnic.experiments.chsh import SettingData, acquisition_time_batches
 from qnic.instruments.timetaggers.picoquant import PtuFile
 from qnic.instruments.timetaggers.protocol import TagBatch
-
-from qnic.coincidence import OutcomeCounts
 from qnic.station import default_station_path
 
 SECONDS = 0.2

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from qnic.cli import main
 from test_cli_chsh import predicted_s
 
+from qnic.cli import main
 from qnic.station import default_station_path
 
 MODELS = {

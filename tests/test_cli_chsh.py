@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 from qcodes.dataset import load_by_run_spec
-from qnic.cli import main
 
+from qnic.cli import main
 from qnic.station import default_station_path
 
 

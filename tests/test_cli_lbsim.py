@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import qnic.experiments.lb_study as study
+from qnic.balancing import HERALDING_NOTE
 from qnic.cli import lbsim
 from qnic.cli.common import EXIT_BAD_INPUT
-
-from qnic.balancing import HERALDING_NOTE
 
 FAST = ["--steps", "200", "--seeds", "2", "--workers", "1"]
 

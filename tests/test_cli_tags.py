@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from qnic.cli import tags
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK
 from qnic.experiments.chsh import save_tags

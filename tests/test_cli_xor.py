@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from qnic.cli import main
 from qnic.cli.common import EXIT_BAD_INPUT
 

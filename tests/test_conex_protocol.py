@@ -13,6 +13,8 @@ import logging
 
 import numpy as np
 import pytest
+from scripted_port import ScriptedPort, ScriptMismatch
+
 from qnic.instruments.clock import VirtualClock
 from qnic.instruments.errors import (
     DeviceFaultError,
@@ -29,7 +31,6 @@ from qnic.instruments.rotators.conex_codec import (
 from qnic.sim.conex_emulator import ConexEmulator, Fault
 from qnic.sim.motion import RotatorMotion
 from qnic.sim.registry import registry
-from scripted_port import ScriptedPort, ScriptMismatch
 
 Script = list[tuple[bytes, bytes | None]]
 CONNECT_AGP: Script = [(b"1VE\r\n", b"1VE CONEX-AGP 2.0.1\r\n"), (b"1ID?\r\n", b"1IDAG-PR100P\r\n")]

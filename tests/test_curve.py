@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from qnic.cli import main
 
+from qnic.cli import main
 from qnic.station import default_station_path
 
 

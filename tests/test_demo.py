@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_cli_chsh import predicted_s
+
 from qnic.cli import demo as demo_cli
 from qnic.experiments.demo import DemoConfig, DemoRun
 from qnic.experiments.demo_view import dashboard, demo_report, wilson_interval
-from test_cli_chsh import predicted_s
-
 from qnic.station import load_station_config, open_station
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from benches import make_bench
+
 from qnic.instruments.detectors.overexposure import (
     MAX_READING_S,
     DetectorGuard,

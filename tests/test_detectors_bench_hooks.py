@@ -11,6 +11,7 @@ import math
 
 import pytest
 from benches import ideal_detectors, make_bench
+
 from qnic.sim.bench import Bench
 from qnic.sim.tagger import SimulatedTimeTagger
 

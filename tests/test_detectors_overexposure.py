@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from benches import make_bench
+
 from qnic.instruments.detectors.overexposure import (
     OverexposureError,
     guard_readings,

@@ -11,6 +11,7 @@ import math
 
 import pytest
 from benches import make_bench
+
 from qnic.instruments.detectors.protocol import Detector, DetectorFigures, DigitalLine
 from qnic.instruments.detectors.spcm import DATASHEET, SPCMAQRH
 from qnic.instruments.errors import InstrumentError, TransportError

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from benches import make_bench
+
 from qnic.cli import main
 from qnic.instruments.discovery import classify_port, scan
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import serial
+
 from qnic.instruments.clock import VirtualClock
 from qnic.sim import register_serial_scheme
 from qnic.sim.elliptec_emulator import ElliptecBusEmulator, Fault, Status

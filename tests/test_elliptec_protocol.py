@@ -7,10 +7,11 @@ has them), never codec output, so a codec bug cannot hide on both sides.
 from __future__ import annotations
 
 import pytest
+from scripted_port import ScriptedPort, ScriptMismatch
+
 from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError
 from qnic.instruments.rotators.elliptec import ELL14
 from qnic.instruments.rotators.elliptec_codec import ElliptecStatus
-from scripted_port import ScriptedPort, ScriptMismatch
 
 # real ELL14 capture at address 2 (instruments.md 1.5): 143,360 pulses per 360 deg
 IN_2 = (b"2in", b"2IN0E1140051720231701016800023000\r\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from benches import make_bench
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     MoveIncompleteError,
@@ -69,9 +70,8 @@ def test_analysed_basis_follows_the_waveplate_while_it_moves() -> None:
 
 def test_turning_the_waveplate_changes_the_statistics() -> None:
     make_bench({"pair_rate_hz": 2e5, "state": {"visibility": 1.0, "coherence": 1.0}})
-    from qnic.sim.tagger import SimulatedTimeTagger
-
     from qnic.coincidence import outcome_counts
+    from qnic.sim.tagger import SimulatedTimeTagger
 
     rot = rotator()
     tagger = SimulatedTimeTagger("tagger", bench="default")

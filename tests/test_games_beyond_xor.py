@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from qnic.experiments.ecmp_conjecture import (
     ecmp_game,
     independent_activity,
@@ -19,7 +20,6 @@ from qnic.experiments.ecmp_conjecture import (
     summary_text,
     tagged_pair_activity,
 )
-
 from qnic.games import (
     InvalidGameError,
     NonlocalGame,

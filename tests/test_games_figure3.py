@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qnic.experiments.xor_figure3 import quantum_gain, run_figure3, save_figure3
 
+from qnic.experiments.xor_figure3 import quantum_gain, run_figure3, save_figure3
 from qnic.games import graph_game, random_edge_labels
 
 

@@ -11,8 +11,6 @@ import math
 
 import numpy as np
 import pytest
-from qnic.sim.physics.optics import analyser_povm, joint_probabilities
-from qnic.sim.physics.state import bell_family
 from test_games_values import sign_vector_game
 
 from qnic.games import (
@@ -25,6 +23,8 @@ from qnic.games import (
     phi_plus_correlation,
     waveplate_basis,
 )
+from qnic.sim.physics.optics import analyser_povm, joint_probabilities
+from qnic.sim.physics.state import bell_family
 
 PHI_PLUS = bell_family(1.0, 1.0, "phi+")
 PAULI_STOKES = np.array([[[1, 0], [0, -1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]]])  # S1, S2, S3

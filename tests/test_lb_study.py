@@ -15,14 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import qnic.experiments.lb_study as study
-from qnic.experiments.lb_study import (
-    StudyConfig,
-    StudyConfigError,
-    run_study,
-    save_study,
-)
 
+import qnic.experiments.lb_study as study
 from qnic.balancing import (
     HERALDING_NOTE,
     QUANTUM_CHSH_WIN,
@@ -37,6 +31,12 @@ from qnic.balancing import (
     measured_table,
     simulate_point,
     visibility_table,
+)
+from qnic.experiments.lb_study import (
+    StudyConfig,
+    StudyConfigError,
+    run_study,
+    save_study,
 )
 
 KNEE_RATIOS = (1.0, 1.04, 1.08, 1.1, 1.12, 1.14, 1.16, 1.2)

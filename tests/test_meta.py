@@ -8,10 +8,11 @@ import inspect
 import pkgutil
 
 import pytest
-import qnic.instruments as instruments
 from qcodes.instrument import Instrument, InstrumentBase
 from qcodes.parameters import Parameter
 from scripted_port import ScriptedPort
+
+import qnic.instruments as instruments
 
 # parameters QCoDeS adds to every instrument itself
 _QCODES_OWN = {"IDN"}

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from qnic.cli import main
-from qnic.experiments.monitor import RateHistory
 from scipy.special import erf
 
+from qnic.cli import main
+from qnic.experiments.monitor import RateHistory
 from qnic.station import default_station_path
 
 

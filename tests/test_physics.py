@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 from benches import ideal_detectors, make_bench
-from qnic.sim.bench import Bench
-from qnic.sim.tagger import SimulatedTimeTagger
 
 from qnic.chsh import analyze_counts
 from qnic.coincidence import find_coincidences, outcome_counts
+from qnic.sim.bench import Bench
+from qnic.sim.tagger import SimulatedTimeTagger
 
 Z = 4.0  # tolerance in standard deviations
 

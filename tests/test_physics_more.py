@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 from benches import ideal_detectors, make_bench
-from qnic.sim.tagger import SimulatedTimeTagger
 
 from qnic.coincidence import outcome_counts
+from qnic.sim.tagger import SimulatedTimeTagger
 
 Z = 4.0
 IDEAL_ARM = {"transmission": 1.0, "extinction_ratio": float("inf")}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     PtuFormatError,

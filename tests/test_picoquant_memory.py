@@ -6,6 +6,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+
 from qnic.instruments.timetaggers.picoquant import PtuFile, RecordType
 from qnic.instruments.timetaggers.picoquant.writer import write_ptu_records
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
 from qnic.instruments.timetaggers.photon_hdf5 import (
     DEFAULT_TIMESTAMPS_UNIT_S,
     PhotonHdf5File,

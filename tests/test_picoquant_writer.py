@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from benches import make_bench
+
 from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     PtuWriter,

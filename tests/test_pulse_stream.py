@@ -11,11 +11,11 @@ import math
 
 import numpy as np
 from benches import ideal_detectors, make_bench
+
+from qnic.coincidence import find_coincidences
 from qnic.sim.physics import pulse_stream as ps
 from qnic.sim.physics.prng import next_u64, seed_state, words
 from qnic.sim.physics.sampling import exponential_knots
-
-from qnic.coincidence import find_coincidences
 
 Z = 4.0
 MASK = (1 << 64) - 1

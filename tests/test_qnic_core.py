@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from benches import make_bench
+
+from qnic.bases import CHSH_ANGLES_DEG, LinearBasis, hwp_angle_deg, phi_from_hwp_deg
 from qnic.instruments.clock import Clock, RealClock, VirtualClock
 from qnic.instruments.rotators.elliptec import ELL14
 from qnic.instruments.timetaggers.protocol import TagBatch
-from qnic.sim.tagger import SimulatedTimeTagger
-
-from qnic.bases import CHSH_ANGLES_DEG, LinearBasis, hwp_angle_deg, phi_from_hwp_deg
 from qnic.node import QNIC, set_bases_together
+from qnic.sim.tagger import SimulatedTimeTagger
 
 
 def test_virtual_clock_moves_only_when_advanced() -> None:

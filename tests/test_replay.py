@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 from benches import make_bench
+
+from qnic.coincidence import find_coincidences
 from qnic.experiments.chsh import save_tags
 from qnic.instruments.timetaggers.photon_hdf5 import write_photon_hdf5
 from qnic.instruments.timetaggers.picoquant import (
@@ -26,8 +28,6 @@ from qnic.instruments.timetaggers.replay import (
     load_channel_map,
 )
 from qnic.sim.tagger import SimulatedTimeTagger
-
-from qnic.coincidence import find_coincidences
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "timetags"
 PS = 10**12

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from benches import make_bench
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     MoveIncompleteError,

@@ -4,6 +4,8 @@ true distributions (Kolmogorov-Smirnov on two million draws, fixed seed)."""
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
+
 from qnic.sim.physics.sampling import (
     exponential_knots,
     exponentials,
@@ -12,7 +14,6 @@ from qnic.sim.physics.sampling import (
     sorted_uniform,
     table_mean,
 )
-from scipy import stats
 
 N = 2_000_000
 

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 from benches import ideal_detectors, make_bench
+
+from qnic.coincidence import find_coincidences
 from qnic.instruments.timetaggers.protocol import TagBatch, TimeTagger
 from qnic.sim.physics.pulses import tag
 from qnic.sim.tagger import SimulatedTimeTagger
-
-from qnic.coincidence import find_coincidences
 
 
 def tagger(**sim: object) -> SimulatedTimeTagger:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from benches import make_bench
+
 from qnic.instruments.detectors.protocol import Detector
 from qnic.instruments.detectors.single_quantum import SingleQuantumEos
 from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+
 from qnic.instruments.detectors.single_quantum import SingleQuantumEos, parse_address
 from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportError
 

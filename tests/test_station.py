@@ -39,6 +39,7 @@ def test_default_station_loads_and_opens() -> None:
 def test_open_station_cleans_up_on_error() -> None:
     cfg = load_station_config()
     from qcodes.instrument import Instrument
+
     from qnic.sim.registry import registry
     with pytest.raises(RuntimeError), open_station(cfg):
         raise RuntimeError("boom")
@@ -193,7 +194,6 @@ def test_a_section_registered_by_hand_is_read_and_opened(tmp_path: Path,
     from contextlib import contextmanager
 
     from qnic.instruments.clock import VirtualClock
-
     from qnic.sections import SectionRegistry
 
     opened: list[object] = []

@@ -22,6 +22,7 @@ from fakes.swabian_api import (
     TagType,
     call,
 )
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from qnic.cli import main
 from qnic.experiments.xor_bench import NotRealizableError, linear_phis, play_on_bench
-
 from qnic.games import XorGame, chsh_game, odd_cycle_game
 from qnic.station import default_station_path, load_station_config, open_station
 

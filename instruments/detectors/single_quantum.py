@@ -22,6 +22,7 @@ from typing import Any
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Ints, Numbers
 from qcodes.validators import Sequence as SequenceOf
+
 from qnic.instruments.detectors import single_quantum_codec as sq
 from qnic.instruments.detectors.overexposure import ProtectionEvent
 from qnic.instruments.detectors.single_quantum_channel import EosChannel

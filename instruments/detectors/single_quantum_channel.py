@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from qcodes.instrument import InstrumentChannel
 from qcodes.validators import Ints, Numbers
+
 from qnic.instruments.detectors.protocol import DetectorFigures
 from qnic.instruments.detectors.single_quantum_codec import (
     BIAS_LIMIT_UA,

@@ -17,6 +17,7 @@ from qnic.instruments.errors import ProtocolError, TransportError
 
 if TYPE_CHECKING:
     from qcodes.parameters import Parameter
+
     from qnic.instruments.detectors.single_quantum_channel import EosChannel
     from qnic.instruments.detectors.single_quantum_codec import EosInfo
     from qnic.instruments.detectors.single_quantum_link import SocketLink

@@ -15,6 +15,7 @@ from typing import Any
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Ints, Numbers
+
 from qnic.instruments.detectors.protocol import DetectorFigures, DigitalLine
 from qnic.instruments.errors import InstrumentError, TransportError
 

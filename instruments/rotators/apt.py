@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Bool, Numbers
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from qcodes.parameters import Parameter
 from qcodes.validators import Numbers
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,

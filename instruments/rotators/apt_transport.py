@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import serial
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,

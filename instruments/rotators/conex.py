@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import serial
 from qcodes.instrument import Instrument
 from qcodes.validators import Numbers
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     InstrumentError,

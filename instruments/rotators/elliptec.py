@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from qcodes.instrument import Instrument
 from qcodes.validators import Enum, Ints, Numbers
+
 from qnic.instruments.errors import (
     DeviceFaultError,
     MoveIncompleteError,

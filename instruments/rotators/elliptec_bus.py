@@ -14,6 +14,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 import serial
+
 from qnic.instruments.errors import ProtocolError, TransportError
 from qnic.instruments.rotators.elliptec_codec import TERMINATOR, Reply, parse_reply
 

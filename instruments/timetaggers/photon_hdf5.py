@@ -40,6 +40,7 @@ from typing import Any, Self
 
 import h5py
 import numpy as np
+
 from qnic.instruments.timetaggers.picoquant.chunk import (
     TagChunk,
     TimeOrder,

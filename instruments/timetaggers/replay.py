@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Bool, Enum, Ints, Numbers
+
 from qnic.instruments.errors import InstrumentError
 from qnic.instruments.timetaggers.picoquant.chunk import TagChunk
 from qnic.instruments.timetaggers.picoquant.errors import TagFileError

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Bool, Ints, Numbers
+
 from qnic.instruments.errors import InstrumentError, ProtocolError, TransportError
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.instruments.timetaggers.swabian_stream import (

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from qnic.instruments.errors import DeviceFaultError, ProtocolError
 from qnic.instruments.timetaggers.protocol import TagBatch
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from qnic.instruments.kernel_cache import cached_njit
 
-@numba.njit(cache=True)
+
+@cached_njit()
 def advance_block(servers: np.ndarray, second: np.ndarray, req_class: np.ndarray,
                   subtypes: int, service_u: np.ndarray, length_u: np.ndarray,
                   waiting_pairs: np.ndarray, waiting_singles: np.ndarray,

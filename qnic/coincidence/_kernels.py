@@ -7,11 +7,12 @@ kernel lives in :mod:`qnic.coincidence._matching_kernel`.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from qnic.instruments.kernel_cache import cached_njit
 
-@numba.njit(cache=True)
+
+@cached_njit()
 def first_decrease(t: np.ndarray) -> int:
     """Return the first index k with ``t[k] < t[k - 1]``, or -1 if sorted.
 
@@ -27,7 +28,7 @@ def first_decrease(t: np.ndarray) -> int:
     return -1
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def correlation_histogram(
     t_a: np.ndarray, t_b: np.ndarray, range_ps: int, bin_ps: int, n_bins: int
 ) -> np.ndarray:

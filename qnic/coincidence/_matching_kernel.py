@@ -22,11 +22,12 @@ streams are sorted, saving a separate pass over memory. Compiled with
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from qnic.instruments.kernel_cache import cached_njit
 
-@numba.njit(cache=True)
+
+@cached_njit()
 def _resolve_cluster(
     t_a: np.ndarray,
     t_b: np.ndarray,
@@ -100,7 +101,7 @@ def _resolve_cluster(
 _BLOCK = 4096
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _merge_block(
     t_a: np.ndarray,
     t_b: np.ndarray,
@@ -157,7 +158,7 @@ def _merge_block(
     return i, j, prev_a, prev_b, n_hits, bad
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _merge_two(
     t_a: np.ndarray,
     t_b: np.ndarray,
@@ -213,7 +214,7 @@ def _merge_two(
     return bad
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _merge_lanes(
     t_a: np.ndarray,
     t_b: np.ndarray,
@@ -250,7 +251,7 @@ def _merge_lanes(
     return bad
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def match_clusters(
     t_a: np.ndarray,
     t_b: np.ndarray,

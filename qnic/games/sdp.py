@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from qnic.instruments.kernel_cache import cached_njit
 
 Array = NDArray[np.float64]
 
@@ -96,7 +97,7 @@ def tsirelson_matrix(cost: Array) -> Array:
     return w
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _step_from(scaled: Array) -> float:
     """Largest step in [0, 1] (shrunk by 0.95) keeping M + step D PD, given
     the scaled direction L^-1 D L^-T (L the Cholesky factor of M)."""
@@ -104,7 +105,7 @@ def _step_from(scaled: Array) -> float:
     return 1.0 if lowest >= 0 else min(1.0, _STEP_SHRINK / -lowest)
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _centering(iteration: int, last_step: float) -> float:
     """The centering parameter sigma: aim at mu = sigma <X, Z> / N.
 
@@ -117,7 +118,7 @@ def _centering(iteration: int, last_step: float) -> float:
     return 0.1 if last_step > 0.7 else 0.3 if last_step > 0.3 else 0.6
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _cholesky(mat: Array) -> tuple[Array, bool]:
     """Lower Cholesky factor of ``mat`` and whether it is positive definite
     (a failed factorisation cannot be caught inside numba, so it is done
@@ -134,7 +135,7 @@ def _cholesky(mat: Array) -> tuple[Array, bool]:
     return low, True
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _lower_inverse(low: Array) -> Array:
     """Inverse of a lower-triangular matrix by forward substitution."""
     n = low.shape[0]
@@ -146,7 +147,7 @@ def _lower_inverse(low: Array) -> Array:
     return inv
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _interior_point(w: Array, max_iter: int, gap_tol: float) -> tuple[Array, Array, int]:
     size = w.shape[0]
     x = np.eye(size)
@@ -253,7 +254,7 @@ def mixing_ascent(cost: Array, u: Array, v: Array, max_iter: int = 20000,
     return u2, v2, float(bias)
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _unit_rows(mat: Array, fallback: Array) -> Array:
     out = fallback.copy()
     for i in range(mat.shape[0]):
@@ -263,7 +264,7 @@ def _unit_rows(mat: Array, fallback: Array) -> Array:
     return out
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _mixing_ascent(cost: Array, u: Array, v: Array, max_iter: int,
                    tol: float) -> tuple[Array, Array, float]:
     previous = -np.inf

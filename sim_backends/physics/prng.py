@@ -11,8 +11,9 @@ its ``numpy.random.Generator``, so a run stays reproducible from its seed.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from qnic.instruments.kernel_cache import cached_njit
 
 LOW32 = np.uint64(0xFFFFFFFF)
 _32 = np.uint64(32)
@@ -26,12 +27,12 @@ def seed_state(rng: np.random.Generator) -> np.ndarray:
     return state
 
 
-@numba.njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def _rotl(x: np.uint64, k: int) -> np.uint64:
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@numba.njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def next_u64(s: np.ndarray) -> np.uint64:
     """The next 64-bit word; advances the state ``s`` (uint64 (4,)) in place."""
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
@@ -47,7 +48,7 @@ def next_u64(s: np.ndarray) -> np.uint64:
     return out
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def words(s: np.ndarray, n: int) -> np.ndarray:
     """``n`` uint32 words (the halves of successive 64-bit words)."""
     out = np.empty(n + (n & 1), dtype=np.uint32)

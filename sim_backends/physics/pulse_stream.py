@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
+
+from qnic.instruments.kernel_cache import cached_njit
 from qnic.sim.physics.prng import LOW32, next_u64
 from qnic.sim.physics.pulses import insert_sorted
 from qnic.sim.physics.sampling import (
@@ -94,7 +95,7 @@ class DetectorTable:
     channel: np.ndarray
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _grow(a: np.ndarray, need: int) -> np.ndarray:
     if need <= a.shape[0]:
         return a
@@ -103,7 +104,7 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _emit_generated(pt: np.ndarray, pd: np.ndarray, k: int, a_ps: int, span_ps: float, pos: float,
                     mean_gap_ps: float, guide: np.ndarray, cum: np.ndarray, sig: np.ndarray,
                     dly: np.ndarray, rng: np.ndarray, normal: np.ndarray, expo: np.ndarray
@@ -140,7 +141,7 @@ def _emit_generated(pt: np.ndarray, pd: np.ndarray, k: int, a_ps: int, span_ps: 
     return k, pos, False
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _emit_given(pt: np.ndarray, pd: np.ndarray, k: int, times: np.ndarray, cls: np.ndarray,
                 sig: np.ndarray, dly: np.ndarray, rng: np.ndarray, normal: np.ndarray) -> int:
     """Insert the pulses of given click events (sorted times, classes);
@@ -158,7 +159,7 @@ def _emit_given(pt: np.ndarray, pd: np.ndarray, k: int, times: np.ndarray, cls: 
     return k
 
 
-@numba.njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def _heap_min(heap_t: np.ndarray, n_heap: int) -> tuple[int, np.int64]:
     """Index and time of the earliest waiting afterpulse (-1, max if none)."""
     j_min = -1
@@ -170,7 +171,7 @@ def _heap_min(heap_t: np.ndarray, n_heap: int) -> tuple[int, np.int64]:
     return j_min, t_min
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
               heap_t: np.ndarray, heap_d: np.ndarray, n_heap: int,
               out_t: np.ndarray, out_c: np.ndarray, n_out: int,
@@ -230,7 +231,7 @@ def _register(pt: np.ndarray, pd: np.ndarray, i: int, n: int, cut_ps: int,
                 n_heap += 1
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps: int,
              block_ps: int, ahead_ps: int, t1_ps: int, cum: np.ndarray, mean_gap_ps: float,
              pend_t: np.ndarray, pend_d: np.ndarray, n_pend: int,

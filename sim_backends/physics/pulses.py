@@ -4,11 +4,12 @@ bench makes that stream)."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from qnic.instruments.kernel_cache import cached_njit
 
-@numba.njit(cache=True, inline="always")
+
+@cached_njit(inline="always")
 def insert_sorted(t: np.ndarray, aux: np.ndarray, k: int, v: np.int64, w: np.int64) -> None:
     """Place (v, w) into sorted t[:k], carrying aux along (stable; room at k)."""
     i = k - 1
@@ -20,7 +21,7 @@ def insert_sorted(t: np.ndarray, aux: np.ndarray, k: int, v: np.int64, w: np.int
     aux[i + 1] = w
 
 
-@numba.njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def sort_nearly_sorted(t: np.ndarray, aux: np.ndarray) -> None:
     """Sort ``t`` in place, carrying ``aux`` along; stable. Insertion sort:
     linear when each element sits only a few places from its rank."""
@@ -28,7 +29,7 @@ def sort_nearly_sorted(t: np.ndarray, aux: np.ndarray) -> None:
         insert_sorted(t, aux, j, t[j], aux[j])
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def tag(pulses: np.ndarray, channels: np.ndarray, delay_of: np.ndarray, seen: np.ndarray,
         held_t: np.ndarray, held_c: np.ndarray, resolution_ps: int) -> tuple[np.ndarray, np.ndarray]:
     """What a tagger records of a sorted pulse stream.

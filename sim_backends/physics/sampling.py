@@ -18,9 +18,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-import numba
 import numpy as np
 from scipy.special import ndtri
+
+from qnic.instruments.kernel_cache import cached_njit
 
 _SEGMENTS = 4096
 _EDGE_P = 2.0 ** -33  # quantile used for p = 0 or 1 exactly
@@ -49,7 +50,7 @@ def exponential_knots() -> np.ndarray:
     return _knots(lambda p: -np.log1p(-p))
 
 
-@numba.njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def inverse_cdf(word: np.uint32, knots: np.ndarray) -> float:
     """The variate of one uint32 ``word`` through a ``_knots`` table."""
     k = word >> 20
@@ -77,7 +78,7 @@ def table_mean(knots: np.ndarray) -> float:
     return float(body.sum() / _SEGMENTS + tails.sum() / _SEGMENTS**2)
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _sorted_uniform(words: np.ndarray, knots: np.ndarray, t0_ps: int, span_ps: int) -> np.ndarray:
     n = words.shape[0] - 1
     cum = np.empty(n, dtype=np.float64)
@@ -109,7 +110,7 @@ def exponentials(words: np.ndarray) -> np.ndarray:
     return _apply(words, exponential_knots())
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def _apply(words: np.ndarray, knots: np.ndarray) -> np.ndarray:
     out = np.empty(words.shape[0], dtype=np.float64)
     for i in range(words.shape[0]):
@@ -128,7 +129,7 @@ def sorted_uniform(rng: np.random.Generator, n: int, t0_ps: int, span_ps: int) -
     return _sorted_uniform(random_words(rng, n + 1), exponential_knots(), int(t0_ps), int(span_ps))
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def class_guide(cum: np.ndarray) -> np.ndarray:
     """For each 2^-12 bin of u, the class at its start: int8, shape (4096,)
     (4 kB, small enough to stay in L1 beside the inverse-CDF tables).
@@ -147,7 +148,7 @@ def class_guide(cum: np.ndarray) -> np.ndarray:
     return guide
 
 
-@numba.njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def draw_class(word: np.uint32, guide: np.ndarray, cum: np.ndarray) -> np.int64:
     """Class k where cum[k-1] <= u < cum[k], u = word / 2^32 (``guide`` from
     :func:`class_guide`)."""
@@ -159,7 +160,7 @@ def draw_class(word: np.uint32, guide: np.ndarray, cum: np.ndarray) -> np.int64:
     return k
 
 
-@numba.njit(cache=True)
+@cached_njit()
 def sample_classes(words: np.ndarray, cum: np.ndarray) -> np.ndarray:
     """Categorical draws: class k where cum[k-1] <= u < cum[k], u = word / 2^32.
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import urllib.parse
 
 import serial
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
 from qnic.sim.devices import build_emulator
 from qnic.sim.emulator import SerialEmulator
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:

@@ -13,10 +13,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from serial.tools import list_ports
+
 from qnic.instruments.rotators import Rotator
 from qnic.instruments.rotators.apt import K10CR1, KDC101
 from qnic.instruments.rotators.apt_codec import StatusBits
-from serial.tools import list_ports
 
 pytestmark = [pytest.mark.hardware, pytest.mark.moves_optics]
 

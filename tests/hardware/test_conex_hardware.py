@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from qnic.instruments.rotators.conex import Conex
 
 pytestmark = [pytest.mark.hardware, pytest.mark.moves_optics]

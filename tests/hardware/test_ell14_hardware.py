@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from qnic.instruments.rotators.elliptec import ELL14
 
 pytestmark = [pytest.mark.hardware, pytest.mark.moves_optics]

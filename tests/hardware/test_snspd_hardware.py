@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from qnic.instruments.detectors.single_quantum import SingleQuantumEos
 
 pytestmark = pytest.mark.hardware

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 from qnic.instruments.timetaggers.protocol import TimeTagger
 from qnic.instruments.timetaggers.swabian import (
     SwabianTimeTagger,

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from qnic.instruments.timetaggers.protocol import TagBatch
 
 _EMPTY_I64 = np.empty(0, dtype=np.int64)

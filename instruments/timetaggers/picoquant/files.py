@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any, BinaryIO
 
 import numpy as np
+
 from qnic.instruments.timetaggers.picoquant.chunk import TagChunk
 from qnic.instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
 from qnic.instruments.timetaggers.picoquant.reader import (

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 import numpy as np
+
 from qnic.instruments.timetaggers.picoquant.chunk import (
     TagChunk,
     TimeOrder,

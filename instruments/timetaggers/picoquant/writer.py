@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self
 
 import numpy as np
+
 from qnic.instruments.timetaggers.picoquant.errors import TagFileError
 from qnic.instruments.timetaggers.picoquant.header import (
     HEADER_END,

@@ -1,0 +1,76 @@
+"""Compiled kernels, cached in a per-user folder (docs/architecture.md).
+
+numba's ``cache=True`` writes its cache beside the source file when that
+folder is writable: inside site-packages for a regular install, inside the
+checkout for an editable one. A folder of cache files left in site-packages
+after ``pip install -e`` has replaced a wheel makes Python find
+``site-packages/qnic/...`` as an empty namespace package, and every ``qnic``
+import from another folder fails. qnic-bench's kernels are therefore cached
+in the user's cache folder instead (``$XDG_CACHE_HOME/qnic-bench/numba``,
+``~/.cache/qnic-bench/numba``; ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
+on Windows), keyed by the source file's path and stamp as numba does it, so
+every install keeps its own entries and only its first run compiles.
+``NUMBA_CACHE_DIR``, where set, still wins.
+
+Every kernel of the package is declared with :func:`cached_njit`. The
+locator applies to functions of ``qnic`` modules only; anybody else's
+numba functions keep numba's own rules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numba
+from numba.core import caching
+
+_PACKAGE = "qnic"
+
+
+def user_cache_dir() -> Path:
+    """The folder qnic-bench's compiled kernels are cached in."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "qnic-bench" / "numba"
+
+
+class UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+    """numba cache locator: qnic functions' caches under :func:`user_cache_dir`."""
+
+    def __init__(self, py_func: Callable[..., Any], py_file: str) -> None:
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(user_cache_dir() / self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self) -> str:
+        return self._cache_path
+
+    @classmethod
+    def from_function(cls, py_func: Callable[..., Any], py_file: str) -> UserCacheLocator | None:
+        module = getattr(py_func, "__module__", "") or ""
+        if module != _PACKAGE and not module.startswith(_PACKAGE + "."):
+            return None
+        return super().from_function(py_func, py_file)
+
+
+def _install() -> None:
+    """Put the locator after numba's NUMBA_CACHE_DIR one and before all others."""
+    classes: list[Any] = caching.CacheImpl._locator_classes
+    if UserCacheLocator in classes:
+        return
+    user_given = [i for i, c in enumerate(classes) if c.__name__.lstrip("_") == "UserProvidedCacheLocator"]
+    classes.insert(user_given[0] + 1 if user_given else 0, UserCacheLocator)
+
+
+def cached_njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(cache=True, **options)``, cached in the user's cache folder."""
+    _install()
+    return numba.njit(cache=True, **options)
