@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_FAILED, EXIT_OK, seed
-from qnic.station import load_station_config, open_station
 
 
 def add_parser(sub: Any) -> None:
@@ -32,7 +31,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from qnic.calibration.plots import save_fit_plots
     from qnic.calibration.runner import Calibration, bench_name
     from qnic.calibration.store import CalibrationStore
-
+    from qnic.station import load_station_config, open_station
     config = load_station_config(args.station)
     store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
     with open_station(config, seed=args.seed) as st:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
-from qnic.station import load_station_config, open_station
 
 
 def add_parser(sub: Any) -> None:
@@ -66,8 +65,8 @@ def _progress(enabled: bool) -> Any:
 
 def cmd_chsh(args: argparse.Namespace) -> int:
     from qnic.experiments.chsh import COLUMNS, CHSHRun, save_tags
+    from qnic.station import load_station_config, open_station
     from qnic.storage import RunRecorder, use_database
-
     config = load_station_config(args.station)
     station_name = "embedded simulated bench" if args.station is None else args.station
     with open_station(config, seed=args.seed) as st:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
-from qnic.station import load_station_config, open_station
 
 
 def add_parser(sub: Any) -> None:
@@ -34,6 +33,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
 
     if args.points < 4:
         raise SystemExit("qnic curve: --points must be at least 4")
+    from qnic.station import load_station_config, open_station
     config = load_station_config(args.station)
     args.calibration, args.uncalibrated = None, False
     with open_station(config, seed=args.seed) as st:

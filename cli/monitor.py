@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
-from qnic.station import load_station_config, open_station
 
 
 def add_parser(sub: Any) -> None:
@@ -32,6 +31,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     if args.json and args.seconds is None:
         raise SystemExit("qnic monitor: --json needs --seconds")
+    from qnic.station import load_station_config, open_station
     config = load_station_config(args.station)
     args.calibration, args.uncalibrated = None, False
     with open_station(config, seed=args.seed) as st:

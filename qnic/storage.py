@@ -9,7 +9,9 @@ and run facts go to the dataset's metadata.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from qcodes.dataset.measurements import DataSaver
 from qcodes.station import Station
 
 EXPERIMENT = "qnic-bench"
+log = logging.getLogger(__name__)
 
 
 def use_database(path: str | Path | None) -> str:
@@ -33,9 +36,23 @@ def use_database(path: str | Path | None) -> str:
     if path is not None:
         qc.config.core.db_location = str(Path(path).expanduser().resolve())
     location = str(Path(str(qc.config.core.db_location)).expanduser())
-    with contextlib.redirect_stdout(sys.stderr):  # QCoDeS prints progress
+    with library_chatter():
         initialise_or_create_database_at(location)
     return location
+
+
+@contextlib.contextmanager
+def library_chatter() -> Iterator[None]:
+    """Keep what QCoDeS prints ("Starting experimental run with id: 3") off the
+    terminal: it goes to this module's logger at INFO (``qnic --verbose``)."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for line in buffer.getvalue().splitlines():
+            if line.strip():
+                log.info("qcodes: %s", line.strip())
 
 
 class RunRecorder:
@@ -67,12 +84,20 @@ class RunRecorder:
             meas.register_custom_parameter(sp, paramtype="numeric")
         for v in self.values:
             meas.register_custom_parameter(v, setpoints=self.setpoints, paramtype="numeric")
-        with contextlib.redirect_stdout(sys.stderr), meas.run() as saver:
-            self._saver = saver
-            try:
-                yield self
-            finally:
-                self._saver = None
+        runner = meas.run()
+        with library_chatter():
+            self._saver = runner.__enter__()
+        try:
+            yield self
+        except BaseException:
+            self._saver = None
+            with library_chatter():
+                runner.__exit__(*sys.exc_info())
+            raise
+        else:
+            self._saver = None
+            with library_chatter():
+                runner.__exit__(None, None, None)
 
     @property
     def run_id(self) -> int:

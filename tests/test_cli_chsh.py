@@ -98,3 +98,15 @@ def test_installed_command_prints_only_json(tmp_path: Path) -> None:
          str(tmp_path / "x.db")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["S"] > 2
+
+
+def test_qcodes_chatter_stays_off_the_terminal_unless_verbose(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    db = str(tmp_path / "runs.db")
+    assert main(["chsh", "--seconds", "0.05", "--seed", "1", "--db", db]) == 0
+    quiet = capsys.readouterr()
+    assert "Starting experimental run" not in quiet.out + quiet.err
+    assert "S = " in quiet.out
+    with caplog.at_level("INFO", logger="qnic.storage"):
+        assert main(["--verbose", "chsh", "--seconds", "0.05", "--seed", "1", "--db", db]) == 0
+    assert any("Starting experimental run with id: 2" in r.getMessage() for r in caplog.records)

@@ -14,6 +14,7 @@ import pytest
 from test_cli_chsh import predicted_s
 
 from qnic.cli import demo as demo_cli
+from qnic.cli import demo_run
 from qnic.experiments.demo import DemoConfig, DemoRun
 from qnic.experiments.demo_view import dashboard, demo_report, wilson_interval
 from qnic.station import load_station_config, open_station
@@ -132,7 +133,7 @@ def test_bad_traces_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureF
     def no_work(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the station was opened")
 
-    monkeypatch.setattr(demo_cli, "open_station", no_work)
+    monkeypatch.setattr(demo_run, "open_station", no_work)
     trace = tmp_path / "bad.csv"
     trace.write_text(text)
     code, out, err = run_demo(["--trace", str(trace), "--json"], capsys)
@@ -150,7 +151,7 @@ def test_bad_traces_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureF
 def test_bad_options_fail_before_any_work(capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch, argv: list[str],
                                           message: str) -> None:
-    monkeypatch.setattr(demo_cli, "open_station", lambda *a, **k: pytest.fail("station opened"))
+    monkeypatch.setattr(demo_run, "open_station", lambda *a, **k: pytest.fail("station opened"))
     code, out, err = run_demo([*argv, "--json"], capsys)
     assert code == 2 and out == ""
     assert message in err

@@ -1,0 +1,1 @@
+"""Embedded station files (docs/station.md): the default simulated bench, to copy and edit."""
