@@ -1,4 +1,4 @@
-"""Tag generation speed of the simulated bench (DESIGN 4: >= 20 M tags/s on one core).
+"""Tag generation speed of the simulated bench (docs/physics.md: >= 20 M tags/s on one core).
 
 Run on demand: ``python benchmarks/bench_tag_generation.py``. It streams
 bench time through the simulated tagger (full physics: source, optics, loss,

@@ -1,1 +1,1 @@
-"""Calibration procedures and the calibration store (see DESIGN 8)."""
+"""Calibration procedures and the calibration store (see docs/storage.md)."""

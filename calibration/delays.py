@@ -16,7 +16,7 @@ from qnic.instruments.timetaggers.protocol import TagBatch
 
 
 def channel_delays(ctx: Context) -> StepResult:
-    """Each channel's delay relative to arm A's outcome-0 channel (DESIGN 9).
+    """Each channel's delay relative to arm A's outcome-0 channel (docs/commands.md).
 
     The peak of the A_i-B_j cross-correlation sits at d(B_j) - d(A_i); the
     four pairs give d(A_1), d(B_0), d(B_1) by weighted least squares (a pair

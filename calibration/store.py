@@ -1,4 +1,4 @@
-"""The calibration store (DESIGN 8): versioned JSON files per bench.
+"""The calibration store (docs/storage.md): versioned JSON files per bench.
 
 A file holds the schema version, the bench name, the time, a hash of the
 station file, every value with its uncertainty, the fit quality and the

@@ -1,4 +1,4 @@
-"""The ``qnic`` command (DESIGN 9): the front door of qnic-bench.
+"""The ``qnic`` command (docs/commands.md): the front door of qnic-bench.
 
 With no ``--station`` every command runs on the embedded simulated bench.
 ``--json`` prints one JSON object on stdout and nothing else there. Each

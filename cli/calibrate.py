@@ -1,4 +1,4 @@
-"""``qnic calibrate``: find the bench's unknowns and keep them (DESIGN 8, 9)."""
+"""``qnic calibrate``: find the bench's unknowns and keep them (docs/storage.md, docs/commands.md)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def summary(record: Any) -> dict[str, Any]:
-    """The DESIGN 9 keys (values) and their uncertainties."""
+    """The docs/commands.md keys (values) and their uncertainties."""
     keys = ("waveplate_zero_deg", "delay_ps", "visibility", "dark_count_hz")
     out: dict[str, Any] = {k: {n: m.value for n, m in record.values.get(k, {}).items()} for k in keys}
     out["window_ps"] = record.value("window_ps", "A-B")

@@ -1,4 +1,4 @@
-"""``qnic chsh``: a Bell/CHSH measurement (DESIGN 6 and 9)."""
+"""``qnic chsh``: a Bell/CHSH measurement (docs/chsh.md, docs/commands.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from qnic.cli.common import EXIT_OK, positive_float, seed
 
 def add_parser(sub: Any) -> None:
     chsh = sub.add_parser("chsh", help="run a Bell/CHSH measurement",
-                          description="Measure CHSH S over the four settings of DESIGN 6.")
+                          description="Measure CHSH S over the four settings of docs/chsh.md.")
     chsh.add_argument("--station", metavar="FILE", help="station file (default: embedded simulated bench)")
     chsh.add_argument("--seconds", type=positive_float, default=1.0, metavar="S",
                       help="seconds of acquisition per setting (default 1)")

@@ -1,4 +1,4 @@
-"""``qnic lb-sim``: the load-balancing queueing study (DESIGN 7 and 9; the paper's Figure 4)."""
+"""``qnic lb-sim``: the load-balancing queueing study (docs/balancing.md, docs/commands.md; the paper's Figure 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``qnic monitor``: live singles and coincidence rates (DESIGN 9)."""
+"""``qnic monitor``: live singles and coincidence rates (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``qnic tags``: time-tag files (DESIGN 9). ``qnic tags info FILE`` reads a
+"""``qnic tags``: time-tag files (docs/commands.md). ``qnic tags info FILE`` reads a
 PicoQuant PTU, Photon-HDF5 or qnic ``.npz`` tags file once, in bounded
 memory, and reports what it holds."""
 

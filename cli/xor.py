@@ -1,4 +1,4 @@
-"""``qnic xor``: XOR-game values, strategies and bench bases; the Figure 3 study (DESIGN 7, 9)."""
+"""``qnic xor``: XOR-game values, strategies and bench bases; the Figure 3 study (docs/balancing.md, docs/commands.md)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _load_game(path: str) -> Any:
 
 
 def game_report(game: Any, path: str) -> dict[str, Any]:
-    """The JSON report of one game (keys of DESIGN 9 and more)."""
+    """The JSON report of one game (keys of docs/commands.md and more)."""
     classical, quantum = game.classical_value(), game.quantum_value()
     strategy, bases = game.quantum_strategy(), game.bench_bases()
     return {

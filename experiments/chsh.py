@@ -1,4 +1,4 @@
-"""The Bell/CHSH run (DESIGN 6): four settings, coincidences, S with its error.
+"""The Bell/CHSH run (docs/chsh.md): four settings, coincidences, S with its error.
 
 prepare: check the wiring (both arms on one tagger) and home the rotators;
 run: for each setting turn both waveplates together, acquire, count

@@ -1,9 +1,9 @@
-"""The live load-balancing demo on the bench (DESIGN 1.2 and 7; ``qnic demo``).
+"""The live load-balancing demo on the bench (docs/balancing.md; ``qnic demo``).
 
 Two load balancers, A and B, each with its QNIC, receive one request each per
 round: type C (question 1) or type E (question 0), drawn with a seed
 (:func:`draw_trace`) or read from a trace file (``qnic demo --trace``). Per round both arms measure in the bases of the round's
-questions (DESIGN 6 angles through the QNICs), the round takes the next
+questions (docs/chsh.md angles through the QNICs), the round takes the next
 heralded (coincidence-matched) pair at that setting, each side picks one of
 the round's two servers from its own outcome bit alone, and the servers'
 queues advance one step. The classical shared-randomness strategies run
@@ -189,7 +189,7 @@ def _herald_times(events_a: ArmEvents, events_b: ArmEvents, window_ps: int) -> N
 def bench_correlations(st: LoadedStation) -> NDArray[np.float64] | None:
     """E(x, y) of the heralded pairs the simulated bench predicts at the CHSH angles.
 
-    From the bench's state and optics (DESIGN 4) at the rotator angles the
+    From the bench's state and optics (docs/physics.md) at the rotator angles the
     QNICs (with their calibration) would send, weighted by each detector's
     efficiency, with the accidental coincidences R_a R_b 2 window of the
     singles (uncorrelated outcomes) added per outcome cell. None for a

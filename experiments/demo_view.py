@@ -115,7 +115,7 @@ def _latency(rec: DemoRecord) -> dict[str, Any]:
 
 def demo_report(rec: DemoRecord, station: str = "", extra: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
-    """The demo's JSON report (keys of DESIGN 9 and more); pure.
+    """The demo's JSON report (keys of docs/commands.md and more); pure.
 
     Args:
         rec: what the run measured.

@@ -1,4 +1,4 @@
-"""Load-balancing queueing study (the paper's Figure 4; DESIGN 7).
+"""Load-balancing queueing study (the paper's Figure 4; docs/balancing.md).
 
 N load balancers (balancers 2k and 2k + 1 share a pair of servers and, for
 quantum strategies, heralded photon pairs), M servers. Each step each
@@ -236,7 +236,7 @@ class StudyResult:
         return pair_strategy(name, self.config.options).win_probability(self.config.c_probability)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready report (keys of DESIGN 9 and more)."""
+        """JSON-ready report (keys of docs/commands.md and more)."""
         c, ratios = self.config, self.effective_ratios
         out: dict[str, Any] = {key: {} for key in (
             "mean_queue", "mean_queue_ci", "knee", "knee_status", "knee_ci", "win_rate",

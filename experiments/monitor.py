@@ -2,7 +2,7 @@
 
 Each reading acquires for a short interval and reports, per channel, the
 singles rate and, per A-B detector pair, the coincidence rate, the
-accidental rate expected from the singles (R1 R2 2 window, DESIGN 3) and
+accidental rate expected from the singles (R1 R2 2 window, docs/conventions.md) and
 their ratio (CAR). :class:`RateHistory` keeps a rolling history that never
 grows: when full, its older half is averaged in pairs, so hours of readings
 fit in a fixed size at a resolution that coarsens with age.

@@ -1,4 +1,4 @@
-"""Play a solved XOR game on the bench (issue 6 item 2; DESIGN 7).
+"""Play a solved XOR game on the bench (issue 6 item 2; docs/balancing.md).
 
 For every question pair (x, y) the game asks with non-zero probability,
 both arms turn to the strategy's bases for x and y (together), the tagger

@@ -1,4 +1,4 @@
-"""XOR-game advantage study (the paper's Figure 3; DESIGN 7).
+"""XOR-game advantage study (the paper's Figure 3; docs/balancing.md).
 
 Random XOR games on the complete graph K_n: every edge is exclusive (a xor b
 must be 1: different servers) with probability p and co-locate (a xor b = 0:

@@ -1,4 +1,4 @@
-"""Measurement bases and the waveplate angles that realise them (DESIGN 3).
+"""Measurement bases and the waveplate angles that realise them (docs/conventions.md).
 
 A linear basis is named by its polarizer-equivalent angle phi (degrees from
 H): outcome 0 is the polarization at phi. A half-wave plate whose fast axis
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# DESIGN 6: polarizer-equivalent CHSH angles per question bit
+# docs/chsh.md: polarizer-equivalent CHSH angles per question bit
 CHSH_ANGLES_DEG: dict[str, tuple[float, float]] = {"A": (0.0, 45.0), "B": (22.5, -22.5)}
 
 

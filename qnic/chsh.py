@@ -1,4 +1,4 @@
-"""CHSH analysis (DESIGN 6): correlators, S and its uncertainty.
+"""CHSH analysis (docs/chsh.md): correlators, S and its uncertainty.
 
 E(x, y) = sum_ab (-1)^(a xor b) N_ab(x, y) / sum_ab N_ab(x, y) and
 S = E(0,0) + E(0,1) + E(1,0) - E(1,1). Counts are Poisson: with
@@ -69,7 +69,7 @@ class CHSHResult:
 
     @property
     def win_probability(self) -> float:
-        """CHSH game win probability 1/2 + S/8 (DESIGN 4)."""
+        """CHSH game win probability 1/2 + S/8 (docs/physics.md)."""
         return 0.5 + self.S / 8.0
 
 

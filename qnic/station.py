@@ -1,4 +1,4 @@
-"""Station files: one YAML file describes a bench (DESIGN 9).
+"""Station files: one YAML file describes a bench (docs/station.md).
 
 ``instruments:`` is a QCoDeS station section; ``qnic:`` wires arms A and B
 (rotator, tagger, channels of outcome 0 and 1, waveplate zero, delays) and
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+import importlib.util
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -93,10 +94,22 @@ class DeprecatedPathWarning(FutureWarning):
     """A station file names a class by a path that has moved (it still loads)."""
 
 
+def _foreign_package(root: str) -> bool:
+    """``root`` imports as a package that is not this checkout's own folder of that name."""
+    spec = importlib.util.find_spec(root)
+    if spec is None:
+        return False
+    ours = Path(__file__).resolve().parent.parent / root
+    places = [*(spec.submodule_search_locations or []), *([spec.origin] if spec.origin else [])]
+    return not any(Path(p).resolve() == ours or ours in Path(p).resolve().parents for p in places)
+
+
 def _current_type(file: str, key: str, type_name: str) -> str:
     root, dot, rest = type_name.partition(".")
     if root not in _OLD_ROOTS or not dot:
         return type_name
+    if _foreign_package(root):
+        return type_name  # a lab's own package of that name: its path stays its own
     new = f"{_OLD_ROOTS[root]}.{rest}"
     warnings.warn(f"{file}: {key}: {type_name!r} is a deprecated path; write {new!r}",
                   DeprecatedPathWarning, stacklevel=4)

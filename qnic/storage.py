@@ -1,4 +1,4 @@
-"""Run records in a QCoDeS dataset (SQLite), DESIGN 8.
+"""Run records in a QCoDeS dataset (SQLite), docs/storage.md.
 
 A :class:`RunRecorder` opens the database, starts a QCoDeS measurement with
 the station snapshot, and adds one row per measured setting as it comes, so

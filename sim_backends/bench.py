@@ -1,4 +1,4 @@
-"""The simulated bench: source, two analyser arms, detectors (DESIGN 4).
+"""The simulated bench: source, two analyser arms, detectors (docs/physics.md).
 
 A :class:`Bench` owns the virtual clock, the random generator and the motors
 the rotator emulators turn. :meth:`Bench.detect` returns the detector pulses
@@ -207,7 +207,7 @@ class Bench:
         """Expected coincidence rates (Hz), shape (2, 2) [a, b], with the HWP
         motors at the given angles (degrees): true pairs (pair rate x P(a, b)
         x both arms' transmission and efficiency) plus accidentals of the
-        singles, R_a R_b 2 window (DESIGN 3, 4). Dead time is neglected."""
+        singles, R_a R_b 2 window (docs/conventions.md, docs/physics.md). Dead time is neglected."""
         t = np.array([self.clock.now()])
         povm = []
         for name, motor in (("A", motor_deg_a), ("B", motor_deg_b)):

@@ -8,7 +8,7 @@ virtual time. Choices where the reference is silent:
 
 - Before homing, moves are accepted (the reference lists no refusal code), but
   the counter reads 0 wherever the rotor stood at power-up, so angles mean
-  nothing until ``ho`` (DESIGN section 4: rotators must be homed after power-up).
+  nothing until ``ho`` (docs/physics.md: rotators must be homed after power-up).
 - Travel is one turn from home either way; a target beyond it gets ``GS0C``
   (1.6: "told to move beyond its travel"), and continuous jogs stop there.
 - ``ho0`` (CW) turns towards increasing counts, ``ho1`` (CCW) the other way, a

@@ -1,6 +1,6 @@
 """Parameters of a simulated bench, read from the station file's ``sim:`` section.
 
-Names follow DESIGN 9. Every value has a default, so ``sim: {}`` is a working
+Names follow docs/commands.md. Every value has a default, so ``sim: {}`` is a working
 bench; bad values fail with the key that holds them.
 """
 
@@ -74,7 +74,7 @@ class TaggerParams:
 
 @dataclass(frozen=True)
 class BenchParams:
-    """Everything the physics needs (DESIGN 4)."""
+    """Everything the physics needs (docs/physics.md)."""
 
     name: str = "default"
     seed: int = 0

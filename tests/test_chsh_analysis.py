@@ -94,9 +94,9 @@ def _sheet_rows(path: Path) -> list[tuple[float, float, float]]:
 def test_published_undergraduate_experiment() -> None:
     """lukeburns/entanglement (shared/realdata/bell): 16 coincidence counts,
     polarizers alpha, beta; CHSH with a = 45, a' = 0, b = 22.5, b' = -22.5 and
-    S = E(a,b) - E(a,b') + E(a',b) + E(a',b'). In DESIGN 6's layout
+    S = E(a,b) - E(a,b') + E(a',b) + E(a',b'). In docs/chsh.md's layout
     (S = E00 + E01 + E10 - E11) that is x = 0 -> a', x = 1 -> a, y = 0 -> b,
-    y = 1 -> b': the same angles as DESIGN 6 (A: 0, 45; B: 22.5, -22.5)."""
+    y = 1 -> b': the same angles as docs/chsh.md (A: 0, 45; B: 22.5, -22.5)."""
     path = REALDATA / "lukeburns_entanglement_data.xlsx"
     if not path.exists():
         pytest.skip("shared/realdata is not present")

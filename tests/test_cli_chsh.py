@@ -18,7 +18,7 @@ from qnic.station import default_station_path
 
 
 def predicted_s() -> float:
-    """S the default station's bench parameters predict (DESIGN 4):
+    """S the default station's bench parameters predict (docs/physics.md):
     sqrt 2 V (1 + c), times each PBS's contrast 1 - 2/(1 + ER), times C/(C + A)."""
     st = yaml.safe_load(default_station_path().read_text())
     sim, window = st["sim"], st["qnic"]["window_ps"]

@@ -1,4 +1,4 @@
-"""``qnic tags info``: JSON per DESIGN 9, a readable summary, exit 2 on bad files."""
+"""``qnic tags info``: JSON per docs/commands.md, a readable summary, exit 2 on bad files."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The bench's detector hooks: gate, efficiency factor, dark counts, stray light.
 
-Checked with the simulated tagger against the closed forms of DESIGN 4
+Checked with the simulated tagger against the closed forms of docs/physics.md
 (singles = pair rate * transmission * efficiency * factor * 1/2 + dark),
 within 4 Poisson sigma.
 """

@@ -1,7 +1,7 @@
 """The Excelitas SPCM-AQRH as a Detector, gated through a simulated TTL line.
 
 Singles on the simulated bench: pair rate * transmission * efficiency * 1/2
-+ dark counts (DESIGN 4; the marginal of the Bell-diagonal state is 1/2 at
++ dark counts (docs/physics.md; the marginal of the Bell-diagonal state is 1/2 at
 every angle), checked within 4 Poisson sigma. Gated off: no counts at all.
 """
 

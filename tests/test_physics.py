@@ -1,4 +1,4 @@
-"""The simulated bench against the closed forms of DESIGN 4.
+"""The simulated bench against the closed forms of docs/physics.md.
 
 Every statistical check uses a fixed seed and a tolerance of 4 standard
 deviations, the deviation derived from the counting statistics stated in
@@ -69,7 +69,7 @@ def test_accidentals_of_uncorrelated_streams() -> None:
     batch = acquire(bench, seconds)
     t1, t3 = batch.of_channel(1), batch.of_channel(3)
     r1, r3 = t1.size / seconds, t3.size / seconds
-    expected = r1 * r3 * 2 * window * 1e-12 * seconds  # DESIGN 3
+    expected = r1 * r3 * 2 * window * 1e-12 * seconds  # docs/conventions.md
     n = find_coincidences(t1, t3, window)[0].size
     assert expected > 500
     assert abs(n - expected) < Z * math.sqrt(expected)

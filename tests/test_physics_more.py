@@ -1,4 +1,4 @@
-"""More of DESIGN 4: moving plates, QWP, Bell states and phases, background,
+"""More of docs/physics.md: moving plates, QWP, Bell states and phases, background,
 saturation, tagger resolution. Statistical checks: fixed seeds, 4 sigma."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ the file, the key and what was expected."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,20 @@ def test_a_section_registered_by_hand_is_read_and_opened(tmp_path: Path,
     cfg = load_station_config(write(tmp_path, data))
     with open_station(cfg) as st:
         assert opened == [{"ok": True}] and st.bench is not None
+
+
+def test_a_labs_own_instruments_package_keeps_its_path(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "lab" / "instruments"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mine.py").write_text("from qnic.instruments.rotators.elliptec import ELL14 as Mine\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lab"))
+    data = default_dict()
+    data["instruments"]["rotator_a"]["type"] = "instruments.mine.Mine"
+    try:
+        cfg = load_station_config(write(tmp_path, data))  # no warning: warnings are errors here
+    finally:
+        for name in [m for m in sys.modules if m == "instruments" or m.startswith("instruments.")]:
+            del sys.modules[name]
+    assert cfg.instruments["rotator_a"]["type"] == "instruments.mine.Mine"

@@ -38,7 +38,7 @@ class DetectorFigures:
 
     def as_sim_params(self) -> dict[str, float]:
         """The figures under the names of a station file's ``sim:`` detector
-        entry (DESIGN 9), e.g. to make a simulated bench match a real unit."""
+        entry (docs/commands.md), e.g. to make a simulated bench match a real unit."""
         out = {"efficiency": self.efficiency, "dark_count_hz": self.dark_count_hz,
                "jitter_ps": self.jitter_ps, "dead_time_ns": self.dead_time_ns,
                "afterpulse_probability": self.afterpulse_probability}

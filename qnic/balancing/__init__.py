@@ -1,4 +1,4 @@
-"""The load-balancing decision layer (DESIGN 7; the paper's section 4.1).
+"""The load-balancing decision layer (docs/balancing.md; the paper's section 4.1).
 
 Pairs of load balancers route type-C (co-locate) and type-E (exclusive)
 requests without talking: per request each balancer measures its share of a

@@ -2,7 +2,7 @@
 
 On a photonic bench most clicks have no partner; coincidence matching
 (:mod:`qnic.coincidence`) plays the role of heralding, telling each node which
-of its clicks belong to a distributed pair (DESIGN 7). :func:`heralded_pairs`
+of its clicks belong to a distributed pair (docs/balancing.md). :func:`heralded_pairs`
 turns two arms' outcome events into the joint outcomes of matched pairs,
 dropping double clicks. A :class:`PairBuffer` holds such joint outcomes per
 measurement setting (x, y) and hands them out in order, one per decision

@@ -10,7 +10,7 @@ table lookup on local data, so its cost is a few array loads
 (benchmarks/bench_decisions.py).
 
 Quantum strategies consume heralded pairs; a deployment needs heralded or
-stored pairs (DESIGN 7). Classical strategies use the same interface with
+stored pairs (docs/balancing.md). Classical strategies use the same interface with
 rules that ignore the outcome column and need no pairs.
 """
 

@@ -1,4 +1,4 @@
-"""The CHSH load-balancing game and XOR-game strategies (DESIGN 7; paper section 4.1).
+"""The CHSH load-balancing game and XOR-game strategies (docs/balancing.md; paper section 4.1).
 
 Two load balancers, A and B, share a pair of servers and a pair of photons.
 Each receives a request: type C (co-locate, question x = 1) or type E
@@ -6,7 +6,7 @@ Each receives a request: type C (co-locate, question x = 1) or type E
 servers. The pair wins when it lands on the same server exactly when both
 requests are type C: win iff ``(server_A == server_B) == (x and y)``.
 
-With the bench's CHSH bases (DESIGN 6: A analyses 0 or 45 degrees, B 22.5 or
+With the bench's CHSH bases (docs/chsh.md: A analyses 0 or 45 degrees, B 22.5 or
 -22.5 degrees, polarizer-equivalent, on Phi+) the outcomes satisfy
 ``P(a xor b = x and y) = cos^2(pi/8)``: equal bits except at (1, 1). B flips
 its bit, so equal bits send the two requests to different servers and
@@ -77,7 +77,7 @@ class XorStrategy:
     """A quantum strategy for one Bell pair: analyser angles per question and output flips.
 
     Outcome bits are measured on Phi+ in linear bases, so
-    ``E(x, y) = cos 2(phi_A[x] - phi_B[y])`` (DESIGN 4 with c = 1). A side's
+    ``E(x, y) = cos 2(phi_A[x] - phi_B[y])`` (docs/physics.md with c = 1). A side's
     output bit (which of the pair's two servers) is its outcome XOR its flip.
 
     Attributes:
@@ -117,6 +117,6 @@ class XorStrategy:
 
 
 def chsh_strategy() -> XorStrategy:
-    """The CHSH load-balancing strategy: DESIGN 6 angles, B's bit flipped."""
+    """The CHSH load-balancing strategy: docs/chsh.md angles, B's bit flipped."""
     return XorStrategy(angles_a_deg=(0.0, 45.0), angles_b_deg=(22.5, -22.5),
                        flip_a=False, flip_b=True, name="chsh")

@@ -1,4 +1,4 @@
-"""Servers of the load-balancing study (DESIGN 7; paper section 4.1).
+"""Servers of the load-balancing study (docs/balancing.md; paper section 4.1).
 
 Per step every request arrives at its server first, then each idle server
 starts a job and each busy one works. A server serves one job at a time: a

@@ -1,4 +1,4 @@
-"""Coincidence matching of time-tag streams (DESIGN section 5).
+"""Coincidence matching of time-tag streams (docs/coincidences.md).
 
 Timestamps are int64 picoseconds sorted ascending. Events at t1 (channel i)
 and t2 (channel j) coincide when |(t2 - delay_j) - (t1 - delay_i)| <= window_ps;

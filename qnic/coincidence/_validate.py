@@ -1,6 +1,6 @@
 """Input checks shared by the coincidence functions.
 
-Timestamps are int64 picoseconds sorted ascending (DESIGN section 3). Every
+Timestamps are int64 picoseconds sorted ascending (docs/conventions.md). Every
 public function of :mod:`qnic.coincidence` passes its arrays and scalars
 through these helpers, so the error messages are the same everywhere.
 """

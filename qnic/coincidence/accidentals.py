@@ -2,7 +2,7 @@
 
 Two independent Poisson streams of rates R1 and R2 coincide within a window
 of half-width w (|dt| <= w, total width 2w) at the rate R1 * R2 * 2w
-(DESIGN section 3); over a duration T the expected number of accidentals is
+(docs/conventions.md); over a duration T the expected number of accidentals is
 R1 * R2 * 2w * T. The offset-window estimate measures the same thing from the
 data: shifting stream B by an offset much larger than the coincidence peak
 destroys the true pairs and leaves only accidental ones.

@@ -1,6 +1,6 @@
 """One-shot coincidence matching of two sorted timestamp streams.
 
-Window semantics (DESIGN section 3): event i of stream A at ``t_a[i]`` and
+Window semantics (docs/conventions.md): event i of stream A at ``t_a[i]`` and
 event j of stream B at ``t_b[j]`` are candidates when
 ``|(t_b[j] - delay_ps) - t_a[i]| <= window_ps``. Each event is used at most
 once, nearest partner first, defined exactly as: sort all candidate pairs by

@@ -9,7 +9,7 @@ counted apart and never silently assigned to an outcome.
 
 Procedure of :func:`outcome_counts`:
 
-1. Subtract each channel's delay (DESIGN section 3).
+1. Subtract each channel's delay (docs/conventions.md).
 2. Within each arm, match the outcome-0 clicks with the outcome-1 clicks with
    :func:`~qnic.coincidence.find_coincidences` semantics (window
    ``window_ps``, nearest first, each click used once). Each matched pair is
@@ -85,7 +85,7 @@ class OutcomeCounts:
         return int(self.n.sum()) + self.double_a + self.double_b
 
     def as_list(self) -> list[int]:
-        """Return ``[n00, n01, n10, n11]`` (the CHSH counts layout of DESIGN 9)."""
+        """Return ``[n00, n01, n10, n11]`` (the CHSH counts layout of docs/commands.md)."""
         return [int(x) for x in self.n.ravel()]
 
 

@@ -1,4 +1,4 @@
-"""XOR games (DESIGN 7 and 9): classical value, Tsirelson SDP, strategies, waveplates.
+"""XOR games (docs/balancing.md, docs/commands.md): classical value, Tsirelson SDP, strategies, waveplates.
 
 ``XorGame(prob, pred)`` is the entry point; the named games (CHSH, odd
 cycles, the paper's graph games) build one.

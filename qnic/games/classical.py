@@ -1,4 +1,4 @@
-"""Classical value of an XOR game by exhaustive search (DESIGN 7).
+"""Classical value of an XOR game by exhaustive search (docs/balancing.md).
 
 With the cost matrix C[x, y] = prob[x, y] (-1)^pred[x, y], a deterministic
 strategy answers a(x), b(y) in {0, 1}; writing alpha_x = (-1)^a(x) and

@@ -1,4 +1,4 @@
-"""Named XOR games: CHSH, odd cycles, and the paper's graph games (DESIGN 7).
+"""Named XOR games: CHSH, odd cycles, and the paper's graph games (docs/balancing.md).
 
 Graph games (paper section 4.2): task types are the vertices of a graph and
 each edge is labelled co-locate (0: both requests to the same server) or

@@ -1,4 +1,4 @@
-"""Quantum value of an XOR game: Tsirelson's semidefinite program (DESIGN 7).
+"""Quantum value of an XOR game: Tsirelson's semidefinite program (docs/balancing.md).
 
 Tsirelson: the best quantum bias is the maximum over unit vectors u_x, v_y of
 sum_xy C[x, y] <u_x, v_y>, with C[x, y] = prob[x, y] (-1)^pred[x, y]. With the

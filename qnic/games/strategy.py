@@ -1,4 +1,4 @@
-"""Optimal quantum strategies of XOR games: vectors and observables (DESIGN 7).
+"""Optimal quantum strategies of XOR games: vectors and observables (docs/balancing.md).
 
 Tsirelson's construction: for unit vectors in R^d take d anticommuting
 Hermitian involutions Gamma_i on C^D, D = 2^floor(d/2) (Jordan-Wigner:

@@ -1,4 +1,4 @@
-"""Strategies as polarization bases and waveplate angles (DESIGN 3 and 7).
+"""Strategies as polarization bases and waveplate angles (docs/conventions.md, docs/balancing.md).
 
 A basis is a unit Stokes vector s = (S1, S2, S3) on the Poincare sphere: the
 polarization that leaves the transmitted PBS port (outcome 0). Its observable

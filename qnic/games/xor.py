@@ -1,4 +1,4 @@
-"""Two-player XOR games (DESIGN 7 and 9): ``XorGame(prob, pred)``.
+"""Two-player XOR games (docs/balancing.md, docs/commands.md): ``XorGame(prob, pred)``.
 
 A referee asks Alice question x and Bob question y with probability
 prob[x][y]; they answer bits a and b without communicating and win when

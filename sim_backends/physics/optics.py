@@ -1,4 +1,4 @@
-"""Jones optics of one analyser arm: (QWP), HWP, then a PBS (DESIGN 4).
+"""Jones optics of one analyser arm: (QWP), HWP, then a PBS (docs/physics.md).
 
 Light passes the optional quarter-wave plate, then the half-wave plate, then
 the PBS, whose transmitted port is outcome 0 (H) and reflected port outcome 1

@@ -1,4 +1,4 @@
-"""Fast random variates for tag generation (DESIGN 4: >= 20 M tags/s).
+"""Fast random variates for tag generation (docs/physics.md: >= 20 M tags/s).
 
 numpy's ziggurat normals and exponentials cost 10-16 ns each on the target
 machines, more than all the rest of making a tag. Here a variate is one

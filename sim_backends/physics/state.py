@@ -1,4 +1,4 @@
-"""Two-qubit polarization states on the basis {HH, HV, VH, VV} (DESIGN 4)."""
+"""Two-qubit polarization states on the basis {HH, HV, VH, VV} (docs/physics.md)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ _BELL_KETS: dict[BellState, tuple[int, int, float]] = {
 def bell_family(visibility: float = 1.0, coherence: float = 1.0,
                 bell: BellState | str = BellState.PHI_PLUS,
                 phase_deg: float = 0.0, pump_deg: float = 45.0) -> np.ndarray:
-    """The default family of DESIGN 4: rho = V rho_c + (1 - V) I/4.
+    """The default family of docs/physics.md: rho = V rho_c + (1 - V) I/4.
 
     rho_c = (|u><u| + |w><w|)/2 + c (s e^{-i phase}|u><w| + h.c.)/2, where
     (|u> + s e^{i phase}|w>)/sqrt 2 is the chosen Bell state.

@@ -162,7 +162,7 @@ def open_chunks(source: FileSource, fmt: TagFileFormat | None = None, *,
 
 @dataclass(frozen=True)
 class TagFileInfo:
-    """What a time-tag file holds (``qnic tags info``, DESIGN 9).
+    """What a time-tag file holds (``qnic tags info``, docs/commands.md).
 
     Attributes:
         format: the file's format.
@@ -186,7 +186,7 @@ class TagFileInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN 9 keys, then the details; JSON-ready (channel keys as str)."""
+        """The docs/commands.md keys, then the details; JSON-ready (channel keys as str)."""
         return {"format": self.format.value, "records": self.records,
                 "events": {str(k): v for k, v in sorted(self.events.items())},
                 "first_ps": self.first_ps, "last_ps": self.last_ps,

@@ -14,7 +14,7 @@ MSB of the little-endian 32-bit word):
   V1 the timetag/nsync field holds the number of overflows (0 meaning one).
   Special channel 0 in T2 = a sync event; special channels 1-15 = markers.
 
-Channel numbering (DESIGN 3: as the hardware numbers them):
+Channel numbering (docs/conventions.md: as the hardware numbers them):
 
 * PicoHarp 300: the record's channel field as is. T2: 0 and 1 are the front
   inputs "Channel 0" (sync) and "Channel 1"; T3: 1-4 are the router inputs.
