@@ -11,10 +11,10 @@ import argparse
 import logging
 import sys
 
-from qnic.cli import calibrate, chsh, curve, demo, lbsim, monitor, station, tags, xor
+from qnic.cli import calibrate, chsh, curve, demo, lbnet, lbsim, monitor, net, station, tags, xor
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 
-COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, station, tags]
+COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, lbnet, net, station, tags]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,156 @@
+"""``qnic lb-net``: the networked load-balancing system on loopback (docs/network.md, docs/commands.md).
+
+Starts every process of the system on 127.0.0.1 (backends, pair source,
+coordinator, balancer nodes, load generator), replays one seeded trace
+through it per strategy and prints each strategy's row; every process it
+started is stopped at the end, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, positive_int, seed
+from qnic.cli.net import non_negative
+
+
+def _probability(text: str) -> float:
+    value = non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability within [0, 1], got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "lb-net", help="the networked load-balancing system on loopback: real processes",
+        description="Balancer nodes, backends with caches, a pair source, a coordinator and a "
+                    "load generator, each its own process on 127.0.0.1; every strategy routes "
+                    "the same seeded trace. On the simulated bench the pairs' joint statistics "
+                    "come from a pair oracle in the source process (Bell: independent processes "
+                    "cannot reproduce them); its time is reported apart as physics.")
+    p.add_argument("--balancers", type=positive_int, default=8, metavar="N",
+                   help="balancer nodes, partners 2g and 2g+1 (default 8; even)")
+    p.add_argument("--backends", type=positive_int, default=8, metavar="M",
+                   help="backend servers (default 8)")
+    p.add_argument("--requests", type=positive_int, default=8000, metavar="R",
+                   help="requests per strategy (default 8000)")
+    p.add_argument("--strategies", nargs="+", metavar="S",
+                   help="strategies, in order (default: random round-robin power-of-two "
+                        "coordinator classical-best dedicated-c consistent-hash quantum)")
+    p.add_argument("--rtt-us", type=non_negative, default=0.0, metavar="T",
+                   help="round-trip time added between processes: T/2 on every message "
+                        "(default 0: bare loopback; timers are millisecond-grained)")
+    p.add_argument("--jitter-us", type=non_negative, default=0.0, metavar="J",
+                   help="uniform jitter +-J on each one-way delay (default 0)")
+    p.add_argument("--arrivals", choices=["step", "poisson"], default="step",
+                   help="step: each node one request per step (the paper's model); poisson")
+    p.add_argument("--step-us", type=non_negative, default=1000.0, metavar="US",
+                   help="step of the step model (default 1000)")
+    p.add_argument("--rate-hz", type=non_negative, default=8000.0, metavar="R",
+                   help="total arrival rate of the poisson model (default 8000)")
+    p.add_argument("--c-probability", type=_probability, default=0.5, metavar="P",
+                   help="probability that a request is type C (default 0.5)")
+    p.add_argument("--c-subtypes", type=positive_int, default=1, metavar="K",
+                   help="C subtypes (cache keys) (default 1)")
+    p.add_argument("--c-hit-us", type=non_negative, default=200.0, metavar="US",
+                   help="service of a type-C request whose key is cached (default 200)")
+    p.add_argument("--miss-penalty-us", type=non_negative, default=800.0, metavar="US",
+                   help="added to a type-C cache miss (default 800)")
+    p.add_argument("--e-us", type=non_negative, default=500.0, metavar="US",
+                   help="service of a type-E request (default 500)")
+    p.add_argument("--cache-size", type=int, default=4, metavar="K",
+                   help="keys each backend caches (default 4)")
+    p.add_argument("--block", type=positive_int, default=4096, metavar="N",
+                   help="pairs per distribution block (default 4096)")
+    p.add_argument("--coherence-us", type=non_negative, default=math.inf, metavar="T2",
+                   help="QNIC memory coherence time (default inf: no decoherence)")
+    p.add_argument("--station", metavar="FILE",
+                   help="station whose simulated bench predicts the pairs' statistics "
+                        "(default: the embedded bench)")
+    p.add_argument("--visibility", type=_probability, metavar="V",
+                   help="use ideal CHSH statistics at visibility V instead of a station")
+    p.add_argument("--chsh-json", metavar="FILE",
+                   help="use the statistics measured by `qnic chsh --json` instead of a station")
+    p.add_argument("--timeout-s", type=non_negative, default=10.0, metavar="S",
+                   help="wait this long for answers after the last request (default 10)")
+    p.add_argument("--seed", type=seed, default=0, metavar="N", help="seed of the trace and the "
+                   "shared randomness (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_lb_net)
+
+
+def pair_table(args: argparse.Namespace) -> Any:
+    """The distributed pairs' statistics: a visibility, a CHSH result, or the station's bench."""
+    from qnic.balancing import chsh_strategy, load_chsh_result, visibility_table
+    from qnic.experiments.net.source import PairTable
+
+    if args.visibility is not None:
+        table = visibility_table(chsh_strategy(), args.visibility)
+        return PairTable.from_flat(table.prob.ravel().tolist(), (2, 2), table.label)
+    if args.chsh_json is not None:
+        measured = load_chsh_result(args.chsh_json)
+        return PairTable.from_flat(measured.table.prob.ravel().tolist(), (2, 2),
+                                   measured.table.label)
+    from qnic.experiments.demo import bench_correlations
+    from qnic.station import load_station_config, open_station
+
+    config = load_station_config(args.station)
+    with open_station(config) as st:
+        e = bench_correlations(st)
+    if e is None:
+        raise ValueError(f"{config.path}: no simulated bench to predict the pairs' statistics; "
+                         "give --visibility V or --chsh-json FILE")
+    label = "bench prediction (" + ("embedded bench" if args.station is None else str(args.station)) + ")"
+    return PairTable.from_correlations(e.tolist(), label)
+
+
+def cmd_lb_net(args: argparse.Namespace) -> int:
+    from qnic.experiments.net.backend import ServiceTimes
+    from qnic.experiments.net.loadgen import TraceSpec
+    from qnic.experiments.net.report import table
+    from qnic.experiments.net.study import NetConfig, run_study, sweep_names
+    from qnic.experiments.net.wire import Delay, NetError
+
+    try:
+        trace = TraceSpec(args.balancers, args.requests, args.arrivals, args.step_us or 1.0,
+                          args.rate_hz or 1.0, args.c_probability, args.c_subtypes, args.seed)
+        config = NetConfig(
+            args.balancers, args.backends, trace, pair_table(args),
+            Delay(args.rtt_us / 2, args.jitter_us),
+            ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size),
+            sweep_names(args.strategies), args.seed, args.block,
+            args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s)
+    except ValueError as exc:
+        print(f"qnic lb-net: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def progress(name: str, row: dict[str, Any]) -> None:
+        if not args.json:
+            print(f"  {name}: win {row['win_rate']:.3f}, p99 {row['latency_us']['p99']:.0f} us",
+                  file=sys.stderr, flush=True)
+
+    try:
+        result = run_study(config, progress)
+    except NetError as exc:
+        print(f"qnic lb-net: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(result))
+    else:
+        c = result["config"]
+        print(f"{c['balancers']} balancer nodes, {c['backends']} backends, "
+              f"{c['trace']['requests']} requests per strategy, RTT {args.rtt_us:g} us; "
+              f"pairs: {c['pair_table']} (S = {c['chsh_value']:.3f})")
+        print(table(result))
+        print("quantum decisions measure pairs through the source's pair oracle (physics, "
+              "timed apart); nodes never message each other")
+    if result.get("interrupted"):
+        print("qnic lb-net: interrupted; the strategies measured so far are shown, every process "
+              "stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK

@@ -1,0 +1,365 @@
+"""A balancer node of the networked system (docs/network.md).
+
+Each node owns one QNIC: a buffer of the pair halves it was given ahead of
+use, and their measurement. It receives requests (``REQ rid x key`` from the
+load generator), decides each one's backend alone, forwards it (``JOB rid x
+key``) and relays the answer (``DONE rid hit`` or ``FAIL rid``).
+
+Nodes 2g and 2g+1 are partners (group g): the i-th request of each is round
+i of their game, decided from shared randomness (the round's backend pair,
+:func:`~qnic.experiments.net.shared.server_pair`) and, for the quantum
+strategy, pair (g, i). A node never opens a connection to another node.
+Strategies that do talk say so: power-of-two asks two backends for their
+load, the coordinator strategy asks a coordinator process; both pay the round
+trip. When a quantum node holds no pair for a round (its source is slow or
+gone) it decides that round by the best classical rule and counts a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from qnic.experiments.net.shared import HashRing, mix64, server_pair
+from qnic.experiments.net.strategies import CLASSICAL_RULES, NETWORK_STRATEGIES, Strategy
+from qnic.experiments.net.wire import Address, Delay, Link, NetError, Server, now_ns, open_link, read_lines
+
+
+@dataclass
+class _Pending:
+    """A request waiting for a remote answer before it can be forwarded."""
+
+    rid: int
+    x: int
+    key: int
+    round_index: int
+    client: Link
+    t_in: int
+    t_wait: int
+    t_answer: int = 0
+    loads: dict[int, int] = field(default_factory=dict)
+    candidates: tuple[int, ...] = ()
+
+
+class BalancerNode(Server):
+    """One balancer node process."""
+
+    role = "node"
+
+    def __init__(self, listen: Address, index: int, backends: list[Address],
+                 source: Address | None = None, coordinator: Address | None = None,
+                 delay: Delay = Delay(), seed: int = 0, lookahead_blocks: int = 2) -> None:
+        super().__init__(listen, delay, seed)
+        if index < 0:
+            raise ValueError(f"the node index must be >= 0, got {index}")
+        if len(backends) < 2:
+            raise ValueError(f"a node needs at least 2 backends, got {len(backends)}")
+        self.index, self.group, self.side = index, index // 2, index % 2
+        self.backend_addresses = backends
+        self.source_address = source
+        self.coordinator_address = coordinator
+        self.lookahead_blocks = lookahead_blocks
+        self.strategy: Strategy = NETWORK_STRATEGIES["random"]
+        self.shared_seed = 0
+        self.rule: list[list[int]] = [[0, 1], [0, 1]]
+        self.ring = HashRing(len(backends))
+        self._backends: list[Link | None] = [None] * len(backends)
+        self._source: Link | None = None
+        self._coordinator: Link | None = None
+        self._jobs: dict[int, tuple[int, int, int, Link]] = {}
+        self._waiting: dict[int, _Pending] = {}
+        self._blocks: set[int] = set()
+        self._asked: set[int] = set()
+        self._block_size = 0
+        self._pairs_arrived = asyncio.Event()
+        self.source_lost = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.seq = 0
+        self._rr = self.index
+        self._tag = 0
+        self.outstanding = [0] * len(self.backend_addresses)
+        self.alive = [True] * len(self.backend_addresses)
+        self.records: list[tuple[int, int, int, int, int, int]] = []
+        self.counts = {"requests": 0, "forwarded": 0, "relayed": 0, "failed": 0, "fallbacks": 0,
+                       "pairs_used": 0, "failovers": 0, "messages_to_backends": 0,
+                       "messages_to_coordinator": 0, "oracle_queries": 0,
+                       "messages_between_balancers": 0}
+
+    # -- connections ------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the links to every backend, the pair source and the coordinator."""
+        for b, address in enumerate(self.backend_addresses):
+            if self._backends[b] is None or self._backends[b].closed:  # type: ignore[union-attr]
+                reader, link = await open_link(address, self.delay, f"backend {b}", self.rng)
+                self._backends[b] = link
+                self.spawn(self._listen_backend(b, reader))
+        if self.source_address is not None and self._source is None:
+            reader, self._source = await open_link(self.source_address, Delay(), "pair source")
+            self.spawn(self._listen_source(reader))
+        if self.coordinator_address is not None and self._coordinator is None:
+            reader, self._coordinator = await open_link(self.coordinator_address, self.delay,
+                                                        "coordinator", self.rng)
+            self.spawn(self._listen(reader, self._on_coordinator))
+
+    async def _listen(self, reader: asyncio.StreamReader, handle: Any) -> None:
+        await read_lines(reader, handle)
+
+    async def _listen_backend(self, b: int, reader: asyncio.StreamReader) -> None:
+        await read_lines(reader, self._on_backend)
+        self._backend_lost(b)
+
+    async def _listen_source(self, reader: asyncio.StreamReader) -> None:
+        await read_lines(reader, self._on_source)
+        if not self.stopped.is_set():
+            self.source_lost = True
+            print(f"qnic net node {self.index}: lost the pair source; deciding by the best "
+                  "classical rule from now on", file=sys.stderr, flush=True)
+            for pending in list(self._waiting.values()):
+                if pending.candidates == ():  # an oracle query that will never be answered
+                    self._waiting.pop(pending.rid)
+                    self.counts["fallbacks"] += 1
+                    self._decide_classically(pending, fallback=True)
+
+    # -- requests ---------------------------------------------------------
+
+    def on_line(self, words: list[str], link: Link) -> None:
+        if words[0] == "REQ":
+            self.request(int(words[1]), int(words[2]), int(words[3]), link)
+
+    def request(self, rid: int, x: int, key: int, client: Link) -> None:
+        """Decide one request's backend and forward it (or ask what the strategy must ask)."""
+        t_in = now_ns()
+        i = self.seq
+        self.seq += 1
+        self.counts["requests"] += 1
+        pending = _Pending(rid, x, key, i, client, t_in, 0)
+        name = self.strategy.name
+        if name in CLASSICAL_RULES or name in ("random", "round-robin", "consistent-hash"):
+            self._decide_classically(pending, fallback=False)
+        elif name == "quantum":
+            self._prefetch(i)
+            if self._holds(i):
+                self._ask(pending, self._source, f"MEAS {self.group} {i} {self.side} {x}")
+                self.counts["oracle_queries"] += 1
+            else:
+                self.counts["fallbacks"] += 1
+                self._decide_classically(pending, fallback=True)
+        elif name == "power-of-two":
+            m = len(self.alive)
+            first = self.rng.randrange(m)
+            second = (first + 1 + self.rng.randrange(m - 1)) % m
+            pending.candidates = (first, second)
+            tag = self._next_tag()
+            self._waiting[tag] = pending
+            pending.t_wait = now_ns()
+            for b in pending.candidates:
+                link = self._backends[b]
+                if link is None or link.closed:
+                    pending.loads[b] = 1 << 30
+                else:
+                    link.send(f"LOAD? {tag}")
+                    self.counts["messages_to_backends"] += 1
+            if len(pending.loads) == 2:
+                self._waiting.pop(tag)
+                self._forward(pending, self._next_alive(first), False)
+        elif name == "coordinator":
+            self.counts["messages_to_coordinator"] += 1
+            self._ask(pending, self._coordinator, f"ASK {self.group} {i} {self.side} {x}")
+
+    def _ask(self, pending: _Pending, link: Link | None, line: str) -> None:
+        if link is None or link.closed:
+            self.counts["fallbacks"] += 1
+            self._decide_classically(pending, fallback=True)
+            return
+        self._waiting[self._key(pending.round_index)] = pending
+        pending.t_wait = now_ns()
+        link.send(line)
+
+    @staticmethod
+    def _key(round_index: int) -> int:
+        return -1 - round_index  # oracle and coordinator answers are keyed by round
+
+    def _next_tag(self) -> int:
+        self._tag += 1
+        return self._tag
+
+    def _decide_classically(self, pending: _Pending, fallback: bool) -> None:
+        name = "classical-best" if fallback else self.strategy.name
+        m = len(self.alive)
+        if name == "random":
+            b = self.rng.randrange(m)
+        elif name == "round-robin":
+            b = self._rr % m
+            self._rr += 1
+        elif name == "consistent-hash":
+            key = pending.key if pending.x else mix64(pending.rid)
+            b = self.ring.lookup(key, self.outstanding, self.alive)
+        else:
+            bits = CLASSICAL_RULES[name][self.side]
+            b = server_pair(self.shared_seed, self.group, pending.round_index, m)[bits[pending.x]]
+        self._forward(pending, b, fallback)
+
+    def _forward(self, pending: _Pending, b: int, fallback: bool) -> None:
+        b = self._next_alive(b)
+        if b < 0:
+            self._fail(pending.rid, pending.client)
+            return
+        link = self._backends[b]
+        assert link is not None
+        link.send(f"JOB {pending.rid} {pending.x} {pending.key}")
+        t_out = now_ns()
+        waited = 0 if pending.t_wait == 0 else (pending.t_answer or t_out) - pending.t_wait
+        decision = t_out - pending.t_in - waited
+        self.counts["messages_to_backends"] += 1
+        self.counts["forwarded"] += 1
+        self.outstanding[b] += 1
+        self._jobs[pending.rid] = (b, pending.x, pending.key, pending.client)
+        self.records.append((pending.round_index, pending.x, b, int(fallback), decision, waited))
+
+    def _next_alive(self, b: int) -> int:
+        m = len(self.alive)
+        for step in range(m):
+            c = (b + step) % m
+            if self.alive[c]:
+                return c
+        return -1
+
+    def _fail(self, rid: int, client: Link) -> None:
+        self.counts["failed"] += 1
+        client.send(f"FAIL {rid}")
+
+    # -- answers ----------------------------------------------------------
+
+    def _on_source(self, words: list[str]) -> None:
+        if words[0] == "OUT":
+            pending = self._waiting.pop(self._key(int(words[2])), None)
+            if pending is None:
+                return
+            pending.t_answer = now_ns()
+            bit = int(words[3])
+            if bit < 0:  # the source does not know this half: decide classically
+                self.counts["fallbacks"] += 1
+                self._decide_classically(pending, fallback=True)
+                return
+            self.counts["pairs_used"] += 1
+            u_v = server_pair(self.shared_seed, self.group, pending.round_index, len(self.alive))
+            self._forward(pending, u_v[self.rule[pending.x][bit]], False)
+        elif words[0] == "PAIRS":
+            block, size = int(words[2]), int(words[4])
+            self._block_size = size
+            self._blocks.add(block)
+            self._pairs_arrived.set()
+
+    def _on_coordinator(self, words: list[str]) -> None:
+        if words[0] == "SRV":
+            pending = self._waiting.pop(self._key(int(words[2])), None)
+            if pending is not None:
+                pending.t_answer = now_ns()
+                self._forward(pending, int(words[3]), False)
+
+    def _on_backend(self, words: list[str]) -> None:
+        verb = words[0]
+        if verb == "DONE":
+            job = self._jobs.pop(int(words[1]), None)
+            if job is not None:
+                self.outstanding[job[0]] -= 1
+                self.counts["relayed"] += 1
+                job[3].send(f"DONE {words[1]} {words[2]}")
+        elif verb == "LOAD":
+            pending = self._waiting.get(int(words[1]))
+            if pending is None:
+                return
+            first, second = pending.candidates
+            pending.loads[first if first not in pending.loads else second] = int(words[2])
+            if len(pending.loads) == 2:
+                pending.t_answer = now_ns()
+                self._waiting.pop(int(words[1]))
+                choice = min(pending.candidates, key=lambda b: (pending.loads[b], b))
+                self._forward(pending, choice, False)
+
+    def _backend_lost(self, b: int) -> None:
+        if self.stopped.is_set() or not self.alive[b]:
+            return
+        self.alive[b] = False
+        print(f"qnic net node {self.index}: backend {b} at {self.backend_addresses[b]} is gone; "
+              "failing its requests over", file=sys.stderr, flush=True)
+        for rid, (owner, x, key, client) in list(self._jobs.items()):
+            if owner != b:
+                continue
+            del self._jobs[rid]
+            self.outstanding[b] -= 1
+            target = self._next_alive(b)
+            if target < 0:
+                self._fail(rid, client)
+                continue
+            self.counts["failovers"] += 1
+            self.outstanding[target] += 1
+            self._jobs[rid] = (target, x, key, client)
+            self._backends[target].send(f"JOB {rid} {x} {key}")  # type: ignore[union-attr]
+        for tag, pending in list(self._waiting.items()):  # load probes the dead one will not answer
+            if b in pending.candidates and b not in pending.loads:
+                pending.loads[b] = 1 << 30
+                if len(pending.loads) == 2:
+                    pending.t_answer = now_ns()
+                    self._waiting.pop(tag)
+                    self._forward(pending, min(pending.candidates,
+                                               key=lambda c: (pending.loads[c], c)), False)
+
+    # -- pairs ------------------------------------------------------------
+
+    def _holds(self, i: int) -> bool:
+        return self._block_size > 0 and i // self._block_size in self._blocks
+
+    def _prefetch(self, i: int) -> None:
+        if self._source is None or self._source.closed or self._block_size == 0:
+            return
+        current = i // self._block_size
+        self._blocks.discard(current - 1)
+        for block in range(current, current + self.lookahead_blocks + 1):
+            if block not in self._asked:
+                self._asked.add(block)
+                self._source.send(f"PAIRS? {self.group} {self.side} {block}")
+
+    async def _first_pairs(self) -> None:
+        if self._source is None:
+            raise NetError(f"node {self.index}: the quantum strategy needs a pair source")
+        self._pairs_arrived.clear()
+        self._asked.add(0)
+        self._source.send(f"PAIRS? {self.group} {self.side} 0")
+        await asyncio.wait_for(self._pairs_arrived.wait(), timeout=10.0)
+
+    # -- control ----------------------------------------------------------
+
+    def on_control(self, message: dict[str, Any]) -> Any:
+        op = message.get("op")
+        if op == "configure":
+            return self._configure(message)
+        if op == "stats":
+            return {"ok": True, "index": self.index, **self.counts, "records": self.records,
+                    "source_lost": self.source_lost, "alive": self.alive,
+                    "waiting": len(self._waiting), "jobs": len(self._jobs)}
+        return super().on_control(message)
+
+    async def _configure(self, message: dict[str, Any]) -> dict[str, Any]:
+        name = message["strategy"]
+        if name not in NETWORK_STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(NETWORK_STRATEGIES)}")
+        if self._waiting or self._jobs:
+            raise ValueError(f"node {self.index}: {len(self._jobs)} requests are still out")
+        self.strategy = NETWORK_STRATEGIES[name]
+        self.shared_seed = int(message.get("seed", 0))
+        self.rule = [list(map(int, row)) for row in message.get("rule", self.rule)]
+        self._reset()
+        await self.connect()
+        self._blocks.clear()
+        self._asked.clear()
+        self._block_size = 0
+        if name == "quantum" and not self.source_lost:
+            await self._first_pairs()
+            self._prefetch(0)
+        return {"ok": True, "index": self.index, "strategy": name}

@@ -1,0 +1,122 @@
+"""What a networked study measured, per strategy (docs/network.md): pure functions on the processes' records.
+
+Win rate: partners 2g and 2g+1 play round i with their i-th requests; the
+round is won when the two requests share a backend exactly when both are
+type C. Rounds whose request never reached a backend on either side do not
+count. Latency: the load generator's per-request times, answered requests
+only. Decision time: inside the node, from a request read to its job
+written, less any wait for an answer from elsewhere (reported apart: the
+pair oracle's as physics, a backend's or the coordinator's as network).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from qnic.experiments.demo_view import wilson_interval
+
+Record = Sequence[int]
+"""A node's record of one request: (round, x, backend, fallback, decision_ns, wait_ns)."""
+
+
+def percentiles(values: Sequence[float], points: Sequence[float] = (50.0, 99.0, 99.9)
+                ) -> dict[str, float | None]:
+    """Nearest-rank percentiles (keys ``p50``, ``p99``, ``p999``); None when empty."""
+    keys = ["p" + format(p, "g").replace(".", "") for p in points]
+    if not values:
+        return dict.fromkeys(keys)
+    ordered = sorted(values)
+    n = len(ordered)
+    return {k: float(ordered[min(n - 1, max(0, math.ceil(p / 100.0 * n) - 1))])
+            for k, p in zip(keys, points, strict=True)}
+
+
+def game_rounds(records: Sequence[Sequence[Record]]) -> tuple[int, int]:
+    """(wins, rounds) over every partner group's rounds that both sides decided."""
+    wins = rounds = 0
+    for g in range(len(records) // 2):
+        even = {r[0]: (r[1], r[2]) for r in records[2 * g]}
+        odd = {r[0]: (r[1], r[2]) for r in records[2 * g + 1]}
+        for i, (x, b) in even.items():
+            other = odd.get(i)
+            if other is None:
+                continue
+            y, c = other
+            rounds += 1
+            wins += int((b == c) == bool(x and y))
+    return wins, rounds
+
+
+def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, Any]],
+                     backends: Sequence[dict[str, Any]], predicted: float | None,
+                     talks_to: str | None = None) -> dict[str, Any]:
+    """One strategy's row of the study.
+
+    Args:
+        name: the strategy.
+        load: the load generator's run result.
+        nodes: each node's stats (with ``records``), by node index.
+        backends: each backend's stats.
+        predicted: the win rate the strategy should reach (None if no closed form).
+        talks_to: what a node waits on before deciding (``oracle``,
+            ``network``), for naming the waits.
+    """
+    wins, rounds = game_rounds([n["records"] for n in nodes])
+    latency_us = [v / 1000.0 for v in load["latency_ns"] if v >= 0]
+    records = [r for n in nodes for r in n["records"]]
+    decision_us = [r[4] / 1000.0 for r in records]
+    waits_us = [r[5] / 1000.0 for r in records if r[5] > 0]
+    c_served = sum(1 for x, v in zip(load["x"], load["latency_ns"], strict=True) if x and v >= 0)
+    c_hits = sum(h for x, h, v in zip(load["x"], load["hit"], load["latency_ns"], strict=True)
+                 if x and v >= 0)
+    sent = len(load["latency_ns"])
+    served = len(latency_us)
+    jobs = sum(b["jobs"] for b in backends)
+    row: dict[str, Any] = {
+        "win_rate": wins / rounds if rounds else None,
+        "win_rate_predicted": predicted,
+        "win_rate_ci": wilson_interval(wins, rounds),
+        "rounds": rounds,
+        "cache_hit_rate": c_hits / c_served if c_served else None,
+        "latency_us": percentiles(latency_us),
+        "decision_us": {k: v for k, v in percentiles(decision_us, (50.0, 99.0)).items()},
+        "throughput_rps": served / load["wall_s"] if load["wall_s"] > 0 else None,
+        "queue": {"mean_at_arrival": sum(b["queue_sum"] for b in backends) / jobs if jobs else 0.0,
+                  "max": max((b["max_queue"] for b in backends), default=0)},
+        "messages_between_balancers": sum(n["messages_between_balancers"] for n in nodes),
+        "coordination_messages": sum(n["messages_to_coordinator"] for n in nodes)
+        + sum(n["messages_to_backends"] - n["forwarded"] - n["failovers"] for n in nodes),
+        "pairs_used": sum(n["pairs_used"] for n in nodes),
+        "fallbacks": sum(n["fallbacks"] for n in nodes),
+        "failovers": sum(n["failovers"] for n in nodes),
+        "requests": {"sent": sent, "served": served, "failed": sent - served},
+        "send_lag_us": load["send_lag_us"],
+    }
+    if talks_to is not None:
+        row[f"{talks_to}_wait_us"] = percentiles(waits_us, (50.0, 99.0))
+    return row
+
+
+def table(result: dict[str, Any]) -> str:
+    """The study as a readable table (one line per strategy)."""
+    head = (f"{'strategy':16} {'win':>6} {'pred':>6} {'95% CI':>15} {'hits':>5} {'p50 us':>8} "
+            f"{'p99 us':>8} {'p99.9':>8} {'dec p99':>7} {'req/s':>7} {'pairs':>6} {'fallb':>5} "
+            f"{'coord':>6} {'failed':>6}")
+    lines = [head, "-" * len(head)]
+
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    for name, row in result["strategies"].items():
+        ci = row["win_rate_ci"]
+        ci_text = "-" if ci is None else f"[{ci[0]:.3f},{ci[1]:.3f}]"
+        lines.append(
+            f"{name:16} {num(row['win_rate'], '.3f'):>6} {num(row['win_rate_predicted'], '.3f'):>6} "
+            f"{ci_text:>15} {num(row['cache_hit_rate'], '.2f'):>5} "
+            f"{num(row['latency_us']['p50'], '.0f'):>8} {num(row['latency_us']['p99'], '.0f'):>8} "
+            f"{num(row['latency_us']['p999'], '.0f'):>8} {num(row['decision_us']['p99'], '.1f'):>7} "
+            f"{num(row['throughput_rps'], '.0f'):>7} {row['pairs_used']:>6} {row['fallbacks']:>5} "
+            f"{row['coordination_messages']:>6} {row['requests']['failed']:>6}")
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""A study on the networked system (docs/network.md; ``qnic lb-net``).
+
+Starts the system (backends, pair source, coordinator, balancer nodes, load
+generator, each its own process on 127.0.0.1), then replays one seeded
+trace through it once per strategy, and reports each strategy's row
+(:mod:`qnic.experiments.net.report`). Every process is stopped at the end,
+also on errors and Ctrl-C; what was measured before an interrupt is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qnic.experiments.net.backend import ServiceTimes
+from qnic.experiments.net.loadgen import TraceSpec
+from qnic.experiments.net.orchestrate import Cluster
+from qnic.experiments.net.report import strategy_metrics
+from qnic.experiments.net.source import PairTable
+from qnic.experiments.net.strategies import (
+    DEFAULT_NETWORK_STRATEGIES,
+    NETWORK_STRATEGIES,
+    predicted_win,
+    same_backend_probability,
+)
+from qnic.experiments.net.wire import LOOPBACK, Delay
+
+CHSH_RULES = ([[0, 1], [0, 1]], [[1, 0], [1, 0]])
+"""The quantum strategy's output bit per side: the even node outputs its
+outcome, the odd node its complement (docs/balancing.md)."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """One study's system and workload.
+
+    Attributes:
+        balancers: N balancer nodes (even: partners 2g, 2g+1).
+        backends: M backend servers.
+        trace: the requests (its ``nodes`` must be N).
+        delay: one-way delay on every message between processes (the pair
+            oracle's excepted).
+        service: the backends' service times and cache.
+        table: the distributed pairs' statistics.
+        strategies: in the order they run.
+        seed: shared randomness of the nodes (and the processes' own seeds).
+        block: pairs per distribution block.
+        coherence_us: QNIC memory coherence time T2 (inf: no decoherence).
+        timeout_s: how long to wait for answers after the last request.
+    """
+
+    balancers: int
+    backends: int
+    trace: TraceSpec
+    table: PairTable
+    delay: Delay = Delay()
+    service: ServiceTimes = ServiceTimes()
+    strategies: tuple[str, ...] = DEFAULT_NETWORK_STRATEGIES
+    seed: int = 0
+    block: int = 4096
+    coherence_us: float = math.inf
+    timeout_s: float = 10.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.balancers < 2 or self.balancers % 2:
+            raise ValueError(f"--balancers must be even and at least 2 (partners 2g, 2g+1), "
+                             f"got {self.balancers}")
+        if self.backends < 2:
+            raise ValueError(f"--backends must be at least 2, got {self.backends}")
+        if self.trace.nodes != self.balancers:
+            raise ValueError(f"the trace is for {self.trace.nodes} nodes, not {self.balancers}")
+        unknown = [s for s in self.strategies if s not in NETWORK_STRATEGIES]
+        if unknown or not self.strategies:
+            raise ValueError(f"unknown strategies {unknown}; known: {', '.join(NETWORK_STRATEGIES)}")
+        if self.table.questions != (2, 2):
+            raise ValueError(f"the CHSH strategy needs a 2 x 2 pair table, got {self.table.questions}")
+
+
+def _delay_args(delay: Delay) -> list[str]:
+    return ["--delay-us", repr(delay.one_way_us), "--jitter-us", repr(delay.jitter_us)]
+
+
+def start_system(cluster: Cluster, config: NetConfig) -> None:
+    """Start every process of the system, bottom up, each waiting for its readiness."""
+    delay = _delay_args(config.delay)
+    s = config.service
+    listen = ["--listen", f"{LOOPBACK}:0"]
+    for b in range(config.backends):
+        cluster.start("backend", f"backend {b}", [*listen, "--index", str(b), *delay,
+                      "--c-hit-us", repr(s.c_hit_us), "--miss-penalty-us", repr(s.miss_penalty_us),
+                      "--e-us", repr(s.e_us), "--cache-size", str(s.cache_size),
+                      "--seed", str(config.seed + 1000 + b)])
+    backends = ",".join(str(p.address) for p in cluster.by_role("backend"))
+    table = ",".join(repr(v) for v in config.table.flat())
+    source = cluster.start("source", "pair source", [
+        *listen, "--table", table, "--block", str(config.block),
+        "--coherence-us", repr(config.coherence_us), "--seed", str(config.seed + 1)])
+    coordinator = cluster.start("coordinator", "coordinator", [
+        *listen, "--backends", str(config.backends), *delay, "--seed", str(config.seed + 2)])
+    for n in range(config.balancers):
+        cluster.start("node", f"node {n}", [
+            *listen, "--index", str(n), "--backends", backends, "--source", str(source.address),
+            "--coordinator", str(coordinator.address), *delay, "--seed", str(config.seed + 100 + n)])
+    nodes = ",".join(str(p.address) for p in cluster.by_role("node"))
+    cluster.start("loadgen", "load generator", [*listen, "--nodes", nodes, *delay,
+                                                 "--seed", str(config.seed + 3)])
+
+
+def run_strategy(cluster: Cluster, config: NetConfig, name: str) -> dict[str, Any]:
+    """Replay the trace under one strategy and return its row."""
+    for process in cluster.by_role("backend") + cluster.by_role("source"):
+        if process.popen.poll() is None:
+            process.call("reset")
+    cluster.by_role("coordinator")[0].call("configure", seed=config.seed)
+    for n, process in enumerate(cluster.by_role("node")):
+        process.call("configure", strategy=name, seed=config.seed, rule=CHSH_RULES[n % 2])
+    trace = config.trace
+    duration_s = (trace.requests / trace.nodes * trace.step_us * 1e-6 if trace.model == "step"
+                  else trace.requests / trace.rate_hz)
+    load = cluster.by_role("loadgen")[0].call(
+        "run", wait_s=3 * duration_s + config.timeout_s + 30.0, trace=asdict(trace),
+        timeout_s=config.timeout_s)
+    nodes = [p.call("stats") for p in cluster.by_role("node")]
+    backends = [p.call("stats") for p in cluster.by_role("backend") if p.popen.poll() is None]
+    same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
+    predicted = predicted_win(name, config.trace.c_probability, config.backends, same)
+    strategy = NETWORK_STRATEGIES[name]
+    talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
+    row = strategy_metrics(name, load, nodes, backends, predicted, talks_to)
+    row["description"] = strategy.description
+    return row
+
+
+def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] | None = None,
+              cluster_hook: Callable[[Cluster], None] | None = None) -> dict[str, Any]:
+    """Start the system, run every strategy on the same trace, stop the system.
+
+    Args:
+        config: the study.
+        on_row: called with each strategy's row as it completes.
+        cluster_hook: called once the system is up (tests use it to inject faults).
+
+    Returns:
+        ``strategies`` (name -> row), ``processes`` (role, name, pid,
+        address of every process that took part), ``config`` and, when
+        interrupted, ``interrupted: True`` with the rows measured so far.
+    """
+    result: dict[str, Any] = {"strategies": {}, "processes": [], "config": describe(config)}
+    with Cluster() as cluster:
+        try:
+            start_system(cluster, config)
+            result["processes"] = cluster.listing()
+            if cluster_hook is not None:
+                cluster_hook(cluster)
+            for name in config.strategies:
+                result["strategies"][name] = row = run_strategy(cluster, config, name)
+                if on_row is not None:
+                    on_row(name, row)
+        except KeyboardInterrupt:
+            result["interrupted"] = True
+            result["processes"] = cluster.listing()
+    return result
+
+
+def describe(config: NetConfig) -> dict[str, Any]:
+    """The study's settings, for the report."""
+    return {"balancers": config.balancers, "backends": config.backends,
+            "trace": asdict(config.trace), "one_way_delay_us": config.delay.one_way_us,
+            "jitter_us": config.delay.jitter_us, "service": asdict(config.service),
+            "pair_table": config.table.label, "chsh_value": config.table.chsh_value(),
+            "block": config.block,
+            "coherence_us": None if math.isinf(config.coherence_us) else config.coherence_us,
+            "seed": config.seed, **config.extra}
+
+
+def sweep_names(names: Sequence[str] | None) -> tuple[str, ...]:
+    """The strategies to run (all by default), checked."""
+    chosen = tuple(names) if names else DEFAULT_NETWORK_STRATEGIES
+    unknown = [s for s in chosen if s not in NETWORK_STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; known: {', '.join(NETWORK_STRATEGIES)}")
+    return chosen
