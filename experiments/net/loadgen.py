@@ -18,6 +18,7 @@ millisecond-grained) is reported apart as ``send_lag_us``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -84,6 +85,11 @@ def make_trace(spec: TraceSpec) -> list[tuple[float, int, int, int]]:
             trace.append((t, node, x, key))
     trace.sort(key=lambda item: (item[0], item[1]))
     return trace
+
+
+def trace_digest(trace: list[tuple[float, int, int, int]]) -> str:
+    """A short fingerprint of a trace (equal traces, equal digests)."""
+    return hashlib.sha256(repr(trace).encode()).hexdigest()[:16]
 
 
 class LoadGenerator(Server):
@@ -168,9 +174,13 @@ class LoadGenerator(Server):
             link.close()
         for task in readers:
             task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for link in links:
+            await link.wait_closed()
         latency = [(done[r] - sent[r]) if done[r] else -1 for r in range(n)]
         last_done = max(done) if any(done) else last_sent
-        return {"ok": True, "trace": asdict(spec), "nodes": [t[1] for t in trace],
+        return {"ok": True, "trace": asdict(spec), "trace_digest": trace_digest(trace),
+                "nodes": [t[1] for t in trace],
                 "x": [t[2] for t in trace], "key": [t[3] for t in trace],
                 "latency_ns": latency, "hit": hit, "failed": failed,
                 "unanswered": sum(1 for r in range(n) if not done[r] and not failed[r]),

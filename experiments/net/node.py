@@ -22,12 +22,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from qnic.experiments.net.shared import HashRing, mix64, server_pair
+from qnic.experiments.net.shared import HashRing, group_base, mix64, pair_from_base
 from qnic.experiments.net.strategies import CLASSICAL_RULES, NETWORK_STRATEGIES, Strategy
 from qnic.experiments.net.wire import Address, Delay, Link, NetError, Server, now_ns, open_link, read_lines
 
+_LOCAL = frozenset(("random", "round-robin", "consistent-hash", *CLASSICAL_RULES))
+"""Strategies that decide alone, at once, without a pair."""
 
-@dataclass
+
+@dataclass(slots=True)
 class _Pending:
     """A request waiting for a remote answer before it can be forwarded."""
 
@@ -62,7 +65,7 @@ class BalancerNode(Server):
         self.coordinator_address = coordinator
         self.lookahead_blocks = lookahead_blocks
         self.strategy: Strategy = NETWORK_STRATEGIES["random"]
-        self.shared_seed = 0
+        self._base = group_base(0, self.group)
         self.rule: list[list[int]] = [[0, 1], [0, 1]]
         self.ring = HashRing(len(backends))
         self._backends: list[Link | None] = [None] * len(backends)
@@ -74,7 +77,9 @@ class BalancerNode(Server):
         self._asked: set[int] = set()
         self._block_size = 0
         self._pairs_arrived = asyncio.Event()
+        self._source_gone = asyncio.Event()
         self.source_lost = False
+        self._lost: set[int] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -82,11 +87,10 @@ class BalancerNode(Server):
         self._rr = self.index
         self._tag = 0
         self.outstanding = [0] * len(self.backend_addresses)
-        self.alive = [True] * len(self.backend_addresses)
+        self.alive = [b not in self._lost for b in range(len(self.backend_addresses))]
         self.records: list[tuple[int, int, int, int, int, int]] = []
-        self.counts = {"requests": 0, "forwarded": 0, "relayed": 0, "failed": 0, "fallbacks": 0,
-                       "pairs_used": 0, "failovers": 0, "messages_to_backends": 0,
-                       "messages_to_coordinator": 0, "oracle_queries": 0,
+        self.counts = {"relayed": 0, "failed": 0, "fallbacks": 0, "pairs_used": 0, "failovers": 0,
+                       "load_probes": 0, "messages_to_coordinator": 0, "oracle_queries": 0,
                        "messages_between_balancers": 0}
 
     # -- connections ------------------------------------------------------
@@ -94,16 +98,23 @@ class BalancerNode(Server):
     async def connect(self) -> None:
         """Open the links to every backend, the pair source and the coordinator."""
         for b, address in enumerate(self.backend_addresses):
-            if self._backends[b] is None or self._backends[b].closed:  # type: ignore[union-attr]
+            if self._backends[b] is None and b not in self._lost:
                 reader, link = await open_link(address, self.delay, f"backend {b}", self.rng)
                 self._backends[b] = link
+                self.links.add(link)
                 self.spawn(self._listen_backend(b, reader))
-        if self.source_address is not None and self._source is None:
-            reader, self._source = await open_link(self.source_address, Delay(), "pair source")
-            self.spawn(self._listen_source(reader))
+        if self.source_address is not None and self._source is None and not self.source_lost:
+            try:
+                reader, self._source = await open_link(self.source_address, Delay(), "pair source")
+            except NetError:
+                self._lose_source()
+            else:
+                self.links.add(self._source)
+                self.spawn(self._listen_source(reader))
         if self.coordinator_address is not None and self._coordinator is None:
             reader, self._coordinator = await open_link(self.coordinator_address, self.delay,
                                                         "coordinator", self.rng)
+            self.links.add(self._coordinator)
             self.spawn(self._listen(reader, self._on_coordinator))
 
     async def _listen(self, reader: asyncio.StreamReader, handle: Any) -> None:
@@ -116,14 +127,19 @@ class BalancerNode(Server):
     async def _listen_source(self, reader: asyncio.StreamReader) -> None:
         await read_lines(reader, self._on_source)
         if not self.stopped.is_set():
-            self.source_lost = True
-            print(f"qnic net node {self.index}: lost the pair source; deciding by the best "
-                  "classical rule from now on", file=sys.stderr, flush=True)
-            for pending in list(self._waiting.values()):
-                if pending.candidates == ():  # an oracle query that will never be answered
-                    self._waiting.pop(pending.rid)
-                    self.counts["fallbacks"] += 1
-                    self._decide_classically(pending, fallback=True)
+            self._lose_source()
+
+    def _lose_source(self) -> None:
+        if self.source_lost:
+            return
+        self.source_lost = True
+        self._source_gone.set()
+        print(f"qnic net node {self.index}: lost the pair source; deciding by the best "
+              "classical rule from now on", file=sys.stderr, flush=True)
+        for pending in list(self._waiting.values()):
+            if pending.candidates == () and self.strategy.consumes_pairs:
+                self._waiting.pop(-1 - pending.round_index)  # its oracle query is lost
+                self._fall_back(pending)
 
     # -- requests ---------------------------------------------------------
 
@@ -135,91 +151,84 @@ class BalancerNode(Server):
         """Decide one request's backend and forward it (or ask what the strategy must ask)."""
         t_in = now_ns()
         i = self.seq
-        self.seq += 1
-        self.counts["requests"] += 1
-        pending = _Pending(rid, x, key, i, client, t_in, 0)
+        self.seq = i + 1
         name = self.strategy.name
-        if name in CLASSICAL_RULES or name in ("random", "round-robin", "consistent-hash"):
-            self._decide_classically(pending, fallback=False)
-        elif name == "quantum":
+        if name in _LOCAL:
+            self._send(rid, x, key, client, self._choose(name, rid, x, key, i), i, t_in, 0, 0)
+            return
+        pending = _Pending(rid, x, key, i, client, t_in, 0)
+        if name == "quantum":
             self._prefetch(i)
             if self._holds(i):
-                self._ask(pending, self._source, f"MEAS {self.group} {i} {self.side} {x}")
                 self.counts["oracle_queries"] += 1
+                self._ask(pending, self._source, f"MEAS {self.group} {i} {self.side} {x}")
             else:
-                self.counts["fallbacks"] += 1
-                self._decide_classically(pending, fallback=True)
-        elif name == "power-of-two":
+                self._fall_back(pending)
+        elif name == "coordinator":
+            self.counts["messages_to_coordinator"] += 1
+            self._ask(pending, self._coordinator, f"ASK {self.group} {i} {self.side} {x}")
+        else:  # power-of-two: ask two random backends for their queue length
             m = len(self.alive)
             first = self.rng.randrange(m)
-            second = (first + 1 + self.rng.randrange(m - 1)) % m
-            pending.candidates = (first, second)
-            tag = self._next_tag()
-            self._waiting[tag] = pending
+            pending.candidates = (first, (first + 1 + self.rng.randrange(m - 1)) % m)
+            self._tag += 1
+            self._waiting[self._tag] = pending
             pending.t_wait = now_ns()
             for b in pending.candidates:
                 link = self._backends[b]
                 if link is None or link.closed:
                     pending.loads[b] = 1 << 30
                 else:
-                    link.send(f"LOAD? {tag}")
-                    self.counts["messages_to_backends"] += 1
+                    link.send(f"LOAD? {self._tag}")
+                    self.counts["load_probes"] += 1
             if len(pending.loads) == 2:
-                self._waiting.pop(tag)
-                self._forward(pending, self._next_alive(first), False)
-        elif name == "coordinator":
-            self.counts["messages_to_coordinator"] += 1
-            self._ask(pending, self._coordinator, f"ASK {self.group} {i} {self.side} {x}")
+                self._waiting.pop(self._tag)
+                self._forward(pending, first, False)
 
     def _ask(self, pending: _Pending, link: Link | None, line: str) -> None:
         if link is None or link.closed:
-            self.counts["fallbacks"] += 1
-            self._decide_classically(pending, fallback=True)
+            self._fall_back(pending)
             return
-        self._waiting[self._key(pending.round_index)] = pending
+        self._waiting[-1 - pending.round_index] = pending  # answers are keyed by round
         pending.t_wait = now_ns()
         link.send(line)
 
-    @staticmethod
-    def _key(round_index: int) -> int:
-        return -1 - round_index  # oracle and coordinator answers are keyed by round
+    def _fall_back(self, pending: _Pending) -> None:
+        """Decide by the best classical rule: no pair (or no source) for this round."""
+        self.counts["fallbacks"] += 1
+        b = self._choose("classical-best", pending.rid, pending.x, pending.key, pending.round_index)
+        self._forward(pending, b, True)
 
-    def _next_tag(self) -> int:
-        self._tag += 1
-        return self._tag
-
-    def _decide_classically(self, pending: _Pending, fallback: bool) -> None:
-        name = "classical-best" if fallback else self.strategy.name
+    def _choose(self, name: str, rid: int, x: int, key: int, i: int) -> int:
+        """The backend of a strategy that decides alone, without a pair."""
         m = len(self.alive)
         if name == "random":
-            b = self.rng.randrange(m)
-        elif name == "round-robin":
-            b = self._rr % m
+            return self.rng.randrange(m)
+        if name == "round-robin":
             self._rr += 1
-        elif name == "consistent-hash":
-            key = pending.key if pending.x else mix64(pending.rid)
-            b = self.ring.lookup(key, self.outstanding, self.alive)
-        else:
-            bits = CLASSICAL_RULES[name][self.side]
-            b = server_pair(self.shared_seed, self.group, pending.round_index, m)[bits[pending.x]]
-        self._forward(pending, b, fallback)
+            return self._rr % m
+        if name == "consistent-hash":
+            return self.ring.lookup(key if x else mix64(rid), self.outstanding, self.alive)
+        return pair_from_base(self._base, i, m)[CLASSICAL_RULES[name][self.side][x]]
 
     def _forward(self, pending: _Pending, b: int, fallback: bool) -> None:
-        b = self._next_alive(b)
-        if b < 0:
-            self._fail(pending.rid, pending.client)
-            return
-        link = self._backends[b]
-        assert link is not None
-        link.send(f"JOB {pending.rid} {pending.x} {pending.key}")
-        t_out = now_ns()
-        waited = 0 if pending.t_wait == 0 else (pending.t_answer or t_out) - pending.t_wait
-        decision = t_out - pending.t_in - waited
-        self.counts["messages_to_backends"] += 1
-        self.counts["forwarded"] += 1
+        waited = 0 if pending.t_wait == 0 else (pending.t_answer or now_ns()) - pending.t_wait
+        self._send(pending.rid, pending.x, pending.key, pending.client, b, pending.round_index,
+                   pending.t_in, waited, int(fallback))
+
+    def _send(self, rid: int, x: int, key: int, client: Link, b: int, i: int, t_in: int,
+              waited: int, fallback: int) -> None:
+        """Forward the job to backend ``b`` (the next one up if it is down) and record it."""
+        if not self.alive[b]:
+            b = self._next_alive(b)
+            if b < 0:
+                self._fail(rid, client)
+                return
+        self._backends[b].send(f"JOB {rid} {x} {key}")  # type: ignore[union-attr]
+        decision = now_ns() - t_in - waited
         self.outstanding[b] += 1
-        self._jobs[pending.rid] = (b, pending.x, pending.key, pending.client)
-        self.records.append((pending.round_index, pending.x, b, int(fallback), decision, waited))
+        self._jobs[rid] = (b, x, key, client)
+        self.records.append((i, x, b, fallback, decision, waited))
 
     def _next_alive(self, b: int) -> int:
         m = len(self.alive)
@@ -237,17 +246,16 @@ class BalancerNode(Server):
 
     def _on_source(self, words: list[str]) -> None:
         if words[0] == "OUT":
-            pending = self._waiting.pop(self._key(int(words[2])), None)
+            pending = self._waiting.pop(-1 - int(words[2]), None)
             if pending is None:
                 return
             pending.t_answer = now_ns()
             bit = int(words[3])
             if bit < 0:  # the source does not know this half: decide classically
-                self.counts["fallbacks"] += 1
-                self._decide_classically(pending, fallback=True)
+                self._fall_back(pending)
                 return
             self.counts["pairs_used"] += 1
-            u_v = server_pair(self.shared_seed, self.group, pending.round_index, len(self.alive))
+            u_v = pair_from_base(self._base, pending.round_index, len(self.alive))
             self._forward(pending, u_v[self.rule[pending.x][bit]], False)
         elif words[0] == "PAIRS":
             block, size = int(words[2]), int(words[4])
@@ -257,7 +265,7 @@ class BalancerNode(Server):
 
     def _on_coordinator(self, words: list[str]) -> None:
         if words[0] == "SRV":
-            pending = self._waiting.pop(self._key(int(words[2])), None)
+            pending = self._waiting.pop(-1 - int(words[2]), None)
             if pending is not None:
                 pending.t_answer = now_ns()
                 self._forward(pending, int(words[3]), False)
@@ -283,8 +291,9 @@ class BalancerNode(Server):
                 self._forward(pending, choice, False)
 
     def _backend_lost(self, b: int) -> None:
-        if self.stopped.is_set() or not self.alive[b]:
+        if self.stopped.is_set() or b in self._lost:
             return
+        self._lost.add(b)
         self.alive[b] = False
         print(f"qnic net node {self.index}: backend {b} at {self.backend_addresses[b]} is gone; "
               "failing its requests over", file=sys.stderr, flush=True)
@@ -331,7 +340,13 @@ class BalancerNode(Server):
         self._pairs_arrived.clear()
         self._asked.add(0)
         self._source.send(f"PAIRS? {self.group} {self.side} 0")
-        await asyncio.wait_for(self._pairs_arrived.wait(), timeout=10.0)
+        waiting = asyncio.ensure_future(self._pairs_arrived.wait())
+        # bounded: a source that does not answer counts as lost, and the node falls back
+        done, _ = await asyncio.wait([waiting, asyncio.ensure_future(self._source_gone.wait())],
+                                     timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+        if waiting not in done:
+            waiting.cancel()
+            self._lose_source()
 
     # -- control ----------------------------------------------------------
 
@@ -340,8 +355,9 @@ class BalancerNode(Server):
         if op == "configure":
             return self._configure(message)
         if op == "stats":
-            return {"ok": True, "index": self.index, **self.counts, "records": self.records,
-                    "source_lost": self.source_lost, "alive": self.alive,
+            return {"ok": True, "index": self.index, **self.counts, "requests": self.seq,
+                    "forwarded": len(self.records), "records": self.records,
+                    "source_lost": self.source_lost, "backends_lost": sorted(self._lost),
                     "waiting": len(self._waiting), "jobs": len(self._jobs)}
         return super().on_control(message)
 
@@ -352,7 +368,7 @@ class BalancerNode(Server):
         if self._waiting or self._jobs:
             raise ValueError(f"node {self.index}: {len(self._jobs)} requests are still out")
         self.strategy = NETWORK_STRATEGIES[name]
-        self.shared_seed = int(message.get("seed", 0))
+        self._base = group_base(int(message.get("seed", 0)), self.group)
         self.rule = [list(map(int, row)) for row in message.get("rule", self.rule)]
         self._reset()
         await self.connect()

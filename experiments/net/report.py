@@ -29,7 +29,7 @@ def percentiles(values: Sequence[float], points: Sequence[float] = (50.0, 99.0, 
         return dict.fromkeys(keys)
     ordered = sorted(values)
     n = len(ordered)
-    return {k: float(ordered[min(n - 1, max(0, math.ceil(p / 100.0 * n) - 1))])
+    return {k: float(ordered[min(n - 1, max(0, math.ceil(round(p * n / 100.0, 9)) - 1))])
             for k, p in zip(keys, points, strict=True)}
 
 
@@ -86,13 +86,14 @@ def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, 
         "queue": {"mean_at_arrival": sum(b["queue_sum"] for b in backends) / jobs if jobs else 0.0,
                   "max": max((b["max_queue"] for b in backends), default=0)},
         "messages_between_balancers": sum(n["messages_between_balancers"] for n in nodes),
-        "coordination_messages": sum(n["messages_to_coordinator"] for n in nodes)
-        + sum(n["messages_to_backends"] - n["forwarded"] - n["failovers"] for n in nodes),
+        "coordination_messages": sum(n["messages_to_coordinator"] + n["load_probes"]
+                                     for n in nodes),
         "pairs_used": sum(n["pairs_used"] for n in nodes),
         "fallbacks": sum(n["fallbacks"] for n in nodes),
         "failovers": sum(n["failovers"] for n in nodes),
         "requests": {"sent": sent, "served": served, "failed": sent - served},
         "send_lag_us": load["send_lag_us"],
+        "trace_digest": load["trace_digest"],
     }
     if talks_to is not None:
         row[f"{talks_to}_wait_us"] = percentiles(waits_us, (50.0, 99.0))

@@ -31,7 +31,17 @@ def server_pair(seed: int, group: int, round_index: int, backends: int) -> tuple
         round_index: the round (each node's own request count).
         backends: M >= 2.
     """
-    h = mix64(mix64(mix64(seed) ^ group) ^ round_index)
+    return pair_from_base(group_base(seed, group), round_index, backends)
+
+
+def group_base(seed: int, group: int) -> int:
+    """The hash of (seed, group) that every round of the group starts from."""
+    return mix64(mix64(seed) ^ group)
+
+
+def pair_from_base(base: int, round_index: int, backends: int) -> tuple[int, int]:
+    """:func:`server_pair` from the group's :func:`group_base` (one hash per round)."""
+    h = mix64(base ^ round_index)
     u = h % backends
     v = (u + 1 + (h >> 32) % (backends - 1)) % backends
     return u, v

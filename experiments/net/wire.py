@@ -21,6 +21,7 @@ busy machine adds its own scheduling delays to them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import selectors
@@ -183,6 +184,13 @@ class Link:
         if self._queue:
             self._timer = self._loop.call_at(self._queue[0][0], self._flush)
 
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
     def close(self) -> None:
         """Write what is due now, drop what is delayed, and close the connection."""
         self._write_out()
@@ -242,6 +250,8 @@ class Server:
         self.stopped = asyncio.Event()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.links: set[Link] = set()
+        """Open connections: accepted ones, and (subclasses add them) opened ones."""
 
     def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         """Run ``coroutine`` as a task this server keeps until it ends."""
@@ -263,13 +273,17 @@ class Server:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = Link(writer, self.delay, random.Random(self.rng.getrandbits(32)))
+        self.links.add(link)
 
         def control(message: dict[str, Any]) -> None:
             self.spawn(self._answer(message, writer))
 
-        await read_lines(reader, lambda words: self.on_line(words, link), control)
-        self.on_disconnect(link)
-        link.close()
+        try:
+            await read_lines(reader, lambda words: self.on_line(words, link), control)
+        finally:
+            self.links.discard(link)
+            self.on_disconnect(link)
+            link.close()
 
     async def _answer(self, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         try:
@@ -303,8 +317,24 @@ class Server:
         address = await self.start()
         announce(self.role, address, **extra)
         await self.stopped.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and end every task of this server."""
+        self.stopped.set()
         if self._server is not None:
             self._server.close()
+        for link in list(self.links):
+            link.close()
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for link in list(self.links):
+            await link.wait_closed()
+        if self._server is not None:
+            await self._server.wait_closed()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -330,6 +360,12 @@ def run_server(server_factory: Callable[[], Server], **extra: Any) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stopped.set)
+        # what exists at start-up lives for the whole process: keep it out of
+        # the collector's sweeps, and sweep the young generation less often,
+        # so a collection does not land inside a decision
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         await server.serve(**extra)
 
     try:
