@@ -130,9 +130,9 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
 
     def progress(name: str, row: dict[str, Any]) -> None:
-        if not args.json:
-            print(f"  {name}: win {row['win_rate']:.3f}, p99 {row['latency_us']['p99']:.0f} us",
-                  file=sys.stderr, flush=True)
+        win, p99 = row["win_rate"], row["latency_us"]["p99"]
+        print(f"  {name}: win {'-' if win is None else format(win, '.3f')}, p99 "
+              f"{'-' if p99 is None else format(p99, '.0f')} us", file=sys.stderr, flush=True)
 
     try:
         result = run_study(config, progress)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ class Process:
     log: Path
     _sock: socket.socket | None = field(default=None, repr=False)
     _buffer: bytes = field(default=b"", repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pid(self) -> int:
@@ -56,6 +58,10 @@ class Process:
             NetError: the process is gone, did not answer in time, or
                 answered with an error (its message names the process).
         """
+        with self._lock:  # one request at a time on the control connection
+            return self._call(op, wait_s, fields)
+
+    def _call(self, op: str, wait_s: float, fields: dict[str, Any]) -> dict[str, Any]:
         try:
             if self._sock is None:
                 self._sock = socket.create_connection((self.address.host, self.address.port),

@@ -1,0 +1,169 @@
+"""The networked system as real processes on 127.0.0.1 (docs/network.md).
+
+Every test here starts its processes through the orchestrator, waits on their
+readiness lines (never on time), bounds its requests, and checks that every
+process it started is gone afterwards. Win rates are checked to 4 standard
+deviations of a binomial fraction, sqrt(p (1 - p) / rounds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from qnic.experiments.net.backend import ServiceTimes
+from qnic.experiments.net.loadgen import TraceSpec
+from qnic.experiments.net.orchestrate import Cluster
+from qnic.experiments.net.source import PairTable
+from qnic.experiments.net.study import NetConfig, run_study
+from qnic.experiments.net.wire import NetError
+
+R = math.cos(math.pi / 4)
+IDEAL = PairTable.from_correlations([[R, R], [R, -R]], "ideal")
+QUANTUM_WIN = math.cos(math.pi / 8) ** 2
+
+
+def four_sigma(p: float, n: int) -> float:
+    return 4.0 * math.sqrt(p * (1.0 - p) / n)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers signal 0; it is gone once it is not running
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def config(strategies: tuple[str, ...], requests: int = 2000, balancers: int = 2,
+           backends: int = 2, **kw: Any) -> NetConfig:
+    trace = TraceSpec(balancers, requests, "step", step_us=100.0, seed=kw.pop("seed", 0))
+    return NetConfig(balancers, backends, trace, IDEAL, service=ServiceTimes(20, 50, 30, 2),
+                     strategies=strategies, timeout_s=20.0, **kw)
+
+
+def test_a_study_on_real_processes() -> None:
+    result = run_study(config(("quantum", "classical-best", "coordinator"), requests=3000))
+    processes = result["processes"]
+    roles = sorted(p["role"] for p in processes)
+    assert roles == ["backend", "backend", "coordinator", "loadgen", "node", "node", "source"]
+    assert len({p["pid"] for p in processes}) == 7 and os.getpid() not in {p["pid"] for p in processes}
+    assert all(gone(p["pid"]) for p in processes)
+    rows = result["strategies"]
+    assert len({row["trace_digest"] for row in rows.values()}) == 1
+    rounds = 1500
+    for name, row in rows.items():
+        assert row["requests"] == {"sent": 3000, "served": 3000, "failed": 0}, name
+        assert row["rounds"] == rounds
+        assert row["messages_between_balancers"] == 0
+        assert row["latency_us"]["p50"] > 0
+    q = rows["quantum"]
+    assert abs(q["win_rate"] - QUANTUM_WIN) <= four_sigma(QUANTUM_WIN, rounds)
+    assert q["pairs_used"] == 3000 and q["fallbacks"] == 0
+    assert q["coordination_messages"] == 0 and rows["classical-best"]["coordination_messages"] == 0
+    assert q["oracle_wait_us"]["p50"] > 0  # the oracle's time is reported apart
+    assert rows["classical-best"]["win_rate"] <= 0.75 + four_sigma(0.75, rounds)
+    assert rows["coordinator"]["win_rate"] == 1.0
+    assert rows["coordinator"]["coordination_messages"] == 3000
+
+
+def test_a_backend_that_dies_mid_run_fails_over() -> None:
+    killed: list[int] = []
+
+    def hook(cluster: Cluster) -> None:
+        victim = cluster.by_role("backend")[1]
+        probe = cluster.by_role("backend")[0]
+
+        def kill_when_busy() -> None:
+            # readiness, not time: wait until the run has put jobs on the backends
+            for _ in range(100000):
+                if probe.call("stats")["jobs"] >= 200:
+                    break
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(victim.pid)
+
+        threading.Thread(target=kill_when_busy, daemon=True).start()
+
+    result = run_study(config(("random", "round-robin"), requests=4000, backends=3),
+                       cluster_hook=hook)
+    assert killed
+    first = result["strategies"]["random"]
+    assert first["requests"]["served"] + first["requests"]["failed"] == 4000
+    assert first["requests"]["served"] == 4000  # two backends left: everything fails over
+    second = result["strategies"]["round-robin"]
+    assert second["requests"]["served"] == 4000  # the next strategy runs on the survivors
+    assert all(gone(p["pid"]) for p in result["processes"])
+
+
+def test_a_process_that_cannot_start_is_named_and_the_rest_stopped() -> None:
+    cluster = Cluster()
+    with cluster:
+        first = cluster.start("backend", "backend 0", ["--listen", "127.0.0.1:0"])
+        taken = str(first.address)
+        with pytest.raises(NetError, match=r"backend 1 exited .*cannot listen on 127\.0\.0\.1"):
+            cluster.start("backend", "backend 1", ["--listen", taken])
+        with pytest.raises(NetError, match=r"node 0 exited .*--backends: a node needs at least 2"):
+            cluster.start("node", "node 0", ["--index", "0", "--backends", taken])
+    pids = [p.pid for p in cluster.processes]
+    assert len(pids) == 3 and all(gone(pid) for pid in pids)
+
+
+def test_an_unreachable_backend_is_named() -> None:
+    with Cluster() as cluster:
+        backend = cluster.start("backend", "backend 0", [])
+        node = cluster.start("node", "node 0", [
+            "--index", "0", "--backends", f"{backend.address},127.0.0.1:1"])
+        with pytest.raises(NetError, match=r"cannot reach the backend 1 at 127\.0\.0\.1:1"):
+            node.call("configure", strategy="random")
+        processes = list(cluster.processes)
+    assert all(gone(p.pid) for p in processes)
+
+
+def test_bad_arguments_exit_2_naming_them() -> None:
+    run = [sys.executable, "-m", "qnic.cli"]
+    out = subprocess.run([*run, "lb-net", "--balancers", "3"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "--balancers must be even" in out.stderr
+    out = subprocess.run([*run, "net", "node", "--index", "0", "--backends", "nowhere"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "backend 0: expected host:port, got 'nowhere'" in out.stderr
+    out = subprocess.run([*run, "lb-net", "--strategies", "telepathy"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "unknown strategies ['telepathy']" in out.stderr
+
+
+def test_ctrl_c_stops_the_study_and_every_process() -> None:
+    command = [sys.executable, "-m", "qnic.cli", "lb-net", "--visibility", "1", "--balancers", "2",
+               "--backends", "2", "--requests", "2000", "--step-us", "200", "--json",
+               "--strategies", "classical-best", "random", "round-robin", "quantum"]
+    study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert study.stderr is not None
+        for line in study.stderr:  # readiness: the first strategy's row is done
+            if line.strip().startswith("classical-best:"):
+                break
+        study.send_signal(signal.SIGINT)
+        out, err = study.communicate(timeout=60)
+    finally:
+        if study.poll() is None:
+            study.kill()
+            study.wait()
+    assert study.returncode == 130, err
+    result = json.loads(out)
+    assert result["interrupted"] is True
+    assert "classical-best" in result["strategies"]  # what was measured is kept
+    assert len(result["processes"]) == 7
+    assert all(gone(p["pid"]) for p in result["processes"])
