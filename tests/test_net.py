@@ -23,7 +23,12 @@ from qnic.experiments.net.node import BalancerNode
 from qnic.experiments.net.report import game_rounds, percentiles, strategy_metrics
 from qnic.experiments.net.shared import HashRing, server_pair
 from qnic.experiments.net.source import PairSource, PairTable
-from qnic.experiments.net.strategies import NETWORK_STRATEGIES, predicted_win, same_backend_probability
+from qnic.experiments.net.strategies import (
+    NETWORK_STRATEGIES,
+    predicted_win,
+    same_backend_probability,
+    win_given,
+)
 from qnic.experiments.net.study import CHSH_RULES
 from qnic.experiments.net.wire import Address, Delay, parse_address
 
@@ -172,12 +177,16 @@ def test_predictions() -> None:
     assert predicted_win("random", 0.5, 4) == pytest.approx(0.25 / 4 + 0.75 * 0.75)
     assert predicted_win("coordinator", 0.5, 4) == 1.0
     assert predicted_win("consistent-hash", 0.5, 4) is None
+    assert win_given("classical-best", 4) == [[1.0, 1.0], [1.0, 0.0]]
+    q = win_given("quantum", 4, same)
+    assert q is not None and q[0][0] == pytest.approx(QUANTUM_WIN) == q[1][1]
 
 
 def test_game_rounds_and_percentiles() -> None:
     even = [(0, 1, 3, 0, 0, 0), (1, 0, 2, 0, 0, 0), (2, 1, 1, 0, 0, 0)]
     odd = [(0, 1, 3, 0, 0, 0), (1, 1, 2, 0, 0, 0)]  # round 2 never decided on the odd side
-    assert game_rounds([even, odd]) == (1, 2)  # round 0 won (both C, same), round 1 lost
+    # round 0 won (both C, same backend), round 1 lost (C and E on one backend)
+    assert game_rounds([even, odd]) == (1, 2, [[0, 1], [0, 1]])
     assert percentiles([]) == {"p50": None, "p99": None, "p999": None}
     values = list(range(1, 1001))
     assert percentiles(values) == {"p50": 500.0, "p99": 990.0, "p999": 999.0}
@@ -217,7 +226,7 @@ async def _in_process(strategies: list[str], table: PairTable, requests: int, ba
             backend_stats = [b.on_control({"op": "stats"}) for b in servers[:backends]]
             same = same_backend_probability(table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
             rows[name] = strategy_metrics(name, load, stats, backend_stats,
-                                          predicted_win(name, c_probability, backends, same))
+                                          win_given(name, backends, same))
             rows[name]["nodes"] = stats
     finally:
         for server in reversed(servers):

@@ -23,7 +23,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from qnic.experiments.net.wire import Address, Delay, Link, Server, now_ns, open_link, read_lines
+from qnic.experiments.net.wire import Address, Delay, Link, Server, now_ns, open_link
 
 ARRIVAL_MODELS = ("step", "poisson")
 
@@ -142,12 +142,8 @@ class LoadGenerator(Server):
             if left[0] == 0:
                 all_done.set()
 
-        links: list[Link] = []
-        readers = []
-        for i, address in enumerate(self.nodes):
-            reader, link = await open_link(address, self.delay, f"node {i}", self.rng)
-            links.append(link)
-            readers.append(self.spawn(read_lines(reader, on_answer)))
+        links = [await open_link(address, on_answer, self.delay, f"node {i}", self.rng)
+                 for i, address in enumerate(self.nodes)]
         loop = asyncio.get_running_loop()
         start = loop.time()
         lag_max = 0.0
@@ -172,9 +168,6 @@ class LoadGenerator(Server):
             pass
         for link in links:
             link.close()
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
         for link in links:
             await link.wait_closed()
         latency = [(done[r] - sent[r]) if done[r] else -1 for r in range(n)]

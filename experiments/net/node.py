@@ -24,7 +24,7 @@ from typing import Any
 
 from qnic.experiments.net.shared import HashRing, group_base, mix64, pair_from_base
 from qnic.experiments.net.strategies import CLASSICAL_RULES, NETWORK_STRATEGIES, Strategy
-from qnic.experiments.net.wire import Address, Delay, Link, NetError, Server, now_ns, open_link, read_lines
+from qnic.experiments.net.wire import Address, Delay, Link, NetError, Server, now_ns, open_link
 
 _LOCAL = frozenset(("random", "round-robin", "consistent-hash", *CLASSICAL_RULES))
 """Strategies that decide alone, at once, without a pair."""
@@ -76,6 +76,7 @@ class BalancerNode(Server):
         self._blocks: set[int] = set()
         self._asked: set[int] = set()
         self._block_size = 0
+        self._current_block = -1
         self._pairs_arrived = asyncio.Event()
         self._source_gone = asyncio.Event()
         self.source_lost = False
@@ -90,7 +91,7 @@ class BalancerNode(Server):
         self.alive = [b not in self._lost for b in range(len(self.backend_addresses))]
         self.records: list[tuple[int, int, int, int, int, int]] = []
         self.counts = {"relayed": 0, "failed": 0, "fallbacks": 0, "pairs_used": 0, "failovers": 0,
-                       "load_probes": 0, "messages_to_coordinator": 0, "oracle_queries": 0,
+                       "load_probes": 0, "messages_to_coordinator": 0,
                        "messages_between_balancers": 0}
 
     # -- connections ------------------------------------------------------
@@ -99,33 +100,24 @@ class BalancerNode(Server):
         """Open the links to every backend, the pair source and the coordinator."""
         for b, address in enumerate(self.backend_addresses):
             if self._backends[b] is None and b not in self._lost:
-                reader, link = await open_link(address, self.delay, f"backend {b}", self.rng)
+                link = await open_link(address, self._on_backend, self.delay, f"backend {b}",
+                                       self.rng, lambda b=b: self._backend_lost(b))
                 self._backends[b] = link
                 self.links.add(link)
-                self.spawn(self._listen_backend(b, reader))
         if self.source_address is not None and self._source is None and not self.source_lost:
             try:
-                reader, self._source = await open_link(self.source_address, Delay(), "pair source")
+                self._source = await open_link(self.source_address, self._on_source, Delay(),
+                                               "pair source", on_lost=self._source_closed)
             except NetError:
                 self._lose_source()
             else:
                 self.links.add(self._source)
-                self.spawn(self._listen_source(reader))
         if self.coordinator_address is not None and self._coordinator is None:
-            reader, self._coordinator = await open_link(self.coordinator_address, self.delay,
-                                                        "coordinator", self.rng)
+            self._coordinator = await open_link(self.coordinator_address, self._on_coordinator,
+                                                self.delay, "coordinator", self.rng)
             self.links.add(self._coordinator)
-            self.spawn(self._listen(reader, self._on_coordinator))
 
-    async def _listen(self, reader: asyncio.StreamReader, handle: Any) -> None:
-        await read_lines(reader, handle)
-
-    async def _listen_backend(self, b: int, reader: asyncio.StreamReader) -> None:
-        await read_lines(reader, self._on_backend)
-        self._backend_lost(b)
-
-    async def _listen_source(self, reader: asyncio.StreamReader) -> None:
-        await read_lines(reader, self._on_source)
+    def _source_closed(self) -> None:
         if not self.stopped.is_set():
             self._lose_source()
 
@@ -158,10 +150,14 @@ class BalancerNode(Server):
             return
         pending = _Pending(rid, x, key, i, client, t_in, 0)
         if name == "quantum":
-            self._prefetch(i)
-            if self._holds(i):
-                self.counts["oracle_queries"] += 1
-                self._ask(pending, self._source, f"MEAS {self.group} {i} {self.side} {x}")
+            size = self._block_size
+            if size and i // size != self._current_block:
+                self._prefetch(i)
+            source = self._source
+            if size and i // size in self._blocks and source is not None and not source.closed:
+                self._waiting[-1 - i] = pending  # the oracle's answer is keyed by round
+                pending.t_wait = now_ns()
+                source.send(f"MEAS {self.group} {i} {self.side} {x}")
             else:
                 self._fall_back(pending)
         elif name == "coordinator":
@@ -208,7 +204,8 @@ class BalancerNode(Server):
             self._rr += 1
             return self._rr % m
         if name == "consistent-hash":
-            return self.ring.lookup(key if x else mix64(rid), self.outstanding, self.alive)
+            return self.ring.lookup(key if x else mix64(rid), self.outstanding, self.alive,
+                                    len(self._jobs))
         return pair_from_base(self._base, i, m)[CLASSICAL_RULES[name][self.side][x]]
 
     def _forward(self, pending: _Pending, b: int, fallback: bool) -> None:
@@ -255,8 +252,10 @@ class BalancerNode(Server):
                 self._fall_back(pending)
                 return
             self.counts["pairs_used"] += 1
-            u_v = pair_from_base(self._base, pending.round_index, len(self.alive))
-            self._forward(pending, u_v[self.rule[pending.x][bit]], False)
+            i = pending.round_index
+            b = pair_from_base(self._base, i, len(self.alive))[self.rule[pending.x][bit]]
+            self._send(pending.rid, pending.x, pending.key, pending.client, b, i, pending.t_in,
+                       pending.t_answer - pending.t_wait, 0)
         elif words[0] == "PAIRS":
             block, size = int(words[2]), int(words[4])
             self._block_size = size
@@ -321,13 +320,11 @@ class BalancerNode(Server):
 
     # -- pairs ------------------------------------------------------------
 
-    def _holds(self, i: int) -> bool:
-        return self._block_size > 0 and i // self._block_size in self._blocks
-
     def _prefetch(self, i: int) -> None:
-        if self._source is None or self._source.closed or self._block_size == 0:
+        """Ask for the blocks ahead of round ``i``'s (called once per block entered)."""
+        if self._block_size == 0 or self._source is None or self._source.closed:
             return
-        current = i // self._block_size
+        current = self._current_block = i // self._block_size
         self._blocks.discard(current - 1)
         for block in range(current, current + self.lookahead_blocks + 1):
             if block not in self._asked:
@@ -375,6 +372,7 @@ class BalancerNode(Server):
         self._blocks.clear()
         self._asked.clear()
         self._block_size = 0
+        self._current_block = -1
         if name == "quantum" and not self.source_lost:
             await self._first_pairs()
             self._prefetch(0)

@@ -33,9 +33,11 @@ def percentiles(values: Sequence[float], points: Sequence[float] = (50.0, 99.0, 
             for k, p in zip(keys, points, strict=True)}
 
 
-def game_rounds(records: Sequence[Sequence[Record]]) -> tuple[int, int]:
-    """(wins, rounds) over every partner group's rounds that both sides decided."""
+def game_rounds(records: Sequence[Sequence[Record]]) -> tuple[int, int, list[list[int]]]:
+    """(wins, rounds, rounds per question pair [x][y]) over every partner group's
+    rounds that both sides decided."""
     wins = rounds = 0
+    mix = [[0, 0], [0, 0]]
     for g in range(len(records) // 2):
         even = {r[0]: (r[1], r[2]) for r in records[2 * g]}
         odd = {r[0]: (r[1], r[2]) for r in records[2 * g + 1]}
@@ -45,12 +47,13 @@ def game_rounds(records: Sequence[Sequence[Record]]) -> tuple[int, int]:
                 continue
             y, c = other
             rounds += 1
+            mix[x][y] += 1
             wins += int((b == c) == bool(x and y))
-    return wins, rounds
+    return wins, rounds, mix
 
 
 def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, Any]],
-                     backends: Sequence[dict[str, Any]], predicted: float | None,
+                     backends: Sequence[dict[str, Any]], win_given: list[list[float]] | None,
                      talks_to: str | None = None) -> dict[str, Any]:
     """One strategy's row of the study.
 
@@ -59,11 +62,14 @@ def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, 
         load: the load generator's run result.
         nodes: each node's stats (with ``records``), by node index.
         backends: each backend's stats.
-        predicted: the win rate the strategy should reach (None if no closed form).
+        win_given: P(win | x, y) of the strategy (None if no closed form); the
+            prediction weighs it by the rounds' own question pairs.
         talks_to: what a node waits on before deciding (``oracle``,
             ``network``), for naming the waits.
     """
-    wins, rounds = game_rounds([n["records"] for n in nodes])
+    wins, rounds, mix = game_rounds([n["records"] for n in nodes])
+    predicted = None if win_given is None or not rounds else sum(
+        mix[x][y] * win_given[x][y] for x in (0, 1) for y in (0, 1)) / rounds
     latency_us = [v / 1000.0 for v in load["latency_ns"] if v >= 0]
     records = [r for n in nodes for r in n["records"]]
     decision_us = [r[4] / 1000.0 for r in records]

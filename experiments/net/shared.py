@@ -10,6 +10,7 @@ pair (g, i) of the distributed entangled pairs. Nothing here sends a message.
 from __future__ import annotations
 
 import bisect
+import math
 
 _MASK = (1 << 64) - 1
 
@@ -67,19 +68,28 @@ class HashRing:
         self.backends = backends
         self.balance = balance
 
-    def lookup(self, key: int, loads: list[int], alive: list[bool] | None = None) -> int:
-        """The backend for ``key`` given the current loads (and which backends are up)."""
-        total = sum(loads)
-        bound = -(-int(self.balance * (total + 1) * 1000) // (self.backends * 1000))
-        start = bisect.bisect_left(self._hashes, mix64(key)) % len(self._hashes)
-        n = len(self._hashes)
+    def lookup(self, key: int, loads: list[int], alive: list[bool] | None = None,
+               total: int | None = None) -> int:
+        """The backend for ``key`` given the current loads (and which backends are up).
+
+        Args:
+            key: the request's key.
+            loads: each backend's load.
+            alive: which backends are up (all when None).
+            total: ``sum(loads)``, when the caller keeps it.
+        """
+        total = sum(loads) if total is None else total
+        bound = math.ceil(self.balance * (total + 1) / self.backends)
+        hashes, owners = self._hashes, self._owners
+        n = len(hashes)
+        start = bisect.bisect_left(hashes, mix64(key))
         fallback = -1
         for step in range(n):
-            b = self._owners[(start + step) % n]
+            b = owners[(start + step) % n]
             if alive is not None and not alive[b]:
                 continue
-            if fallback < 0:
-                fallback = b
             if loads[b] < bound:
                 return b
+            if fallback < 0:
+                fallback = b
         return fallback

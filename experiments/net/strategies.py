@@ -68,32 +68,41 @@ DEFAULT_NETWORK_STRATEGIES = ("random", "round-robin", "power-of-two", "coordina
                               "classical-best", "dedicated-c", "consistent-hash", "quantum")
 
 
-def predicted_win(name: str, c_probability: float, backends: int,
-                  quantum_same: list[list[float]] | None = None) -> float | None:
-    """The win rate a strategy should reach, where it has a closed form (None otherwise).
+def win_given(name: str, backends: int, quantum_same: list[list[float]] | None = None
+              ) -> list[list[float]] | None:
+    """P(win | x, y) of a strategy, where it has a closed form (None otherwise).
 
     Args:
         name: the strategy.
-        c_probability: p, the probability that a request is type C.
         backends: M.
         quantum_same: for ``quantum``, P(same backend | x, y), 2 x 2.
+
+    Returns:
+        2 x 2, indexed [x][y] (1 for type C).
     """
-    p = c_probability
-    both_c = p * p
+    table: list[list[float]] | None = None
     if name == "random":
-        return both_c / backends + (1 - both_c) * (1 - 1 / backends)
-    if name == "coordinator":
-        return 1.0
-    if name == "classical-best":
-        return 1.0 - both_c
-    if name == "dedicated-c":
-        return 1.0 - (1.0 - p) ** 2
-    if name == "quantum" and quantum_same is not None:
-        weights = (1.0 - p, p)
-        return sum(weights[x] * weights[y] * (quantum_same[x][y] if x and y
-                                              else 1.0 - quantum_same[x][y])
-                   for x in (0, 1) for y in (0, 1))
-    return None
+        table = [[1 - 1 / backends] * 2, [1 - 1 / backends, 1 / backends]]
+    elif name == "coordinator":
+        table = [[1.0, 1.0], [1.0, 1.0]]
+    elif name == "classical-best":  # loses when both are C
+        table = [[1.0, 1.0], [1.0, 0.0]]
+    elif name == "dedicated-c":  # loses when both are E
+        table = [[0.0, 1.0], [1.0, 1.0]]
+    elif name == "quantum" and quantum_same is not None:
+        table = [[1.0 - quantum_same[x][y] if not (x and y) else quantum_same[x][y]
+                  for y in (0, 1)] for x in (0, 1)]
+    return table
+
+
+def predicted_win(name: str, c_probability: float, backends: int,
+                  quantum_same: list[list[float]] | None = None) -> float | None:
+    """The win rate a strategy should reach when requests are type C with probability p."""
+    table = win_given(name, backends, quantum_same)
+    if table is None:
+        return None
+    weights = (1.0 - c_probability, c_probability)
+    return sum(weights[x] * weights[y] * table[x][y] for x in (0, 1) for y in (0, 1))
 
 
 def same_backend_probability(table: list[float], rules: tuple[list[list[int]], list[list[int]]]

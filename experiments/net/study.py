@@ -22,8 +22,8 @@ from qnic.experiments.net.source import PairTable
 from qnic.experiments.net.strategies import (
     DEFAULT_NETWORK_STRATEGIES,
     NETWORK_STRATEGIES,
-    predicted_win,
     same_backend_probability,
+    win_given,
 )
 from qnic.experiments.net.wire import LOOPBACK, Delay
 
@@ -126,10 +126,10 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str) -> dict[str, An
     nodes = [p.call("stats") for p in cluster.by_role("node")]
     backends = [p.call("stats") for p in cluster.by_role("backend") if p.popen.poll() is None]
     same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
-    predicted = predicted_win(name, config.trace.c_probability, config.backends, same)
     strategy = NETWORK_STRATEGIES[name]
     talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
-    row = strategy_metrics(name, load, nodes, backends, predicted, talks_to)
+    row = strategy_metrics(name, load, nodes, backends, win_given(name, config.backends, same),
+                           talks_to)
     row["description"] = strategy.description
     return row
 

@@ -38,7 +38,7 @@ LOOPBACK = "127.0.0.1"
 READY = "READY"
 """First word of the line a process prints on stdout once it listens."""
 
-LINE_LIMIT = 1 << 24
+LINE_LIMIT = 1 << 26
 """Longest line a reader accepts (control replies carry per-request records)."""
 
 
@@ -123,8 +123,47 @@ class Delay:
         return self.one_way_us == 0
 
 
+class LineProtocol(asyncio.Protocol):
+    """One connection, read as lines: data lines to ``on_words``, JSON lines to ``on_control``.
+
+    Lines are split from each chunk the socket delivers (no coroutine per
+    line), so reading costs little more than the split itself.
+    """
+
+    def __init__(self, on_words: Callable[[list[str]], None],
+                 on_control: Callable[[dict[str, Any]], None] | None = None,
+                 on_lost: Callable[[], None] | None = None) -> None:
+        self.on_words = on_words
+        self.on_control = on_control
+        self.on_lost = on_lost
+        self.transport: asyncio.Transport | None = None
+        self.lost = asyncio.get_running_loop().create_future()
+        self._rest = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()
+        if len(self._rest) > LINE_LIMIT:
+            raise NetError(f"a line longer than {LINE_LIMIT} bytes arrived")
+        for raw in lines:
+            if raw[:1] == b"{":
+                if self.on_control is not None:
+                    self.on_control(json.loads(raw))
+            elif raw:
+                self.on_words(raw.decode().split())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost()
+
+
 class Link:
-    """One TCP connection's sending side, with the configured one-way delay.
+    """One connection's sending side, with the configured one-way delay.
 
     Lines are queued with their due time and written in order when due; a
     line never overtakes an earlier one (a TCP stream keeps order), so jitter
@@ -134,9 +173,9 @@ class Link:
     every line sent.
     """
 
-    def __init__(self, writer: asyncio.StreamWriter, delay: Delay = Delay(),
-                 rng: random.Random | None = None) -> None:
-        self.writer = writer
+    def __init__(self, transport: Any, delay: Delay = Delay(), rng: random.Random | None = None,
+                 lost: asyncio.Future[None] | None = None) -> None:
+        self.transport = transport
         self.delay = delay
         self.sent = 0
         self._rng = rng or random.Random(0)
@@ -145,11 +184,12 @@ class Link:
         self._last_due = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        self._lost = lost
 
     @property
     def closed(self) -> bool:
         """The connection is closing or closed."""
-        return self.writer.is_closing()
+        return bool(self.transport.is_closing())
 
     def send(self, line: str) -> None:
         """Queue one line (without its newline) for delivery after the delay."""
@@ -169,8 +209,8 @@ class Link:
             self._timer = self._loop.call_at(due, self._flush)
 
     def _write_out(self) -> None:
-        if self._out and not self.writer.is_closing():
-            self.writer.write(b"".join(self._out))
+        if self._out and not self.transport.is_closing():
+            self.transport.write(b"".join(self._out))
         self._out.clear()
 
     def _flush(self) -> None:
@@ -179,17 +219,15 @@ class Link:
         chunks = []
         while self._queue and self._queue[0][0] <= now:
             chunks.append(self._queue.popleft()[1])
-        if chunks and not self.writer.is_closing():
-            self.writer.write(b"".join(chunks))
+        if chunks and not self.transport.is_closing():
+            self.transport.write(b"".join(chunks))
         if self._queue:
             self._timer = self._loop.call_at(self._queue[0][0], self._flush)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
-        try:
-            await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        if self._lost is not None:
+            await self._lost
 
     def close(self) -> None:
         """Write what is due now, drop what is delayed, and close the connection."""
@@ -197,41 +235,51 @@ class Link:
         if self._timer is not None:
             self._timer.cancel()
         self._queue.clear()
-        self.writer.close()
+        self.transport.close()
 
 
-async def open_link(address: Address, delay: Delay = Delay(), what: str = "peer",
-                    rng: random.Random | None = None
-                    ) -> tuple[asyncio.StreamReader, Link]:
-    """Connect to ``address`` (raises :class:`NetError` naming ``what`` when it cannot)."""
+async def open_link(address: Address, on_words: Callable[[list[str]], None],
+                    delay: Delay = Delay(), what: str = "peer", rng: random.Random | None = None,
+                    on_lost: Callable[[], None] | None = None) -> Link:
+    """Connect to ``address``; its lines go to ``on_words``, its loss to ``on_lost``.
+
+    Raises:
+        NetError: naming ``what`` and the address when it cannot be reached.
+    """
+    loop = asyncio.get_running_loop()
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(address.host, address.port, limit=LINE_LIMIT), timeout=5.0)
+        transport, protocol = await asyncio.wait_for(loop.create_connection(
+            lambda: LineProtocol(on_words, None, on_lost), address.host, address.port), timeout=5.0)
     except (OSError, asyncio.TimeoutError) as exc:
         raise NetError(f"cannot reach the {what} at {address}: {exc or 'timed out'}") from exc
-    return reader, Link(writer, delay, rng)
+    return Link(transport, delay, rng, protocol.lost)
 
 
-async def read_lines(reader: asyncio.StreamReader, handle: Callable[[list[str]], None],
-                     control: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Feed each data line, split into words, to ``handle`` until the peer closes.
+class _Accepted(LineProtocol):
+    """A connection a :class:`Server` accepted: its lines go to the server, replies to its link."""
 
-    JSON lines (starting with ``{``) go to ``control`` instead.
-    """
-    while True:
-        try:
-            raw = await reader.readline()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            return
-        if not raw:
-            return
-        if raw[:1] == b"{":
-            if control is not None:
-                control(json.loads(raw))
-            continue
-        words = raw.split()
-        if words:
-            handle([w.decode() for w in words])
+    def __init__(self, server: Server) -> None:
+        super().__init__(self._words, self._control, self._lost)
+        self.server = server
+        self.link: Link | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        server = self.server
+        self.link = Link(transport, server.delay, random.Random(server.rng.getrandbits(32)),
+                         self.lost)
+        server.links.add(self.link)
+
+    def _words(self, words: list[str]) -> None:
+        self.server.on_line(words, self.link)  # type: ignore[arg-type]
+
+    def _control(self, message: dict[str, Any]) -> None:
+        self.server.spawn(self.server._answer(message, self.link))  # type: ignore[arg-type]
+
+    def _lost(self) -> None:
+        assert self.link is not None
+        self.server.links.discard(self.link)
+        self.server.on_disconnect(self.link)
 
 
 class Server:
@@ -262,38 +310,28 @@ class Server:
 
     async def start(self) -> Address:
         """Listen; returns the bound address (the port chosen when 0 was asked)."""
+        loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.start_server(self._accept, self.listen.host,
-                                                      self.listen.port, limit=LINE_LIMIT)
+            self._server = await loop.create_server(self._protocol, self.listen.host,
+                                                    self.listen.port)
         except OSError as exc:
             raise NetError(f"{self.role}: cannot listen on {self.listen}: {exc.strerror or exc}"
                            ) from exc
         host, port = self._server.sockets[0].getsockname()[:2]
         return Address(host, port)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        link = Link(writer, self.delay, random.Random(self.rng.getrandbits(32)))
-        self.links.add(link)
+    def _protocol(self) -> LineProtocol:
+        return _Accepted(self)
 
-        def control(message: dict[str, Any]) -> None:
-            self.spawn(self._answer(message, writer))
-
-        try:
-            await read_lines(reader, lambda words: self.on_line(words, link), control)
-        finally:
-            self.links.discard(link)
-            self.on_disconnect(link)
-            link.close()
-
-    async def _answer(self, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, message: dict[str, Any], link: Link) -> None:
         try:
             reply = self.on_control(message)
             if asyncio.iscoroutine(reply):
                 reply = await reply
         except Exception as exc:  # a control error is reported to the orchestrator
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        if reply is not None and not writer.is_closing():
-            writer.write((json.dumps(reply) + "\n").encode())
+        if reply is not None and not link.closed:
+            link.transport.write((json.dumps(reply) + "\n").encode())
 
     def on_line(self, words: list[str], link: Link) -> None:
         """Handle one data line that arrived on ``link``."""
@@ -324,17 +362,30 @@ class Server:
         self.stopped.set()
         if self._server is not None:
             self._server.close()
-        for link in list(self.links):
+        links = list(self.links)
+        for link in links:
             link.close()
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for link in list(self.links):
+        for link in links:
             await link.wait_closed()
         if self._server is not None:
             await self._server.wait_closed()
+
+
+def tune_gc() -> None:
+    """Collect garbage as a long-running server should.
+
+    What exists at start-up lives for the whole process: it is kept out of
+    the collector's sweeps, and the young generation is swept less often, so
+    a collection seldom lands inside a decision.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -360,12 +411,7 @@ def run_server(server_factory: Callable[[], Server], **extra: Any) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stopped.set)
-        # what exists at start-up lives for the whole process: keep it out of
-        # the collector's sweeps, and sweep the young generation less often,
-        # so a collection does not land inside a decision
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 50, 100)
+        tune_gc()
         await server.serve(**extra)
 
     try:
