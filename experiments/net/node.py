@@ -18,6 +18,7 @@ gone) it decides that round by the best classical rule and counts a fallback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +102,7 @@ class BalancerNode(Server):
         for b, address in enumerate(self.backend_addresses):
             if self._backends[b] is None and b not in self._lost:
                 link = await open_link(address, self._on_backend, self.delay, f"backend {b}",
-                                       self.rng, lambda b=b: self._backend_lost(b))
+                                       self.rng, functools.partial(self._backend_lost, b))
                 self._backends[b] = link
                 self.links.add(link)
         if self.source_address is not None and self._source is None and not self.source_lost:
