@@ -37,8 +37,8 @@ def add_parser(sub: Any) -> None:
                    help="balancer nodes, partners 2g and 2g+1 (default 8; even)")
     p.add_argument("--backends", type=positive_int, default=8, metavar="M",
                    help="backend servers (default 8)")
-    p.add_argument("--requests", type=positive_int, default=8000, metavar="R",
-                   help="requests per strategy (default 8000)")
+    p.add_argument("--requests", type=positive_int, default=4000, metavar="R",
+                   help="requests per strategy (default 4000)")
     p.add_argument("--strategies", nargs="+", metavar="S",
                    help="strategies, in order (default: random round-robin power-of-two "
                         "coordinator classical-best dedicated-c consistent-hash quantum)")
@@ -49,20 +49,20 @@ def add_parser(sub: Any) -> None:
                    help="uniform jitter +-J on each one-way delay (default 0)")
     p.add_argument("--arrivals", choices=["step", "poisson"], default="step",
                    help="step: each node one request per step (the paper's model); poisson")
-    p.add_argument("--step-us", type=non_negative, default=1000.0, metavar="US",
-                   help="step of the step model (default 1000)")
-    p.add_argument("--rate-hz", type=non_negative, default=8000.0, metavar="R",
-                   help="total arrival rate of the poisson model (default 8000)")
+    p.add_argument("--step-us", type=non_negative, default=4000.0, metavar="US",
+                   help="step of the step model (default 4000)")
+    p.add_argument("--rate-hz", type=non_negative, default=2000.0, metavar="R",
+                   help="total arrival rate of the poisson model (default 2000)")
     p.add_argument("--c-probability", type=_probability, default=0.5, metavar="P",
                    help="probability that a request is type C (default 0.5)")
     p.add_argument("--c-subtypes", type=positive_int, default=1, metavar="K",
                    help="C subtypes (cache keys) (default 1)")
-    p.add_argument("--c-hit-us", type=non_negative, default=200.0, metavar="US",
-                   help="service of a type-C request whose key is cached (default 200)")
-    p.add_argument("--miss-penalty-us", type=non_negative, default=800.0, metavar="US",
-                   help="added to a type-C cache miss (default 800)")
-    p.add_argument("--e-us", type=non_negative, default=500.0, metavar="US",
-                   help="service of a type-E request (default 500)")
+    p.add_argument("--c-hit-us", type=non_negative, default=1000.0, metavar="US",
+                   help="service of a type-C request whose key is cached (default 1000)")
+    p.add_argument("--miss-penalty-us", type=non_negative, default=4000.0, metavar="US",
+                   help="added to a type-C cache miss (default 4000)")
+    p.add_argument("--e-us", type=non_negative, default=2000.0, metavar="US",
+                   help="service of a type-E request (default 2000)")
     p.add_argument("--cache-size", type=int, default=4, metavar="K",
                    help="keys each backend caches (default 4)")
     p.add_argument("--block", type=positive_int, default=4096, metavar="N",
@@ -80,6 +80,13 @@ def add_parser(sub: Any) -> None:
                    help="wait this long for answers after the last request (default 10)")
     p.add_argument("--seed", type=seed, default=0, metavar="N", help="seed of the trace and the "
                    "shared randomness (default 0)")
+    p.add_argument("--sweep-rtt-us", type=non_negative, nargs="+", metavar="T",
+                   help="run the study at each of these round-trip times (same processes)")
+    p.add_argument("--sweep-backends", type=positive_int, nargs="+", metavar="M",
+                   help="run the study at each of these numbers of backends (load N/M)")
+    p.add_argument("--out", metavar="DIR",
+                   help="write lb_net.json and the plots (lb_net.png; lb_net_rtt.png, "
+                        "lb_net_load.png for the sweeps) here")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_lb_net)
 
@@ -109,11 +116,23 @@ def pair_table(args: argparse.Namespace) -> Any:
     return PairTable.from_correlations(e.tolist(), label)
 
 
+def _write_out(result: dict[str, Any], out: str) -> list[str]:
+    from pathlib import Path
+
+    from qnic.experiments.net.plots import write_plots
+
+    folder = Path(out)
+    written = write_plots(result, folder)
+    data = folder / "lb_net.json"
+    data.write_text(json.dumps(result, indent=1))
+    return [str(data), *(str(p) for p in written)]
+
+
 def cmd_lb_net(args: argparse.Namespace) -> int:
     from qnic.experiments.net.backend import ServiceTimes
     from qnic.experiments.net.loadgen import TraceSpec
     from qnic.experiments.net.report import table
-    from qnic.experiments.net.study import NetConfig, run_study, sweep_names
+    from qnic.experiments.net.study import NetConfig, run_load_sweep, run_study, sweep_names
     from qnic.experiments.net.wire import Delay, NetError
 
     try:
@@ -134,11 +153,23 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
         print(f"  {name}: win {'-' if win is None else format(win, '.3f')}, p99 "
               f"{'-' if p99 is None else format(p99, '.0f')} us", file=sys.stderr, flush=True)
 
+    if args.sweep_rtt_us and args.sweep_backends:
+        print("qnic lb-net: give --sweep-rtt-us or --sweep-backends, not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if any(m < 2 for m in args.sweep_backends or []):
+        print("qnic lb-net: --sweep-backends: every point needs at least 2 backends",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        result = run_study(config, progress)
+        if args.sweep_backends:
+            result = run_load_sweep(config, args.sweep_backends, progress)
+        else:
+            result = run_study(config, progress, rtts_us=args.sweep_rtt_us)
     except NetError as exc:
         print(f"qnic lb-net: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.out is not None:
+        result["files"] = _write_out(result, args.out)
     if args.json:
         print(json.dumps(result))
     else:
@@ -146,7 +177,17 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
         print(f"{c['balancers']} balancer nodes, {c['backends']} backends, "
               f"{c['trace']['requests']} requests per strategy, RTT {args.rtt_us:g} us; "
               f"pairs: {c['pair_table']} (S = {c['chsh_value']:.3f})")
-        print(table(result))
+        sweep = result.get("rtt_sweep") or result.get("load_sweep")
+        if sweep:
+            axis = "rtt_us" if "rtt_us" in sweep else "backends"
+            for value, point in zip(sweep[axis], sweep["points"], strict=False):
+                print(f"\n{'RTT' if axis == 'rtt_us' else 'backends'} {value:g}"
+                      f"{' us' if axis == 'rtt_us' else ''}:")
+                print(table({"strategies": point["strategies"]}))
+        else:
+            print(table(result))
+        for path in result.get("files", []):
+            print(f"wrote {path}")
         print("quantum decisions measure pairs through the source's pair oracle (physics, "
               "timed apart); nodes never message each other")
     if result.get("interrupted"):

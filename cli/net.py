@@ -60,12 +60,12 @@ def add_parser(sub: Any) -> None:
     p = roles.add_parser("backend", help="backend server: a queue and a cache")
     _common(p)
     p.add_argument("--index", type=int, default=0, metavar="I", help="backend index (reports)")
-    p.add_argument("--c-hit-us", type=non_negative, default=200.0, metavar="US",
-                   help="service time of a type-C request whose key is cached (default 200)")
-    p.add_argument("--miss-penalty-us", type=non_negative, default=800.0, metavar="US",
-                   help="added to a type-C request whose key is not cached (default 800)")
-    p.add_argument("--e-us", type=non_negative, default=500.0, metavar="US",
-                   help="service time of a type-E request (default 500)")
+    p.add_argument("--c-hit-us", type=non_negative, default=1000.0, metavar="US",
+                   help="service time of a type-C request whose key is cached (default 1000)")
+    p.add_argument("--miss-penalty-us", type=non_negative, default=4000.0, metavar="US",
+                   help="added to a type-C request whose key is not cached (default 4000)")
+    p.add_argument("--e-us", type=non_negative, default=2000.0, metavar="US",
+                   help="service time of a type-E request (default 2000)")
     p.add_argument("--cache-size", type=int, default=4, metavar="K",
                    help="keys kept in the cache (default 4)")
     p = roles.add_parser("loadgen", help="load generator")

@@ -148,6 +148,7 @@ def test_bad_arguments_exit_2_naming_them() -> None:
 def test_ctrl_c_stops_the_study_and_every_process() -> None:
     command = [sys.executable, "-m", "qnic.cli", "lb-net", "--visibility", "1", "--balancers", "2",
                "--backends", "2", "--requests", "2000", "--step-us", "200", "--json",
+               "--c-hit-us", "20", "--miss-penalty-us", "20", "--e-us", "20",
                "--strategies", "classical-best", "random", "round-robin", "quantum"]
     study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -167,3 +168,54 @@ def test_ctrl_c_stops_the_study_and_every_process() -> None:
     assert "classical-best" in result["strategies"]  # what was measured is kept
     assert len(result["processes"]) == 7
     assert all(gone(p["pid"]) for p in result["processes"])
+
+
+def test_an_rtt_sweep_delays_every_message() -> None:
+    rtt = 4000.0
+    cfg = config(("classical-best", "coordinator"), requests=400)
+    result = run_study(cfg, rtts_us=[0.0, rtt])
+    sweep = result["rtt_sweep"]
+    assert sweep["rtt_us"] == [0.0, rtt]
+    assert sweep["ratio"] == [0.0, rtt / (0.5 * 20 + 0.5 * 30)]
+    delayed = sweep["points"][1]["strategies"]
+    # a request crosses loadgen -> node -> backend -> node -> loadgen: two round trips at
+    # least; the coordinator's question adds a third. Lower bounds only: time spent
+    # elsewhere can only add to them.
+    assert delayed["classical-best"]["latency_us"]["p50"] >= 2 * rtt
+    assert delayed["coordinator"]["latency_us"]["p50"] >= 3 * rtt
+    assert delayed["coordinator"]["network_wait_us"]["p50"] >= rtt
+    assert delayed["classical-best"]["requests"]["served"] == 400
+    assert all(gone(p["pid"]) for p in result["processes"])
+
+
+def test_a_load_sweep_runs_a_fresh_system_per_point(tmp_path: Any) -> None:
+    from qnic.experiments.net.plots import write_plots
+    from qnic.experiments.net.study import run_load_sweep
+
+    result = run_load_sweep(config(("classical-best",), requests=200), [2, 4])
+    sweep = result["load_sweep"]
+    assert sweep["backends"] == [2, 4] and sweep["load"] == [1.0, 0.5]
+    assert len(result["processes"]) == 7 + 9
+    assert all(gone(p["pid"]) for p in result["processes"])
+    written = write_plots(result, tmp_path)
+    assert [p.name for p in written] == ["lb_net.png", "lb_net_load.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_the_command_writes_its_plots(tmp_path: Any) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "qnic.cli", "lb-net", "--visibility", "0.9", "--balancers", "2",
+         "--backends", "2", "--requests", "200", "--step-us", "500", "--c-hit-us", "20",
+         "--miss-penalty-us", "20", "--e-us", "20", "--strategies", "quantum", "random",
+         "--sweep-rtt-us", "0", "1000", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert sorted(result["strategies"]) == ["quantum", "random"]
+    names = sorted(p.rsplit("/", 1)[-1] for p in result["files"])
+    assert names == ["lb_net.json", "lb_net.png", "lb_net_rtt.png"]
+    saved = json.loads((tmp_path / "lb_net.json").read_text())
+    assert saved["rtt_sweep"]["rtt_us"] == [0.0, 1000.0]
+    both = subprocess.run([sys.executable, "-m", "qnic.cli", "lb-net", "--sweep-rtt-us", "0",
+                           "--sweep-backends", "4"], capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "not both" in both.stderr

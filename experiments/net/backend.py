@@ -35,9 +35,9 @@ class ServiceTimes:
         cache_size: keys kept (least recently served dropped first); 0 caches nothing.
     """
 
-    c_hit_us: float = 200.0
-    miss_penalty_us: float = 800.0
-    e_us: float = 500.0
+    c_hit_us: float = 1000.0
+    miss_penalty_us: float = 4000.0
+    e_us: float = 2000.0
     cache_size: int = 4
 
     def __post_init__(self) -> None:

@@ -348,6 +348,11 @@ class BalancerNode(Server):
 
     # -- control ----------------------------------------------------------
 
+    def set_delay(self, delay: Delay) -> None:
+        super().set_delay(delay)
+        if self._source is not None:
+            self._source.delay = Delay()  # the oracle's link stands for physics: no delay
+
     def on_control(self, message: dict[str, Any]) -> Any:
         op = message.get("op")
         if op == "configure":

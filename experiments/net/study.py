@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from qnic.experiments.net.backend import ServiceTimes
@@ -135,34 +135,84 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str) -> dict[str, An
 
 
 def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] | None = None,
-              cluster_hook: Callable[[Cluster], None] | None = None) -> dict[str, Any]:
+              cluster_hook: Callable[[Cluster], None] | None = None,
+              rtts_us: Sequence[float] | None = None) -> dict[str, Any]:
     """Start the system, run every strategy on the same trace, stop the system.
 
     Args:
         config: the study.
         on_row: called with each strategy's row as it completes.
         cluster_hook: called once the system is up (tests use it to inject faults).
+        rtts_us: sweep these round-trip times (the same processes, their
+            delays changed between points) instead of ``config.delay``.
 
     Returns:
-        ``strategies`` (name -> row), ``processes`` (role, name, pid,
-        address of every process that took part), ``config`` and, when
-        interrupted, ``interrupted: True`` with the rows measured so far.
+        ``strategies`` (name -> row; the first point's in a sweep),
+        ``processes`` (role, name, pid, address of every process that took
+        part), ``config``; in a sweep ``rtt_sweep`` (``rtt_us``, ``ratio``:
+        RTT over the mean service time, ``points``: each point's
+        strategies); when interrupted, ``interrupted: True`` with the rows
+        measured so far.
     """
     result: dict[str, Any] = {"strategies": {}, "processes": [], "config": describe(config)}
+    delays = [config.delay] if not rtts_us else [
+        Delay(r / 2.0, min(config.delay.jitter_us, r / 2.0)) for r in rtts_us]
+    points: list[dict[str, Any]] = []
     with Cluster() as cluster:
         try:
             start_system(cluster, config)
             result["processes"] = cluster.listing()
             if cluster_hook is not None:
                 cluster_hook(cluster)
-            for name in config.strategies:
-                result["strategies"][name] = row = run_strategy(cluster, config, name)
-                if on_row is not None:
-                    on_row(name, row)
+            for delay in delays:
+                if rtts_us:
+                    for process in cluster.processes:
+                        if process.role != "source" and process.popen.poll() is None:
+                            process.call("delay", one_way_us=delay.one_way_us,
+                                         jitter_us=delay.jitter_us)
+                rows: dict[str, Any] = {}
+                points.append({"rtt_us": 2 * delay.one_way_us, "strategies": rows})
+                for name in config.strategies:
+                    rows[name] = row = run_strategy(cluster, config, name)
+                    if on_row is not None:
+                        on_row(name, row)
         except KeyboardInterrupt:
             result["interrupted"] = True
             result["processes"] = cluster.listing()
+    if points:
+        result["strategies"] = points[0]["strategies"]
+    if rtts_us:
+        service = mean_service_us(config)
+        result["rtt_sweep"] = {"rtt_us": [p["rtt_us"] for p in points],
+                               "ratio": [p["rtt_us"] / service if service > 0 else None
+                                         for p in points],
+                               "mean_service_us": service, "points": points}
     return result
+
+
+def run_load_sweep(config: NetConfig, backends: Sequence[int],
+                   on_row: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """The study at each number of backends M (load N/M), a fresh system per point."""
+    result: dict[str, Any] = {"strategies": {}, "processes": [], "config": describe(config)}
+    points = []
+    for m in backends:
+        point = run_study(replace(config, backends=m), on_row)
+        result["processes"] += point["processes"]
+        points.append({"backends": m, "load": config.balancers / m,
+                       "strategies": point["strategies"]})
+        if point.get("interrupted"):
+            result["interrupted"] = True
+            break
+    result["strategies"] = points[0]["strategies"] if points else {}
+    result["load_sweep"] = {"backends": [p["backends"] for p in points],
+                            "load": [p["load"] for p in points], "points": points}
+    return result
+
+
+def mean_service_us(config: NetConfig) -> float:
+    """Mean service time of a request with its key cached: p c_hit + (1 - p) e."""
+    p = config.trace.c_probability
+    return p * config.service.c_hit_us + (1 - p) * config.service.e_us
 
 
 def describe(config: NetConfig) -> dict[str, Any]:

@@ -345,7 +345,16 @@ class Server:
             return {"ok": True}
         if message.get("op") == "ping":
             return {"ok": True, "role": self.role}
+        if message.get("op") == "delay":
+            self.set_delay(Delay(float(message["one_way_us"]), float(message.get("jitter_us", 0))))
+            return {"ok": True}
         raise ValueError(f"{self.role}: unknown control op {message.get('op')!r}")
+
+    def set_delay(self, delay: Delay) -> None:
+        """Apply ``delay`` to every line sent from now on, on every connection."""
+        self.delay = delay
+        for link in self.links:
+            link.delay = delay
 
     def on_disconnect(self, link: Link) -> None:
         """A connection closed (override to fail over)."""
