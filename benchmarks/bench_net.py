@@ -90,7 +90,7 @@ async def _decisions(strategy: str, requests: int) -> tuple[float, float]:
             node._on_source(["OUT", "0", str(rid), str(rng.getrandbits(1))])
         if rid % 4096 == 4095:
             await asyncio.sleep(0)  # let the links write out, as the event loop would
-    return _quantiles_us([r[4] for r in node.records])
+    return _quantiles_us([r[5] for r in node.records])
 
 
 async def _baseline(requests: int) -> tuple[float, float]:

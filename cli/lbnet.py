@@ -41,7 +41,8 @@ def add_parser(sub: Any) -> None:
                    help="requests per strategy (default 4000)")
     p.add_argument("--strategies", nargs="+", metavar="S",
                    help="strategies, in order (default: random round-robin power-of-two "
-                        "coordinator classical-best dedicated-c consistent-hash quantum)")
+                        "coordinator classical-best dedicated-c consistent-hash quantum, and xor "
+                        "with --c-subtypes above 1)")
     p.add_argument("--rtt-us", type=non_negative, default=0.0, metavar="T",
                    help="round-trip time added between processes: T/2 on every message "
                         "(default 0: bare loopback; timers are millisecond-grained)")
@@ -142,7 +143,7 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
             args.balancers, args.backends, trace, pair_table(args),
             Delay(args.rtt_us / 2, args.jitter_us),
             ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size),
-            sweep_names(args.strategies), args.seed, args.block,
+            sweep_names(args.strategies, args.c_subtypes), args.seed, args.block,
             args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s)
     except ValueError as exc:
         print(f"qnic lb-net: {exc}", file=sys.stderr)

@@ -178,13 +178,13 @@ def test_predictions() -> None:
     assert predicted_win("coordinator", 0.5, 4) == 1.0
     assert predicted_win("consistent-hash", 0.5, 4) is None
     assert win_given("classical-best", 4) == [[1.0, 1.0], [1.0, 0.0]]
-    q = win_given("quantum", 4, same)
+    q = win_given("quantum", 4, 1, same)
     assert q is not None and q[0][0] == pytest.approx(QUANTUM_WIN) == q[1][1]
 
 
 def test_game_rounds_and_percentiles() -> None:
-    even = [(0, 1, 3, 0, 0, 0), (1, 0, 2, 0, 0, 0), (2, 1, 1, 0, 0, 0)]
-    odd = [(0, 1, 3, 0, 0, 0), (1, 1, 2, 0, 0, 0)]  # round 2 never decided on the odd side
+    even = [(0, 1, 0, 3, 0, 0, 0), (1, 0, -1, 2, 0, 0, 0), (2, 1, 0, 1, 0, 0, 0)]
+    odd = [(0, 1, 0, 3, 0, 0, 0), (1, 1, 0, 2, 0, 0, 0)]  # round 2 never decided on the odd side
     # round 0 won (both C, same backend), round 1 lost (C and E on one backend)
     assert game_rounds([even, odd]) == (1, 2, [[0, 1], [0, 1]])
     assert percentiles([]) == {"p50": None, "p99": None, "p999": None}
@@ -226,7 +226,7 @@ async def _in_process(strategies: list[str], table: PairTable, requests: int, ba
             backend_stats = [b.on_control({"op": "stats"}) for b in servers[:backends]]
             same = same_backend_probability(table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
             rows[name] = strategy_metrics(name, load, stats, backend_stats,
-                                          win_given(name, backends, same))
+                                          win_given(name, backends, 1, same))
             rows[name]["nodes"] = stats
     finally:
         for server in reversed(servers):
@@ -275,3 +275,24 @@ def test_pairs_come_in_blocks_ahead_of_use() -> None:
     assert row["requests"]["served"] == 2000
     assert row["pairs_used"] + row["fallbacks"] == 2000
     assert row["pairs_used"] > 64 * 2  # more than the first block on each side
+
+
+def test_the_xor_game_of_subtypes_is_solved_for_the_nodes() -> None:
+    from qnic.experiments.net.study import xor_setup
+
+    one = xor_setup(1, 0.5, IDEAL)  # one subtype: the CHSH game
+    assert one.info["quantum_value"] == pytest.approx(QUANTUM_WIN, abs=1e-6)
+    same = same_backend_probability(one.table.flat(), one.rules)
+    assert predicted_win("xor", 0.5, 8, xor_same=same) == pytest.approx(QUANTUM_WIN, abs=1e-6)
+    two = xor_setup(2, 0.7, IDEAL)
+    assert two.table.questions == (3, 3)
+    assert two.info["classical_value"] == pytest.approx(0.79)
+    assert two.info["quantum_value"] == pytest.approx(0.835, abs=1e-3)
+    same = same_backend_probability(two.table.flat(), two.rules)
+    assert predicted_win("xor", 0.7, 8, subtypes=2, xor_same=same) == pytest.approx(
+        two.info["quantum_value"], abs=1e-6)
+    # classical-best plays the solved classical strategy: it reaches the classical value
+    assert predicted_win("classical-best", 0.7, 8, subtypes=2,
+                         classical_bits=two.classical) == pytest.approx(0.79)
+    # always separating would lose more: both C of one subtype is (0.35)^2 + (0.35)^2
+    assert predicted_win("classical-best", 0.7, 8, subtypes=2) == pytest.approx(0.755)

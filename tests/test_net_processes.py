@@ -219,3 +219,20 @@ def test_the_command_writes_its_plots(tmp_path: Any) -> None:
     both = subprocess.run([sys.executable, "-m", "qnic.cli", "lb-net", "--sweep-rtt-us", "0",
                            "--sweep-backends", "4"], capture_output=True, text=True, timeout=60)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_with_c_subtypes_the_xor_strategy_beats_the_best_classical_one() -> None:
+    # two C subtypes, C with probability 0.7: classical value 0.79, quantum 0.835
+    trace = TraceSpec(2, 8000, "step", step_us=100.0, c_probability=0.7, c_subtypes=2, seed=3)
+    cfg = NetConfig(2, 2, trace, IDEAL, service=ServiceTimes(20, 50, 30, 2),
+                    strategies=("classical-best", "xor"), timeout_s=20.0)
+    rows = run_study(cfg)["strategies"]
+    rounds = rows["xor"]["rounds"]
+    assert rounds == 4000
+    assert rows["xor"]["game"]["quantum_value"] == pytest.approx(0.835, abs=1e-3)
+    for name in ("classical-best", "xor"):
+        p = rows[name]["win_rate_predicted"]
+        # 4 sigma of a binomial fraction over the rounds
+        assert abs(rows[name]["win_rate"] - p) <= four_sigma(p, rounds), name
+    assert rows["xor"]["win_rate"] > rows["classical-best"]["win_rate"]
+    assert rows["xor"]["pairs_used"] == 8000 and rows["xor"]["coordination_messages"] == 0

@@ -1,10 +1,11 @@
 """The coordinator of the networked system (docs/network.md): the strategy that talks.
 
 Balancer nodes that run the ``coordinator`` strategy ask it before each
-decision (``ASK g i side x``) and are told the backend (``SRV g i b``). It
-sees both partners' requests of round i of group g, so it wins every game:
-the first to ask gets the round's backend u; the second gets u too when both
-requests are type C, else v. Every decision pays the node-coordinator round
+decision (``ASK g i side q``, q = 0 for type E, 1 + key for type C) and are
+told the backend (``SRV g i b``). It sees both partners' requests of round i
+of group g, so it wins every game: the first to ask gets the round's backend
+u; the second gets u too when both requests are type C of one subtype, else
+v. Every decision pays the node-coordinator round
 trip, which is what the study weighs against the win.
 """
 
@@ -34,16 +35,16 @@ class Coordinator(Server):
     def on_line(self, words: list[str], link: Link) -> None:
         if words[0] != "ASK":
             return
-        group, rnd, _side, x = (int(w) for w in words[1:5])
+        group, rnd, _side, q = (int(w) for w in words[1:5])
         self.asked += 1
         u, v = server_pair(self.shared_seed, group, rnd, self.backends)
         first = self._first.pop((group, rnd), None)
         if first is None:
-            self._first[(group, rnd)] = (x, u)
+            self._first[(group, rnd)] = (q, u)
             backend = u
-        else:
-            first_x, first_backend = first
-            backend = first_backend if (x and first_x) else (v if first_backend == u else u)
+        else:  # together exactly when both are type C of one subtype
+            first_q, first_backend = first
+            backend = first_backend if q and q == first_q else (v if first_backend == u else u)
         link.send(f"SRV {group} {rnd} {backend}")
 
     def on_control(self, message: dict[str, Any]) -> Any:

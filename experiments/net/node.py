@@ -29,6 +29,8 @@ from qnic.experiments.net.wire import Address, Delay, Link, NetError, Server, no
 
 _LOCAL = frozenset(("random", "round-robin", "consistent-hash", *CLASSICAL_RULES))
 """Strategies that decide alone, at once, without a pair."""
+_PAIRED = frozenset(("quantum", "xor"))
+"""Strategies that measure a distributed pair per decision."""
 
 
 @dataclass(slots=True)
@@ -43,6 +45,7 @@ class _Pending:
     t_in: int
     t_wait: int
     t_answer: int = 0
+    question: int = 0
     loads: dict[int, int] = field(default_factory=dict)
     candidates: tuple[int, ...] = ()
 
@@ -68,6 +71,7 @@ class BalancerNode(Server):
         self.strategy: Strategy = NETWORK_STRATEGIES["random"]
         self._base = group_base(0, self.group)
         self.rule: list[list[int]] = [[0, 1], [0, 1]]
+        self._classical_bits: list[int] | None = None  # the game's optimal classical answers
         self.ring = HashRing(len(backends))
         self._backends: list[Link | None] = [None] * len(backends)
         self._source: Link | None = None
@@ -90,7 +94,7 @@ class BalancerNode(Server):
         self._tag = 0
         self.outstanding = [0] * len(self.backend_addresses)
         self.alive = [b not in self._lost for b in range(len(self.backend_addresses))]
-        self.records: list[tuple[int, int, int, int, int, int]] = []
+        self.records: list[tuple[int, int, int, int, int, int, int]] = []
         self.counts = {"relayed": 0, "failed": 0, "fallbacks": 0, "pairs_used": 0, "failovers": 0,
                        "load_probes": 0, "messages_to_coordinator": 0,
                        "messages_between_balancers": 0}
@@ -150,7 +154,10 @@ class BalancerNode(Server):
             self._send(rid, x, key, client, self._choose(name, rid, x, key, i), i, t_in, 0, 0)
             return
         pending = _Pending(rid, x, key, i, client, t_in, 0)
-        if name == "quantum":
+        if name in _PAIRED:
+            # CHSH measures in the basis of the request type; the XOR game's strategy in
+            # the basis of its question, the C subtype (0 for type E, 1 + key for type C)
+            q = pending.question = x if name == "quantum" else (1 + key if x else 0)
             size = self._block_size
             if size and i // size != self._current_block:
                 self._prefetch(i)
@@ -158,12 +165,13 @@ class BalancerNode(Server):
             if size and i // size in self._blocks and source is not None and not source.closed:
                 self._waiting[-1 - i] = pending  # the oracle's answer is keyed by round
                 pending.t_wait = now_ns()
-                source.send(f"MEAS {self.group} {i} {self.side} {x}")
+                source.send(f"MEAS {self.group} {i} {self.side} {q}")
             else:
                 self._fall_back(pending)
         elif name == "coordinator":
             self.counts["messages_to_coordinator"] += 1
-            self._ask(pending, self._coordinator, f"ASK {self.group} {i} {self.side} {x}")
+            self._ask(pending, self._coordinator,
+                      f"ASK {self.group} {i} {self.side} {1 + key if x else 0}")
         else:  # power-of-two: ask two random backends for their queue length
             m = len(self.alive)
             first = self.rng.randrange(m)
@@ -207,6 +215,8 @@ class BalancerNode(Server):
         if name == "consistent-hash":
             return self.ring.lookup(key if x else mix64(rid), self.outstanding, self.alive,
                                     len(self._jobs))
+        if name == "classical-best" and self._classical_bits is not None:
+            return pair_from_base(self._base, i, m)[self._classical_bits[1 + key if x else 0]]
         return pair_from_base(self._base, i, m)[CLASSICAL_RULES[name][self.side][x]]
 
     def _forward(self, pending: _Pending, b: int, fallback: bool) -> None:
@@ -226,7 +236,7 @@ class BalancerNode(Server):
         decision = now_ns() - t_in - waited
         self.outstanding[b] += 1
         self._jobs[rid] = (b, x, key, client)
-        self.records.append((i, x, b, fallback, decision, waited))
+        self.records.append((i, x, key, b, fallback, decision, waited))
 
     def _next_alive(self, b: int) -> int:
         m = len(self.alive)
@@ -254,7 +264,7 @@ class BalancerNode(Server):
                 return
             self.counts["pairs_used"] += 1
             i = pending.round_index
-            b = pair_from_base(self._base, i, len(self.alive))[self.rule[pending.x][bit]]
+            b = pair_from_base(self._base, i, len(self.alive))[self.rule[pending.question][bit]]
             self._send(pending.rid, pending.x, pending.key, pending.client, b, i, pending.t_in,
                        pending.t_answer - pending.t_wait, 0)
         elif words[0] == "PAIRS":
@@ -373,13 +383,15 @@ class BalancerNode(Server):
         self.strategy = NETWORK_STRATEGIES[name]
         self._base = group_base(int(message.get("seed", 0)), self.group)
         self.rule = [list(map(int, row)) for row in message.get("rule", self.rule)]
+        bits = message.get("classical")
+        self._classical_bits = None if bits is None else [int(v) for v in bits]
         self._reset()
         await self.connect()
         self._blocks.clear()
         self._asked.clear()
         self._block_size = 0
         self._current_block = -1
-        if name == "quantum" and not self.source_lost:
+        if name in _PAIRED and not self.source_lost:
             await self._first_pairs()
             self._prefetch(0)
         return {"ok": True, "index": self.index, "strategy": name}

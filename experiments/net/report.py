@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from qnic.experiments.demo_view import wilson_interval
+from qnic.experiments.net.strategies import question
 
 Record = Sequence[int]
-"""A node's record of one request: (round, x, backend, fallback, decision_ns, wait_ns)."""
+"""A node's record of one request: (round, x, key, backend, fallback, decision_ns, wait_ns)."""
 
 
 def percentiles(values: Sequence[float], points: Sequence[float] = (50.0, 99.0, 99.9)
@@ -33,28 +34,33 @@ def percentiles(values: Sequence[float], points: Sequence[float] = (50.0, 99.0, 
             for k, p in zip(keys, points, strict=True)}
 
 
-def game_rounds(records: Sequence[Sequence[Record]]) -> tuple[int, int, list[list[int]]]:
-    """(wins, rounds, rounds per question pair [x][y]) over every partner group's
-    rounds that both sides decided."""
+def game_rounds(records: Sequence[Sequence[Record]], subtypes: int = 1
+                ) -> tuple[int, int, list[list[int]]]:
+    """(wins, rounds, rounds per question pair) over every partner group's rounds
+    that both sides decided.
+
+    A round is won when the two requests share a backend exactly when both
+    are type C of the same subtype (:func:`~qnic.experiments.net.strategies.question`).
+    """
     wins = rounds = 0
-    mix = [[0, 0], [0, 0]]
+    mix = [[0] * (subtypes + 1) for _ in range(subtypes + 1)]
     for g in range(len(records) // 2):
-        even = {r[0]: (r[1], r[2]) for r in records[2 * g]}
-        odd = {r[0]: (r[1], r[2]) for r in records[2 * g + 1]}
-        for i, (x, b) in even.items():
+        even = {r[0]: (question(r[1], r[2]), r[3]) for r in records[2 * g]}
+        odd = {r[0]: (question(r[1], r[2]), r[3]) for r in records[2 * g + 1]}
+        for i, (qa, b) in even.items():
             other = odd.get(i)
             if other is None:
                 continue
-            y, c = other
+            qb, c = other
             rounds += 1
-            mix[x][y] += 1
-            wins += int((b == c) == bool(x and y))
+            mix[qa][qb] += 1
+            wins += int((b == c) == (qa == qb and qa > 0))
     return wins, rounds, mix
 
 
 def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, Any]],
                      backends: Sequence[dict[str, Any]], win_given: list[list[float]] | None,
-                     talks_to: str | None = None) -> dict[str, Any]:
+                     talks_to: str | None = None, subtypes: int = 1) -> dict[str, Any]:
     """One strategy's row of the study.
 
     Args:
@@ -66,14 +72,16 @@ def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, 
             prediction weighs it by the rounds' own question pairs.
         talks_to: what a node waits on before deciding (``oracle``,
             ``network``), for naming the waits.
+        subtypes: K, the number of C subtypes of the game.
     """
-    wins, rounds, mix = game_rounds([n["records"] for n in nodes])
+    wins, rounds, mix = game_rounds([n["records"] for n in nodes], subtypes)
+    qs = range(subtypes + 1)
     predicted = None if win_given is None or not rounds else sum(
-        mix[x][y] * win_given[x][y] for x in (0, 1) for y in (0, 1)) / rounds
+        mix[a][b] * win_given[a][b] for a in qs for b in qs) / rounds
     latency_us = [v / 1000.0 for v in load["latency_ns"] if v >= 0]
     records = [r for n in nodes for r in n["records"]]
-    decision_us = [r[4] / 1000.0 for r in records]
-    waits_us = [r[5] / 1000.0 for r in records if r[5] > 0]
+    decision_us = [r[5] / 1000.0 for r in records]
+    waits_us = [r[6] / 1000.0 for r in records if r[6] > 0]
     c_served = sum(1 for x, v in zip(load["x"], load["latency_ns"], strict=True) if x and v >= 0)
     c_hits = sum(h for x, h, v in zip(load["x"], load["hit"], load["latency_ns"], strict=True)
                  if x and v >= 0)

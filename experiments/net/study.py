@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from qnic.balancing.game import TSIRELSON_BOUND
 from qnic.experiments.net.backend import ServiceTimes
 from qnic.experiments.net.loadgen import TraceSpec
 from qnic.experiments.net.orchestrate import Cluster
@@ -109,14 +110,71 @@ def start_system(cluster: Cluster, config: NetConfig) -> None:
                                                  "--seed", str(config.seed + 3)])
 
 
-def run_strategy(cluster: Cluster, config: NetConfig, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class XorSetup:
+    """The XOR game of C subtypes and its solved strategy, as the pair source plays it.
+
+    Attributes:
+        table: the pairs' statistics: the solved correlators scaled by the
+            bench's visibility equivalent S / (2 sqrt 2) (white noise).
+        rules: each side's output bit per question and outcome (the outcome itself).
+        classical: each side's answer bit per question in the optimal classical
+            strategy (``classical-best`` plays it).
+        info: the game's classical and quantum values and what the strategy needs.
+    """
+
+    table: PairTable
+    rules: tuple[list[list[int]], list[list[int]]]
+    classical: tuple[list[int], list[int]]
+    info: dict[str, Any]
+
+
+def xor_setup(subtypes: int, c_probability: float, pairs: PairTable) -> XorSetup:
+    """Solve the XOR game whose questions are E and the K C subtypes.
+
+    Two requests should share a backend exactly when both are type C of one
+    subtype (pred 0), else be apart (pred 1); questions are E with
+    probability 1 - p and each subtype with p / K, on each side independently.
+    """
+    from qnic.games import XorGame
+
+    n = subtypes + 1
+    weights = [1.0 - c_probability] + [c_probability / subtypes] * subtypes
+    game = XorGame([[wa * wb for wb in weights] for wa in weights],
+                   [[0 if a == b and a > 0 else 1 for b in range(n)] for a in range(n)])
+    strategy = game.quantum_strategy()
+    visibility = min(1.0, max(0.0, pairs.chsh_value() / TSIRELSON_BOUND))
+    correlations = (strategy.correlations() * visibility).tolist()
+    table = PairTable.from_correlations(correlations, f"XOR game of {subtypes} C subtypes, "
+                                        f"solved, at visibility {visibility:.3f}")
+    identity = [[0, 1] for _ in range(n)]
+    best = game.classical_value()
+    classical = ([int(v) for v in best.a], [int(v) for v in best.b])
+    info = {"subtypes": subtypes, "classical_value": float(best.value),
+            "quantum_value": float(game.quantum_value().value), "visibility": visibility,
+            "bell_pairs_needed": int(strategy.bell_pairs_needed)}
+    return XorSetup(table, (identity, identity), classical, info)
+
+
+def run_strategy(cluster: Cluster, config: NetConfig, name: str,
+                 xor: XorSetup | None = None) -> dict[str, Any]:
     """Replay the trace under one strategy and return its row."""
     for process in cluster.by_role("backend") + cluster.by_role("source"):
         if process.popen.poll() is None:
             process.call("reset")
+    table, rules = config.table, CHSH_RULES
+    if name == "xor":
+        if xor is None:
+            raise ValueError("the xor strategy needs the solved game (xor_setup)")
+        table, rules = xor.table, xor.rules
+    source = cluster.by_role("source")[0]
+    if NETWORK_STRATEGIES[name].consumes_pairs and source.popen.poll() is None:
+        source.call("configure", table=table.flat(), questions=list(table.questions),
+                    label=table.label)
     cluster.by_role("coordinator")[0].call("configure", seed=config.seed)
     for n, process in enumerate(cluster.by_role("node")):
-        process.call("configure", strategy=name, seed=config.seed, rule=CHSH_RULES[n % 2])
+        process.call("configure", strategy=name, seed=config.seed, rule=rules[n % 2],
+                     classical=None if xor is None else xor.classical[n % 2])
     trace = config.trace
     duration_s = (trace.requests / trace.nodes * trace.step_us * 1e-6 if trace.model == "step"
                   else trace.requests / trace.rate_hz)
@@ -125,12 +183,17 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str) -> dict[str, An
         timeout_s=config.timeout_s)
     nodes = [p.call("stats") for p in cluster.by_role("node")]
     backends = [p.call("stats") for p in cluster.by_role("backend") if p.popen.poll() is None]
-    same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
+    chsh_same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
+    xor_same = None if xor is None else same_backend_probability(xor.table.flat(), xor.rules)
     strategy = NETWORK_STRATEGIES[name]
     talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
-    row = strategy_metrics(name, load, nodes, backends, win_given(name, config.backends, same),
-                           talks_to)
+    k = trace.c_subtypes
+    row = strategy_metrics(name, load, nodes, backends,
+                           win_given(name, config.backends, k, chsh_same, xor_same,
+                                     None if xor is None else xor.classical), talks_to, k)
     row["description"] = strategy.description
+    if name == "xor" and xor is not None:
+        row["game"] = xor.info
     return row
 
 
@@ -164,6 +227,11 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
             result["processes"] = cluster.listing()
             if cluster_hook is not None:
                 cluster_hook(cluster)
+            # with several C subtypes the game changes: classical-best plays its solved
+            # classical strategy, xor its solved quantum one
+            k = config.trace.c_subtypes
+            xor = (xor_setup(k, config.trace.c_probability, config.table)
+                   if k > 1 or "xor" in config.strategies else None)
             for delay in delays:
                 if rtts_us:
                     for process in cluster.processes:
@@ -173,7 +241,7 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
                 rows: dict[str, Any] = {}
                 points.append({"rtt_us": 2 * delay.one_way_us, "strategies": rows})
                 for name in config.strategies:
-                    rows[name] = row = run_strategy(cluster, config, name)
+                    rows[name] = row = run_strategy(cluster, config, name, xor)
                     if on_row is not None:
                         on_row(name, row)
         except KeyboardInterrupt:
@@ -226,9 +294,11 @@ def describe(config: NetConfig) -> dict[str, Any]:
             "seed": config.seed, **config.extra}
 
 
-def sweep_names(names: Sequence[str] | None) -> tuple[str, ...]:
-    """The strategies to run (all by default), checked."""
-    chosen = tuple(names) if names else DEFAULT_NETWORK_STRATEGIES
+def sweep_names(names: Sequence[str] | None, subtypes: int = 1) -> tuple[str, ...]:
+    """The strategies to run, checked: by default every one, ``xor`` only with
+    several C subtypes (with one it is the CHSH game ``quantum`` plays)."""
+    default = DEFAULT_NETWORK_STRATEGIES + (("xor",) if subtypes > 1 else ())
+    chosen = tuple(names) if names else default
     unknown = [s for s in chosen if s not in NETWORK_STRATEGIES]
     if unknown:
         raise ValueError(f"unknown strategies {unknown}; known: {', '.join(NETWORK_STRATEGIES)}")
