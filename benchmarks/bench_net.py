@@ -79,9 +79,7 @@ async def _decisions(strategy: str, requests: int) -> tuple[float, float]:
 
     node.strategy = NETWORK_STRATEGIES[strategy]
     node._source = Link(_MemoryWriter())  # type: ignore[arg-type]
-    node._block_size = 1 << 30
-    node._blocks = {0}
-    node._asked = {0}
+    node._held_until = node._ask_at = 1 << 40  # every round's pair held
     rng = random.Random(3)
     for rid in range(requests):
         x = rng.getrandbits(1)

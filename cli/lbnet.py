@@ -66,8 +66,29 @@ def add_parser(sub: Any) -> None:
                    help="service of a type-E request (default 2000)")
     p.add_argument("--cache-size", type=int, default=4, metavar="K",
                    help="keys each backend caches (default 4)")
+    p.add_argument("--pairs", choices=["heralded", "numbered"], default="heralded",
+                   help="heralded: the source sends each node its photons, the nodes detect them "
+                        "on their own clocks and the herald matches their clicks (default); "
+                        "numbered: pairs numbered by round, no photons")
+    p.add_argument("--clock-offset-ns", type=non_negative, default=500_000.0, metavar="NS",
+                   help="heralded: each node's clock is off by up to +-NS (drawn from the seed; "
+                        "default 5e5)")
+    p.add_argument("--clock-drift-ppm", type=non_negative, default=20.0, metavar="PPM",
+                   help="heralded: each node's clock runs fast or slow by up to PPM (default 20)")
+    p.add_argument("--pair-rate-hz", type=non_negative, default=200_000.0, metavar="R",
+                   help="heralded: pairs emitted per second per partner group (default 2e5)")
+    p.add_argument("--efficiency", type=_probability, default=0.3, metavar="ETA",
+                   help="heralded: probability that a photon is detected, per arm (default 0.3)")
+    p.add_argument("--dark-hz", type=non_negative, default=500.0, metavar="HZ",
+                   help="heralded: dark counts per second per node (default 500)")
+    p.add_argument("--jitter-ps", type=non_negative, default=350.0, metavar="PS",
+                   help="heralded: RMS timing jitter of a click (default 350)")
+    p.add_argument("--window-ps", type=positive_int, default=1000, metavar="PS",
+                   help="heralded: coincidence window, half-width (default 1000)")
+    p.add_argument("--herald-block-ms", type=non_negative, default=20.0, metavar="MS",
+                   help="heralded: emission time per block (default 20)")
     p.add_argument("--block", type=positive_int, default=4096, metavar="N",
-                   help="pairs per distribution block (default 4096)")
+                   help="numbered: pairs per distribution block (default 4096)")
     p.add_argument("--coherence-us", type=non_negative, default=math.inf, metavar="T2",
                    help="QNIC memory coherence time (default inf: no decoherence)")
     p.add_argument("--station", metavar="FILE",
@@ -129,6 +150,28 @@ def _write_out(result: dict[str, Any], out: str) -> list[str]:
     return [str(data), *(str(p) for p in written)]
 
 
+def _herald(args: argparse.Namespace) -> Any:
+    from qnic.experiments.net.source import HeraldSpec
+
+    if args.pairs != "heralded":
+        return None
+    search_ps = int(max(2 * args.clock_offset_ns * 1e3, 100 * args.window_ps) * 1.5)
+    return HeraldSpec(args.pair_rate_hz, args.herald_block_ms * 1e-3, args.window_ps, search_ps)
+
+
+def _clocks(args: argparse.Namespace) -> tuple[Any, ...]:
+    """Each node's clock, drawn from the seed within the given bounds."""
+    import random
+
+    from qnic.experiments.net.node import NodeClock
+
+    rng = random.Random(args.seed ^ 0xC10C)
+    return tuple(NodeClock(rng.uniform(-args.clock_offset_ns, args.clock_offset_ns),
+                           rng.uniform(-args.clock_drift_ppm, args.clock_drift_ppm),
+                           args.efficiency, args.dark_hz, args.jitter_ps)
+                 for _ in range(args.balancers))
+
+
 def cmd_lb_net(args: argparse.Namespace) -> int:
     from qnic.experiments.net.backend import ServiceTimes
     from qnic.experiments.net.loadgen import TraceSpec
@@ -136,6 +179,13 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
     from qnic.experiments.net.study import NetConfig, run_load_sweep, run_study, sweep_names
     from qnic.experiments.net.wire import Delay, NetError
 
+    given = [name for name, value in (("--visibility", args.visibility),
+                                      ("--chsh-json", args.chsh_json), ("--station", args.station))
+             if value is not None]
+    if len(given) > 1:
+        print(f"qnic lb-net: give one of --visibility, --chsh-json and --station, not "
+              f"{' and '.join(given)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         trace = TraceSpec(args.balancers, args.requests, args.arrivals, args.step_us or 1.0,
                           args.rate_hz or 1.0, args.c_probability, args.c_subtypes, args.seed)
@@ -144,7 +194,11 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
             Delay(args.rtt_us / 2, args.jitter_us),
             ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size),
             sweep_names(args.strategies, args.c_subtypes), args.seed, args.block,
-            args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s)
+            args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s,
+            herald=_herald(args), clocks=_clocks(args))
+        if args.requests % args.balancers:
+            raise ValueError(f"--requests ({args.requests}) must be a multiple of --balancers "
+                             f"({args.balancers}): each node gets R / N")
     except ValueError as exc:
         print(f"qnic lb-net: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -187,6 +241,14 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
                 print(table({"strategies": point["strategies"]}))
         else:
             print(table(result))
+        for name, row in result["strategies"].items():
+            tracking = row.get("heralding", {}).get("clock_tracking", {})
+            for group, track in sorted(tracking.items(), key=lambda item: int(item[0])):
+                print(f"{name}, group {group}: clocks {track['offset_ns'] / 1e3:+.3f} us apart "
+                      f"and {track['drift_ppm']:+.3f} ppm; the herald found "
+                      f"{track['offset_ns_fitted'] / 1e3:+.3f} us (largest error "
+                      f"{track['offset_error_ps_max']:.0f} ps over {track['blocks']} blocks) "
+                      f"and {track['drift_ppm_fitted']:+.3f} ppm")
         for path in result.get("files", []):
             print(f"wrote {path}")
         print("quantum decisions measure pairs through the source's pair oracle (physics, "

@@ -50,6 +50,17 @@ def add_parser(sub: Any) -> None:
                    help="pairs per distribution block (default 4096)")
     p.add_argument("--coherence-us", type=non_negative, default=math.inf, metavar="T2",
                    help="QNIC memory coherence time (default inf: no decoherence)")
+    p.add_argument("--herald", action="store_true",
+                   help="send the nodes photons and herald pairs from their clicks (default: "
+                        "numbered pairs)")
+    p.add_argument("--pair-rate-hz", type=non_negative, default=200_000.0, metavar="R",
+                   help="with --herald: pairs emitted per second per partner group (default 2e5)")
+    p.add_argument("--block-ms", type=non_negative, default=20.0, metavar="MS",
+                   help="with --herald: emission time per block (default 20)")
+    p.add_argument("--window-ps", type=int, default=1000, metavar="PS",
+                   help="with --herald: coincidence window, half-width (default 1000)")
+    p.add_argument("--search-ns", type=non_negative, default=2_000_000.0, metavar="NS",
+                   help="with --herald: the nodes' clocks differ by at most this (default 2e6)")
     p = roles.add_parser("node", help="balancer node with its QNIC")
     _common(p)
     p.add_argument("--index", type=int, required=True, metavar="I",
@@ -57,6 +68,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backends", required=True, metavar="HOST:PORT,...", help="backend addresses")
     p.add_argument("--source", metavar="HOST:PORT", help="the pair source")
     p.add_argument("--coordinator", metavar="HOST:PORT", help="the coordinator")
+    p.add_argument("--clock-offset-ns", type=float, default=0.0, metavar="NS",
+                   help="this node's clock offset from the source's (simulation; default 0)")
+    p.add_argument("--clock-drift-ppm", type=float, default=0.0, metavar="PPM",
+                   help="this node's clock rate error (simulation; default 0)")
+    p.add_argument("--efficiency", type=float, default=0.3, metavar="ETA",
+                   help="probability that a photon of this arm is detected (default 0.3)")
+    p.add_argument("--dark-hz", type=non_negative, default=500.0, metavar="HZ",
+                   help="dark counts per second (default 500)")
+    p.add_argument("--jitter-ps", type=non_negative, default=350.0, metavar="PS",
+                   help="RMS jitter of a click (default 350)")
     p = roles.add_parser("backend", help="backend server: a queue and a cache")
     _common(p)
     p.add_argument("--index", type=int, default=0, metavar="I", help="backend index (reports)")
@@ -81,7 +102,10 @@ def add_parser(sub: Any) -> None:
 def _addresses(text: str, what: str) -> list[Any]:
     from qnic.experiments.net.wire import parse_address
 
-    return [parse_address(part, f"{what} {i}") for i, part in enumerate(text.split(",")) if part]
+    parts = text.split(",")
+    if any(not part.strip() for part in parts):
+        raise ValueError(f"{what} addresses: an empty entry in {text!r}")
+    return [parse_address(part.strip(), f"{what} {i}") for i, part in enumerate(parts)]
 
 
 def cmd_net(args: argparse.Namespace) -> int:
@@ -107,7 +131,7 @@ def _factory(args: argparse.Namespace, listen: Any, delay: Any) -> Any:
         times = ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size)
         return lambda: Backend(listen, args.index, times, delay, args.seed)
     if role == "source":
-        from qnic.experiments.net.source import PairSource, PairTable
+        from qnic.experiments.net.source import HeraldSpec, PairSource, PairTable
 
         try:
             values = [float(v) for v in args.table.split(",")]
@@ -115,9 +139,12 @@ def _factory(args: argparse.Namespace, listen: Any, delay: Any) -> Any:
             raise ValueError(f"--table: expected 16 comma-separated numbers, got {args.table!r}"
                              ) from None
         table = PairTable.from_flat(values, (2, 2), "given table")
-        return lambda: PairSource(listen, table, args.block, args.coherence_us, delay, args.seed)
+        herald = None if not args.herald else HeraldSpec(
+            args.pair_rate_hz, args.block_ms * 1e-3, args.window_ps, int(args.search_ns * 1e3))
+        return lambda: PairSource(listen, table, args.block, args.coherence_us, delay, args.seed,
+                                  herald)
     if role == "node":
-        from qnic.experiments.net.node import BalancerNode
+        from qnic.experiments.net.node import BalancerNode, NodeClock
         from qnic.experiments.net.wire import parse_address
 
         backends = _addresses(args.backends, "backend")
@@ -125,8 +152,10 @@ def _factory(args: argparse.Namespace, listen: Any, delay: Any) -> Any:
         coordinator = parse_address(args.coordinator, "--coordinator") if args.coordinator else None
         if len(backends) < 2:
             raise ValueError(f"--backends: a node needs at least 2, got {len(backends)}")
+        clock = NodeClock(args.clock_offset_ns, args.clock_drift_ppm, args.efficiency,
+                          args.dark_hz, args.jitter_ps)
         return lambda: BalancerNode(listen, args.index, backends, source, coordinator, delay,
-                                    args.seed)
+                                    args.seed, clock=clock)
     if role == "loadgen":
         from qnic.experiments.net.loadgen import LoadGenerator
 

@@ -186,7 +186,17 @@ def test_game_rounds_and_percentiles() -> None:
     even = [(0, 1, 0, 3, 0, 0, 0), (1, 0, -1, 2, 0, 0, 0), (2, 1, 0, 1, 0, 0, 0)]
     odd = [(0, 1, 0, 3, 0, 0, 0), (1, 1, 0, 2, 0, 0, 0)]  # round 2 never decided on the odd side
     # round 0 won (both C, same backend), round 1 lost (C and E on one backend)
-    assert game_rounds([even, odd]) == (1, 2, [[0, 1], [0, 1]])
+    played = game_rounds([even, odd])
+    assert (played.wins, played.rounds, played.mix) == (1, 2, [[0, 1], [0, 1]])
+    assert played.mixed == 0 and played.fallback_mix == [[0, 0], [0, 0]]
+    fell = [(0, 1, 0, 3, 1, 0, 0), (1, 0, -1, 2, 0, 0, 0)]  # round 0: the even side fell back
+    kept = [(0, 1, 0, 3, 0, 0, 0), (1, 1, 0, 2, 0, 0, 0)]
+    played = game_rounds([fell, kept])
+    assert played.mixed == 1 and played.fallback_mix == [[0, 0], [0, 0]] and played.mix[0][1] == 1
+    from qnic.experiments.net.report import predicted_rate
+
+    # round 0 half the time, round 1 (E, C) by the strategy: 0.9 in this table
+    assert predicted_rate(played, [[1.0, 0.9], [0.9, 0.5]], None) == pytest.approx((0.5 + 0.9) / 2)
     assert percentiles([]) == {"p50": None, "p99": None, "p999": None}
     values = list(range(1, 1001))
     assert percentiles(values) == {"p50": 500.0, "p99": 990.0, "p999": 999.0}
@@ -221,12 +231,15 @@ async def _in_process(strategies: list[str], table: PairTable, requests: int, ba
                 b.on_control({"op": "reset"})
             for n, node in enumerate(node_objs):
                 await node._configure({"strategy": name, "seed": seed, "rule": CHSH_RULES[n % 2]})
+            for node in node_objs:
+                await node._pairs_ready(10.0)
             load = await loadgen.run(spec, timeout_s=20.0)
             stats = [node.on_control({"op": "stats"}) for node in node_objs]
             backend_stats = [b.on_control({"op": "stats"}) for b in servers[:backends]]
             same = same_backend_probability(table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
             rows[name] = strategy_metrics(name, load, stats, backend_stats,
-                                          win_given(name, backends, 1, same))
+                                          win_given(name, backends, 1, same), None, 1,
+                                          win_given("classical-best", backends))
             rows[name]["nodes"] = stats
     finally:
         for server in reversed(servers):

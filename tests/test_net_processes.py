@@ -121,13 +121,17 @@ def test_a_process_that_cannot_start_is_named_and_the_rest_stopped() -> None:
     assert len(pids) == 3 and all(gone(pid) for pid in pids)
 
 
-def test_an_unreachable_backend_is_named() -> None:
+def test_an_unreachable_peer_is_named_before_the_node_is_ready() -> None:
     with Cluster() as cluster:
         backend = cluster.start("backend", "backend 0", [])
-        node = cluster.start("node", "node 0", [
-            "--index", "0", "--backends", f"{backend.address},127.0.0.1:1"])
-        with pytest.raises(NetError, match=r"cannot reach the backend 1 at 127\.0\.0\.1:1"):
-            node.call("configure", strategy="random")
+        with pytest.raises(NetError, match=r"node 0 exited \(code 1\) before it was ready: "
+                                           r".*cannot reach the backend 1 at 127\.0\.0\.1:1"):
+            cluster.start("node", "node 0", [
+                "--index", "0", "--backends", f"{backend.address},127.0.0.1:1"])
+        with pytest.raises(NetError, match=r"cannot reach the pair source at 127\.0\.0\.1:1"):
+            cluster.start("node", "node 1", ["--index", "1", "--backends",
+                                             f"{backend.address},{backend.address}",
+                                             "--source", "127.0.0.1:1"])
         processes = list(cluster.processes)
     assert all(gone(p.pid) for p in processes)
 
@@ -143,6 +147,16 @@ def test_bad_arguments_exit_2_naming_them() -> None:
     out = subprocess.run([*run, "lb-net", "--strategies", "telepathy"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "unknown strategies ['telepathy']" in out.stderr
+    out = subprocess.run([*run, "lb-net", "--visibility", "0.9", "--chsh-json", "x.json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "not --visibility and --chsh-json" in out.stderr
+    out = subprocess.run([*run, "lb-net", "--requests", "1001"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "must be a multiple of --balancers" in out.stderr
+    out = subprocess.run([*run, "net", "node", "--index", "0", "--backends",
+                          "127.0.0.1:5000,,127.0.0.1:5001"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "an empty entry" in out.stderr
 
 
 def test_ctrl_c_stops_the_study_and_every_process() -> None:
@@ -236,3 +250,28 @@ def test_with_c_subtypes_the_xor_strategy_beats_the_best_classical_one() -> None
         assert abs(rows[name]["win_rate"] - p) <= four_sigma(p, rounds), name
     assert rows["xor"]["win_rate"] > rows["classical-best"]["win_rate"]
     assert rows["xor"]["pairs_used"] == 8000 and rows["xor"]["coordination_messages"] == 0
+
+
+def test_heralded_pairs_across_drifting_clocks() -> None:
+    from qnic.experiments.net.node import NodeClock
+    from qnic.experiments.net.source import HeraldSpec
+
+    clocks = (NodeClock(offset_ns=250_000.0, drift_ppm=-12.0),
+              NodeClock(offset_ns=-480_000.0, drift_ppm=9.0))
+    trace = TraceSpec(2, 3000, "step", step_us=300.0, seed=1)
+    cfg = NetConfig(2, 2, trace, IDEAL, service=ServiceTimes(20, 50, 30, 2),
+                    strategies=("quantum",), timeout_s=20.0, herald=HeraldSpec(), clocks=clocks)
+    row = run_study(cfg)["strategies"]["quantum"]
+    track = row["heralding"]["clock_tracking"]["0"]
+    # the clocks start 730 us apart and drift 21 ppm apart (a few us over the blocks used);
+    # the herald finds both from the clicks alone. Per block the offset is known to ~30 ps
+    # (350 pairs, 500 ps scatter): 10 sigma allowed
+    assert track["offset_ns"] == pytest.approx(-730_000.0, abs=10_000.0)
+    assert abs(track["offset_ns_fitted"] - track["offset_ns"]) < 0.3
+    assert track["offset_error_ps_max"] < 300
+    assert track["drift_ppm_fitted"] == pytest.approx(track["drift_ppm"], abs=0.05)
+    assert row["heralding"]["true"] >= 0.99 * row["heralding"]["heralded"]
+    assert row["pairs_used"] + row["fallbacks"] == 3000
+    assert row["pairs_used"] > 2000
+    p = row["win_rate_predicted"]  # weighs the fallback rounds by their own rule
+    assert abs(row["win_rate"] - p) <= four_sigma(p, row["rounds"])

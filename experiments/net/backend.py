@@ -90,6 +90,8 @@ class Backend(Server):
                               asyncio.get_running_loop().time()))
         elif verb == "LOAD?":
             link.send(f"LOAD {words[1]} {self.queue_length}")
+        else:
+            raise ValueError(f"backend {self.index}: unknown verb {verb!r}")
 
     def _arrive(self, job: _Job) -> None:
         c = self.counts

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qnic.experiments.net.shared import HashRing, group_base, mix64, pair_from_base
@@ -31,6 +32,33 @@ _LOCAL = frozenset(("random", "round-robin", "consistent-hash", *CLASSICAL_RULES
 """Strategies that decide alone, at once, without a pair."""
 _PAIRED = frozenset(("quantum", "xor"))
 """Strategies that measure a distributed pair per decision."""
+
+
+@dataclass(frozen=True)
+class NodeClock:
+    """This node's clock and detector, as the simulated bench gives them.
+
+    Attributes:
+        offset_ns: the clock's offset from the source's (ns).
+        drift_ppm: its rate error (parts per million).
+        efficiency: probability that a photon of this arm is detected.
+        dark_hz: dark counts per second.
+        jitter_ps: RMS timing jitter of a click.
+    """
+
+    offset_ns: float = 0.0
+    drift_ppm: float = 0.0
+    efficiency: float = 0.3
+    dark_hz: float = 500.0
+    jitter_ps: float = 350.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.efficiency <= 1.0:
+            raise ValueError(f"the detection efficiency must lie within (0, 1], got {self.efficiency}")
+        if not abs(self.drift_ppm) < 1e5:
+            raise ValueError(f"the clock drift must be below 1e5 ppm, got {self.drift_ppm}")
+        if self.dark_hz < 0 or self.jitter_ps < 0:
+            raise ValueError("dark counts and jitter must be >= 0")
 
 
 @dataclass(slots=True)
@@ -57,7 +85,8 @@ class BalancerNode(Server):
 
     def __init__(self, listen: Address, index: int, backends: list[Address],
                  source: Address | None = None, coordinator: Address | None = None,
-                 delay: Delay = Delay(), seed: int = 0, lookahead_blocks: int = 2) -> None:
+                 delay: Delay = Delay(), seed: int = 0, lookahead_blocks: int = 2,
+                 clock: NodeClock = NodeClock()) -> None:
         super().__init__(listen, delay, seed)
         if index < 0:
             raise ValueError(f"the node index must be >= 0, got {index}")
@@ -78,10 +107,10 @@ class BalancerNode(Server):
         self._coordinator: Link | None = None
         self._jobs: dict[int, tuple[int, int, int, Link]] = {}
         self._waiting: dict[int, _Pending] = {}
-        self._blocks: set[int] = set()
-        self._asked: set[int] = set()
-        self._block_size = 0
-        self._current_block = -1
+        self.clock = clock
+        self._detector = random.Random(seed ^ 0x5EED)
+        self._jitter_seed = seed << 16  # each outgoing link's jitter has a generator of its own
+        self._clear_pairs()
         self._pairs_arrived = asyncio.Event()
         self._source_gone = asyncio.Event()
         self.source_lost = False
@@ -101,12 +130,29 @@ class BalancerNode(Server):
 
     # -- connections ------------------------------------------------------
 
-    async def connect(self) -> None:
-        """Open the links to every backend, the pair source and the coordinator."""
+    async def start(self) -> Address:
+        """Listen, then reach every backend, the source and the coordinator before
+        saying ready: an address that does not answer is named at once."""
+        address = await super().start()
+        try:
+            await self.connect(strict=True)
+        except NetError:
+            await self.close()
+            raise
+        return address
+
+    async def connect(self, strict: bool = False) -> None:
+        """Open the links to every backend, the pair source and the coordinator.
+
+        Args:
+            strict: a source that cannot be reached is an error (at start-up);
+                otherwise the node counts it lost and falls back.
+        """
         for b, address in enumerate(self.backend_addresses):
             if self._backends[b] is None and b not in self._lost:
                 link = await open_link(address, self._on_backend, self.delay, f"backend {b}",
-                                       self.rng, functools.partial(self._backend_lost, b))
+                                       random.Random(self._jitter_seed + b),
+                                       functools.partial(self._backend_lost, b))
                 self._backends[b] = link
                 self.links.add(link)
         if self.source_address is not None and self._source is None and not self.source_lost:
@@ -114,12 +160,15 @@ class BalancerNode(Server):
                 self._source = await open_link(self.source_address, self._on_source, Delay(),
                                                "pair source", on_lost=self._source_closed)
             except NetError:
+                if strict:
+                    raise
                 self._lose_source()
             else:
                 self.links.add(self._source)
         if self.coordinator_address is not None and self._coordinator is None:
             self._coordinator = await open_link(self.coordinator_address, self._on_coordinator,
-                                                self.delay, "coordinator", self.rng)
+                                                self.delay, "coordinator",
+                                                random.Random(self._jitter_seed - 1))
             self.links.add(self._coordinator)
 
     def _source_closed(self) -> None:
@@ -158,11 +207,10 @@ class BalancerNode(Server):
             # CHSH measures in the basis of the request type; the XOR game's strategy in
             # the basis of its question, the C subtype (0 for type E, 1 + key for type C)
             q = pending.question = x if name == "quantum" else (1 + key if x else 0)
-            size = self._block_size
-            if size and i // size != self._current_block:
-                self._prefetch(i)
+            if i >= self._ask_at:
+                self._ask_pairs(i)
             source = self._source
-            if size and i // size in self._blocks and source is not None and not source.closed:
+            if self._held_from <= i < self._held_until and source is not None and not source.closed:
                 self._waiting[-1 - i] = pending  # the oracle's answer is keyed by round
                 pending.t_wait = now_ns()
                 source.send(f"MEAS {self.group} {i} {self.side} {q}")
@@ -268,10 +316,16 @@ class BalancerNode(Server):
             self._send(pending.rid, pending.x, pending.key, pending.client, b, i, pending.t_in,
                        pending.t_answer - pending.t_wait, 0)
         elif words[0] == "PAIRS":
-            block, size = int(words[2]), int(words[4])
-            self._block_size = size
-            self._blocks.add(block)
+            first, count = int(words[3]), int(words[4])
+            if first > self._held_until:  # rounds in between were never held
+                self._held_from = first
+            self._held_until = max(self._held_until, first + count)
+            self._blocks_out = max(0, self._blocks_out - 1)
+            self._per_block = max(1, count)
+            self._ask_at = self._held_until - self._per_block
             self._pairs_arrived.set()
+        elif words[0] == "PHOTONS":
+            self._detect(words)
 
     def _on_coordinator(self, words: list[str]) -> None:
         if words[0] == "SRV":
@@ -331,30 +385,70 @@ class BalancerNode(Server):
 
     # -- pairs ------------------------------------------------------------
 
-    def _prefetch(self, i: int) -> None:
-        """Ask for the blocks ahead of round ``i``'s (called once per block entered)."""
-        if self._block_size == 0 or self._source is None or self._source.closed:
-            return
-        current = self._current_block = i // self._block_size
-        self._blocks.discard(current - 1)
-        for block in range(current, current + self.lookahead_blocks + 1):
-            if block not in self._asked:
-                self._asked.add(block)
-                self._source.send(f"PAIRS? {self.group} {self.side} {block}")
+    def _clear_pairs(self) -> None:
+        self._held_from = self._held_until = 0  # rounds held: [from, until)
+        self._next_block = 0
+        self._blocks_out = 0
+        self._per_block = 1
+        self._ask_at = 0
 
-    async def _first_pairs(self) -> None:
-        if self._source is None:
-            raise NetError(f"node {self.index}: the quantum strategy needs a pair source")
-        self._pairs_arrived.clear()
-        self._asked.add(0)
-        self._source.send(f"PAIRS? {self.group} {self.side} 0")
-        waiting = asyncio.ensure_future(self._pairs_arrived.wait())
-        # bounded: a source that does not answer counts as lost, and the node falls back
-        done, _ = await asyncio.wait([waiting, asyncio.ensure_future(self._source_gone.wait())],
-                                     timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
-        if waiting not in done:
-            waiting.cancel()
-            self._lose_source()
+    def _ask_pairs(self, i: int) -> None:
+        """Ask for more blocks: fewer than one block's rounds are held beyond round ``i``."""
+        source = self._source
+        if source is None or source.closed:
+            return
+        while self._blocks_out <= self.lookahead_blocks:
+            source.send(f"PAIRS? {self.group} {self.side} {self._next_block}")
+            self._next_block += 1
+            self._blocks_out += 1
+        self._ask_at = max(i + 1, self._held_until - self._per_block)
+
+    def _detect(self, words: list[str]) -> None:
+        """Detect a block's photons on this node's own clock and send the clicks to the herald.
+
+        ``PHOTONS g b start end n d0 d1 ...``: the arrival times (source clock,
+        ps) of this arm's photons, as differences. Each is detected with the
+        detector's efficiency, timestamped on this node's clock (offset, drift)
+        with the detector's jitter; dark counts are added over the block. The
+        clicks go back as ``CLICKS g side b n t0 dt1 ... id0 id1 ...`` (ids: the
+        photon's index in the block, -1 for a dark count; the herald matches on
+        the times alone, the ids only tell the oracle which matches were true).
+        """
+        group, block, start, end, n = (int(w) for w in words[1:6])
+        c = self.clock
+        rng = self._detector
+        scale, offset = 1.0 + c.drift_ppm * 1e-6, c.offset_ns * 1e3
+        clicks = []
+        t = start
+        for k, word in enumerate(words[6:6 + n]):
+            t += int(word)
+            if rng.random() < c.efficiency:
+                clicks.append((round(scale * t + offset + rng.gauss(0.0, c.jitter_ps)), k))
+        span_s = (end - start) * 1e-12
+        dark = 0.0 if c.dark_hz <= 0 else rng.expovariate(c.dark_hz)
+        while dark < span_s:
+            clicks.append((round(scale * (start + dark * 1e12) + offset), -1))
+            dark += rng.expovariate(c.dark_hz)
+        clicks.sort()
+        times = [ts for ts, _ in clicks]
+        deltas = times[:1] + [b - a for a, b in zip(times, times[1:])]
+        ids = [k for _, k in clicks]
+        if self._source is not None and not self._source.closed:
+            self._source.send(f"CLICKS {group} {self.side} {block} {len(clicks)} "
+                              + " ".join(map(str, deltas + ids)))
+
+    async def _pairs_ready(self, timeout_s: float) -> dict[str, Any]:
+        """Wait until the first block of pairs is held (bounded; the partner must have
+        asked too when pairs are heralded), or the source is gone."""
+        if not self.strategy.consumes_pairs or self.source_lost:
+            return {"ok": True, "index": self.index, "held": 0, "source_lost": self.source_lost}
+        waits = [asyncio.ensure_future(self._pairs_arrived.wait()),
+                 asyncio.ensure_future(self._source_gone.wait())]
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        return {"ok": True, "index": self.index, "held": self._held_until - self._held_from,
+                "source_lost": self.source_lost}
 
     # -- control ----------------------------------------------------------
 
@@ -367,10 +461,13 @@ class BalancerNode(Server):
         op = message.get("op")
         if op == "configure":
             return self._configure(message)
+        if op == "ready":
+            return self._pairs_ready(float(message.get("timeout_s", 10.0)))
         if op == "stats":
             return {"ok": True, "index": self.index, **self.counts, "requests": self.seq,
                     "forwarded": len(self.records), "records": self.records,
                     "source_lost": self.source_lost, "backends_lost": sorted(self._lost),
+                    "clock": asdict(self.clock),
                     "waiting": len(self._waiting), "jobs": len(self._jobs)}
         return super().on_control(message)
 
@@ -381,17 +478,20 @@ class BalancerNode(Server):
         if self._waiting or self._jobs:
             raise ValueError(f"node {self.index}: {len(self._jobs)} requests are still out")
         self.strategy = NETWORK_STRATEGIES[name]
-        self._base = group_base(int(message.get("seed", 0)), self.group)
+        seed = int(message.get("seed", 0))
+        self._base = group_base(seed, self.group)
+        # the node's own randomness starts afresh for every strategy (random routing,
+        # power-of-two's picks): the same seed routes the same trace the same way
+        self.rng.seed(mix64(seed ^ (self.index << 32)))
         self.rule = [list(map(int, row)) for row in message.get("rule", self.rule)]
         bits = message.get("classical")
         self._classical_bits = None if bits is None else [int(v) for v in bits]
         self._reset()
         await self.connect()
-        self._blocks.clear()
-        self._asked.clear()
-        self._block_size = 0
-        self._current_block = -1
+        self._clear_pairs()
+        self._pairs_arrived.clear()
         if name in _PAIRED and not self.source_lost:
-            await self._first_pairs()
-            self._prefetch(0)
+            if self._source is None:
+                raise NetError(f"node {self.index}: the {name} strategy needs a pair source")
+            self._ask_pairs(0)  # the orchestrator then waits on "ready"
         return {"ok": True, "index": self.index, "strategy": name}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from qnic.experiments.demo_view import wilson_interval
@@ -34,33 +35,75 @@ def percentiles(values: Sequence[float], points: Sequence[float] = (50.0, 99.0, 
             for k, p in zip(keys, points, strict=True)}
 
 
-def game_rounds(records: Sequence[Sequence[Record]], subtypes: int = 1
-                ) -> tuple[int, int, list[list[int]]]:
-    """(wins, rounds, rounds per question pair) over every partner group's rounds
-    that both sides decided.
+@dataclass
+class Rounds:
+    """The game's rounds as both partners decided them.
+
+    Attributes:
+        wins: rounds won.
+        rounds: rounds both sides decided.
+        mix: rounds per question pair [qa][qb] that both sides decided by
+            the strategy.
+        fallback_mix: the same for rounds both sides decided by the best
+            classical rule for want of a pair.
+        mixed: rounds one side decided each way (their outputs are
+            independent: same backend half the time).
+    """
+
+    wins: int
+    rounds: int
+    mix: list[list[int]]
+    fallback_mix: list[list[int]]
+    mixed: int
+
+
+def game_rounds(records: Sequence[Sequence[Record]], subtypes: int = 1) -> Rounds:
+    """Every partner group's rounds that both sides decided.
 
     A round is won when the two requests share a backend exactly when both
     are type C of the same subtype (:func:`~qnic.experiments.net.strategies.question`).
     """
-    wins = rounds = 0
-    mix = [[0] * (subtypes + 1) for _ in range(subtypes + 1)]
+    n = subtypes + 1
+    out = Rounds(0, 0, [[0] * n for _ in range(n)], [[0] * n for _ in range(n)], 0)
     for g in range(len(records) // 2):
-        even = {r[0]: (question(r[1], r[2]), r[3]) for r in records[2 * g]}
-        odd = {r[0]: (question(r[1], r[2]), r[3]) for r in records[2 * g + 1]}
-        for i, (qa, b) in even.items():
+        even = {r[0]: (question(r[1], r[2]), r[3], r[4]) for r in records[2 * g]}
+        odd = {r[0]: (question(r[1], r[2]), r[3], r[4]) for r in records[2 * g + 1]}
+        for i, (qa, b, fa) in even.items():
             other = odd.get(i)
             if other is None:
                 continue
-            qb, c = other
-            rounds += 1
-            mix[qa][qb] += 1
-            wins += int((b == c) == (qa == qb and qa > 0))
-    return wins, rounds, mix
+            qb, c, fb = other
+            out.rounds += 1
+            if fa and fb:
+                out.fallback_mix[qa][qb] += 1
+            elif fa or fb:
+                out.mixed += 1
+            else:
+                out.mix[qa][qb] += 1
+            out.wins += int((b == c) == (qa == qb and qa > 0))
+    return out
+
+
+def predicted_rate(rounds: Rounds, win_given: list[list[float]] | None,
+                   fallback_given: list[list[float]] | None) -> float | None:
+    """The win rate these rounds should reach: each round's P(win | questions) by how it
+    was decided (the strategy, the fallback rule, or one side each: 1/2)."""
+    if win_given is None or not rounds.rounds:
+        return None
+    n = len(rounds.mix)
+    total = sum(rounds.mix[a][b] * win_given[a][b] for a in range(n) for b in range(n))
+    if any(any(row) for row in rounds.fallback_mix):
+        if fallback_given is None:
+            return None
+        total += sum(rounds.fallback_mix[a][b] * fallback_given[a][b]
+                     for a in range(n) for b in range(n))
+    return (total + 0.5 * rounds.mixed) / rounds.rounds
 
 
 def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, Any]],
                      backends: Sequence[dict[str, Any]], win_given: list[list[float]] | None,
-                     talks_to: str | None = None, subtypes: int = 1) -> dict[str, Any]:
+                     talks_to: str | None = None, subtypes: int = 1,
+                     fallback_given: list[list[float]] | None = None) -> dict[str, Any]:
     """One strategy's row of the study.
 
     Args:
@@ -73,11 +116,11 @@ def strategy_metrics(name: str, load: dict[str, Any], nodes: Sequence[dict[str, 
         talks_to: what a node waits on before deciding (``oracle``,
             ``network``), for naming the waits.
         subtypes: K, the number of C subtypes of the game.
+        fallback_given: P(win | qa, qb) of the rule rounds fall back to.
     """
-    wins, rounds, mix = game_rounds([n["records"] for n in nodes], subtypes)
-    qs = range(subtypes + 1)
-    predicted = None if win_given is None or not rounds else sum(
-        mix[a][b] * win_given[a][b] for a in qs for b in qs) / rounds
+    played = game_rounds([n["records"] for n in nodes], subtypes)
+    wins, rounds = played.wins, played.rounds
+    predicted = predicted_rate(played, win_given, fallback_given)
     latency_us = [v / 1000.0 for v in load["latency_ns"] if v >= 0]
     records = [r for n in nodes for r in n["records"]]
     decision_us = [r[5] / 1000.0 for r in records]

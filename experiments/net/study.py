@@ -19,7 +19,8 @@ from qnic.experiments.net.backend import ServiceTimes
 from qnic.experiments.net.loadgen import TraceSpec
 from qnic.experiments.net.orchestrate import Cluster
 from qnic.experiments.net.report import strategy_metrics
-from qnic.experiments.net.source import PairTable
+from qnic.experiments.net.node import NodeClock
+from qnic.experiments.net.source import HeraldSpec, PairTable
 from qnic.experiments.net.strategies import (
     DEFAULT_NETWORK_STRATEGIES,
     NETWORK_STRATEGIES,
@@ -50,6 +51,10 @@ class NetConfig:
         block: pairs per distribution block.
         coherence_us: QNIC memory coherence time T2 (inf: no decoherence).
         timeout_s: how long to wait for answers after the last request.
+        extra: more settings to report.
+        herald: heralded pairs (photons, clicks on the nodes' clocks, the
+            herald) instead of numbered ones.
+        clocks: each node's clock and detector (default: ideal clocks).
     """
 
     balancers: int
@@ -64,6 +69,8 @@ class NetConfig:
     coherence_us: float = math.inf
     timeout_s: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
+    herald: HeraldSpec | None = None
+    clocks: tuple[NodeClock, ...] = ()
 
     def __post_init__(self) -> None:
         if self.balancers < 2 or self.balancers % 2:
@@ -76,6 +83,8 @@ class NetConfig:
         unknown = [s for s in self.strategies if s not in NETWORK_STRATEGIES]
         if unknown or not self.strategies:
             raise ValueError(f"unknown strategies {unknown}; known: {', '.join(NETWORK_STRATEGIES)}")
+        if self.clocks and len(self.clocks) != self.balancers:
+            raise ValueError(f"{len(self.clocks)} node clocks given for {self.balancers} nodes")
         if self.table.questions != (2, 2):
             raise ValueError(f"the CHSH strategy needs a 2 x 2 pair table, got {self.table.questions}")
 
@@ -96,15 +105,24 @@ def start_system(cluster: Cluster, config: NetConfig) -> None:
                       "--seed", str(config.seed + 1000 + b)])
     backends = ",".join(str(p.address) for p in cluster.by_role("backend"))
     table = ",".join(repr(v) for v in config.table.flat())
+    herald = [] if config.herald is None else [
+        "--herald", "--pair-rate-hz", repr(config.herald.pair_rate_hz),
+        "--block-ms", repr(config.herald.block_s * 1e3), "--window-ps", str(config.herald.window_ps),
+        "--search-ns", repr(config.herald.search_ps / 1e3)]
     source = cluster.start("source", "pair source", [
-        *listen, "--table", table, "--block", str(config.block),
+        *listen, "--table", table, "--block", str(config.block), *herald,
         "--coherence-us", repr(config.coherence_us), "--seed", str(config.seed + 1)])
     coordinator = cluster.start("coordinator", "coordinator", [
         *listen, "--backends", str(config.backends), *delay, "--seed", str(config.seed + 2)])
     for n in range(config.balancers):
+        c = config.clocks[n] if config.clocks else NodeClock()
+        clock = ["--clock-offset-ns", repr(c.offset_ns), "--clock-drift-ppm", repr(c.drift_ppm),
+                 "--efficiency", repr(c.efficiency), "--dark-hz", repr(c.dark_hz),
+                 "--jitter-ps", repr(c.jitter_ps)]
         cluster.start("node", f"node {n}", [
             *listen, "--index", str(n), "--backends", backends, "--source", str(source.address),
-            "--coordinator", str(coordinator.address), *delay, "--seed", str(config.seed + 100 + n)])
+            "--coordinator", str(coordinator.address), *delay, *clock,
+            "--seed", str(config.seed + 100 + n)])
     nodes = ",".join(str(p.address) for p in cluster.by_role("node"))
     cluster.start("loadgen", "load generator", [*listen, "--nodes", nodes, *delay,
                                                  "--seed", str(config.seed + 3)])
@@ -175,6 +193,9 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str,
     for n, process in enumerate(cluster.by_role("node")):
         process.call("configure", strategy=name, seed=config.seed, rule=rules[n % 2],
                      classical=None if xor is None else xor.classical[n % 2])
+    if NETWORK_STRATEGIES[name].consumes_pairs:  # every node has asked: wait for the first pairs
+        for process in cluster.by_role("node"):
+            process.call("ready", timeout_s=10.0)
     trace = config.trace
     duration_s = (trace.requests / trace.nodes * trace.step_us * 1e-6 if trace.model == "step"
                   else trace.requests / trace.rate_hz)
@@ -186,15 +207,59 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str,
     chsh_same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
     xor_same = None if xor is None else same_backend_probability(xor.table.flat(), xor.rules)
     strategy = NETWORK_STRATEGIES[name]
+    herald_stats = None
+    if strategy.consumes_pairs and config.herald is not None and source.popen.poll() is None:
+        herald_stats = source.call("stats")
+        if herald_stats["heralded"]:
+            # an accidental coincidence gives independent outcomes: the same backend half the time
+            f = herald_stats["heralded_true"] / herald_stats["heralded"]
+            chsh_same = [[f * v + (1 - f) * 0.5 for v in row] for row in chsh_same]
+            if xor_same is not None:
+                xor_same = [[f * v + (1 - f) * 0.5 for v in row] for row in xor_same]
     talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
     k = trace.c_subtypes
+    classical = None if xor is None else xor.classical
     row = strategy_metrics(name, load, nodes, backends,
-                           win_given(name, config.backends, k, chsh_same, xor_same,
-                                     None if xor is None else xor.classical), talks_to, k)
+                           win_given(name, config.backends, k, chsh_same, xor_same, classical),
+                           talks_to, k,
+                           win_given("classical-best", config.backends, k, None, None, classical))
     row["description"] = strategy.description
     if name == "xor" and xor is not None:
         row["game"] = xor.info
+    if herald_stats is not None:
+        row["heralding"] = {"heralded": herald_stats["heralded"],
+                            "true": herald_stats["heralded_true"],
+                            "clock_tracking": clock_tracking(herald_stats["clock_fits"], nodes)}
     return row
+
+
+def true_line(a: dict[str, float], b: dict[str, float], ref_ps: float) -> tuple[float, float]:
+    """(t_b - t_a at t_a = ref_ps, relative drift) of two nodes' clocks, in ps and ppm.
+
+    A node's clock reads ``(1 + drift) T + offset`` at source time T.
+    """
+    da, db = a["drift_ppm"] * 1e-6, b["drift_ppm"] * 1e-6
+    oa, ob = a["offset_ns"] * 1e3, b["offset_ns"] * 1e3
+    t = (ref_ps - oa) / (1 + da)
+    return (1 + db) * t + ob - ref_ps, ((1 + db) / (1 + da) - 1) * 1e6
+
+
+def clock_tracking(fits: dict[str, list[dict[str, Any]]], nodes: Sequence[dict[str, Any]]
+                   ) -> dict[str, Any]:
+    """How well the herald found and tracked each group's relative clock: per group, the
+    true and fitted offset and drift of the last block, and the largest offset error."""
+    out: dict[str, Any] = {}
+    for group, blocks in fits.items():
+        g = int(group)
+        a, b = nodes[2 * g]["clock"], nodes[2 * g + 1]["clock"]
+        errors = [f["offset_ps"] - true_line(a, b, f["ref_ps"])[0] for f in blocks]
+        last = blocks[-1]
+        offset, drift = true_line(a, b, last["ref_ps"])
+        out[group] = {"blocks": len(blocks), "offset_ns": offset / 1e3,
+                      "offset_ns_fitted": last["offset_ps"] / 1e3,
+                      "drift_ppm": drift, "drift_ppm_fitted": last["drift_ppm"],
+                      "offset_error_ps_max": max(abs(e) for e in errors)}
+    return out
 
 
 def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] | None = None,

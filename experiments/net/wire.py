@@ -149,11 +149,15 @@ class LineProtocol(asyncio.Protocol):
         if len(self._rest) > LINE_LIMIT:
             raise NetError(f"a line longer than {LINE_LIMIT} bytes arrived")
         for raw in lines:
-            if raw[:1] == b"{":
-                if self.on_control is not None:
-                    self.on_control(json.loads(raw))
-            elif raw:
-                self.on_words(raw.decode().split())
+            try:
+                if raw[:1] == b"{":
+                    if self.on_control is not None:
+                        self.on_control(json.loads(raw))
+                elif raw:
+                    self.on_words(raw.decode().split())
+            except Exception as exc:  # a bad line is reported and dropped; the link lives on
+                print(f"qnic net: dropped a line it could not handle ({type(exc).__name__}: "
+                      f"{exc}): {raw[:120]!r}", file=sys.stderr, flush=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
