@@ -110,7 +110,12 @@ class BalancerNode(Server):
         self.clock = clock
         self._detector = random.Random(seed ^ 0x5EED)
         self._jitter_seed = seed << 16  # each outgoing link's jitter has a generator of its own
-        self._clear_pairs()
+        self._held_from: int = 0  # pair halves held: rounds [from, until)
+        self._held_until: int = 0
+        self._next_block: int = 0
+        self._blocks_out: int = 0  # blocks asked for and not yet answered
+        self._ask_at: int = 0  # ask for more pairs at this round
+        self._per_block: int = 1  # rounds in the last block
         self._pairs_arrived = asyncio.Event()
         self._source_gone = asyncio.Event()
         self.source_lost = False
@@ -386,11 +391,9 @@ class BalancerNode(Server):
     # -- pairs ------------------------------------------------------------
 
     def _clear_pairs(self) -> None:
-        self._held_from = self._held_until = 0  # rounds held: [from, until)
-        self._next_block = 0
-        self._blocks_out = 0
+        self._held_from = self._held_until = 0
+        self._next_block = self._blocks_out = self._ask_at = 0
         self._per_block = 1
-        self._ask_at = 0
 
     def _ask_pairs(self, i: int) -> None:
         """Ask for more blocks: fewer than one block's rounds are held beyond round ``i``."""

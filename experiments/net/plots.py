@@ -45,13 +45,14 @@ def plot_point(result: dict[str, Any], path: Path) -> Path:
             ax_win.errorbar(i, win, yerr=[[max(0.0, win - lo)], [max(0.0, hi - win)]],
                             fmt="o", color="C0", capsize=3)
         if row["win_rate_predicted"] is not None:
-            ax_win.plot(i, row["win_rate_predicted"], "x", color="C3")
+            ax_win.plot(i, row["win_rate_predicted"], "_", color="C3", markersize=18,
+                        markeredgewidth=2, zorder=3)
         lat = row["latency_us"]
         if lat["p50"] is not None:
             ax_lat.bar(i - 0.2, lat["p50"] / 1e3, 0.4, color="C0", label="p50" if i == 0 else None)
             ax_lat.bar(i + 0.2, lat["p99"] / 1e3, 0.4, color="C1", label="p99" if i == 0 else None)
     ax_win.axhline(0.75, color="grey", lw=0.8, ls="--")
-    ax_win.set_ylabel("win rate (x: predicted; dashed: best classical 3/4)")
+    ax_win.set_ylabel("win rate (red bar: predicted; dashed: 3/4)")
     ax_lat.set_ylabel("latency (ms)")
     ax_lat.legend()
     for ax in (ax_win, ax_lat):
@@ -66,7 +67,7 @@ def plot_sweep(points: list[dict[str, Any]], xs: list[float], xlabel: str, title
                path: Path) -> Path:
     """Latency p50 and p99 and the win rate of each strategy against ``xs``."""
     names = list(points[0]["strategies"])
-    fig = _figure(11, 4.2)
+    fig = _figure(12.5, 4.2)
     ax50, ax99, axwin = fig.subplots(1, 3)
     for k, name in enumerate(names):
         style = {"marker": _MARKERS[k % len(_MARKERS)], "label": name, "color": f"C{k % 10}"}
@@ -83,11 +84,17 @@ def plot_sweep(points: list[dict[str, Any]], xs: list[float], xlabel: str, title
     ax99.set_ylabel("latency p99 (ms)")
     axwin.set_ylabel("win rate")
     axwin.axhline(0.75, color="grey", lw=0.8, ls="--")
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
     for ax in (ax50, ax99):
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="y", which="minor", labelsize=0)
     for ax in (ax50, ax99, axwin):
         ax.set_xlabel(xlabel)
-    axwin.legend(fontsize=7)
+    fig.legend(*ax50.get_legend_handles_labels(), loc="outside right center", fontsize=7)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 
