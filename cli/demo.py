@@ -50,8 +50,9 @@ def add_parser(sub: Any) -> None:
                    help="service time of a job in rounds (default 1)")
     p.add_argument("--service", choices=["fixed", "geometric"], default="fixed",
                    help="service times exactly T rounds or geometric with mean T (default fixed)")
-    p.add_argument("--classical", nargs="+", default=["dedicated-c", "separate"], metavar="S",
-                   help="classical strategies beside the quantum one (default dedicated-c separate)")
+    p.add_argument("--classical", nargs="+", metavar="S",
+                   help="classical strategies beside the quantum one (default dedicated-c "
+                        "separate; with --net classical-best coordinator, any of qnic lb-net's)")
     p.add_argument("--rtt-us", type=_non_negative, default=50.0, metavar="US",
                    help="classical round-trip time between the balancers in us (default 50)")
     p.add_argument("--memory-us", type=_non_negative, metavar="T",
@@ -77,12 +78,25 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="PNG", help="write win rate and queues over rounds to this PNG")
     p.add_argument("--no-pace", action="store_true",
                    help="live view: do not pace a simulated bench to wall time")
+    p.add_argument("--net", action="store_true",
+                   help="run on the networked system of `qnic lb-net` (separate processes, "
+                        "heralded pairs, per-request decisions) instead of batching by setting")
+    p.add_argument("--balancers", type=positive_int, default=2, metavar="N",
+                   help="with --net: balancer nodes, partners 2g and 2g+1 (default 2)")
+    p.add_argument("--chunks", type=positive_int, default=10, metavar="K",
+                   help="with --net: update the view after each of K chunks of rounds (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_demo, default_rounds=DEFAULT_ROUNDS,
                    default_coherence_us=DEFAULT_COHERENCE_US)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.net:
+        from qnic.cli.demo_net import run_net_demo
+
+        return run_net_demo(args)
+    if args.classical is None:
+        args.classical = ["dedicated-c", "separate"]
     from qnic.cli.demo_run import run_demo
 
     return run_demo(args)

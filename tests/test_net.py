@@ -309,3 +309,19 @@ def test_the_xor_game_of_subtypes_is_solved_for_the_nodes() -> None:
                          classical_bits=two.classical) == pytest.approx(0.79)
     # always separating would lose more: both C of one subtype is (0.35)^2 + (0.35)^2
     assert predicted_win("classical-best", 0.7, 8, subtypes=2) == pytest.approx(0.755)
+
+
+def test_the_live_demo_adds_its_chunks_up() -> None:
+    from qnic.experiments.net.live import Tally, sigmas_from_prediction
+
+    tally = Tally()
+    row = {"win_rate": 0.8, "rounds": 100, "win_rate_predicted": 0.85,
+           "requests": {"served": 200, "failed": 0}, "pairs_used": 200, "fallbacks": 0,
+           "latency_us": {"p50": 1000.0, "p99": 3000.0}, "decision_us": {"p99": 20.0}}
+    tally.add(row)
+    tally.add({**row, "win_rate": 0.9, "latency_us": {"p50": 2000.0, "p99": 5000.0}})
+    s = tally.summary()
+    assert s["win_rate"] == pytest.approx(0.85) and s["rounds"] == 200
+    assert s["win_rate_predicted"] == pytest.approx(0.85)
+    assert s["latency_p50_us"] == 1500.0 and s["served"] == 400
+    assert sigmas_from_prediction(s) == pytest.approx(0.0)

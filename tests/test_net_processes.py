@@ -275,3 +275,21 @@ def test_heralded_pairs_across_drifting_clocks() -> None:
     assert row["pairs_used"] > 2000
     p = row["win_rate_predicted"]  # weighs the fallback rounds by their own rule
     assert abs(row["win_rate"] - p) <= four_sigma(p, row["rounds"])
+
+
+def test_the_demo_runs_on_the_networked_system() -> None:
+    out = subprocess.run([sys.executable, "-m", "qnic.cli", "demo", "--net", "--rounds", "600",
+                          "--chunks", "3", "--servers", "4", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert sorted(report["win_rate"]) == ["classical-best", "coordinator", "quantum"]
+    assert report["rounds"] == 600 and report["chunks"] == 3
+    assert "motorised waveplates" in report["note"]
+    q = report["strategies"]["quantum"]
+    assert q["pairs_used"] + q["fallbacks"] == 1200
+    # 4 sigma of a binomial fraction over the 600 rounds
+    assert abs(q["win_rate"] - q["win_rate_predicted"]) <= four_sigma(q["win_rate_predicted"], 600)
+    assert report["win_rate"]["coordinator"] == 1.0
+    assert all(gone(p["pid"]) for p in report["processes"])
+    assert out.stderr.count("chunk ") == 9  # the view is updated after every strategy's chunk
