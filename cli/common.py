@@ -36,3 +36,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def non_negative_or_inf(text: str) -> float:
+    """A non-negative number, or ``inf``."""
+    if text.strip().lower() in ("inf", "infinity"):
+        return math.inf
+    return non_negative(text)
+
+
+def probability(text: str) -> float:
+    value = non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a probability within [0, 1], got {text!r}")
+    return value

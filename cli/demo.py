@@ -7,25 +7,14 @@ only when the command runs, so ``qnic --help`` stays quick.
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
-from qnic.cli.common import positive_float, positive_int, seed
+from qnic.cli.common import non_negative, positive_float, positive_int, seed
 
 DEFAULT_ROUNDS = 2000
 DEFAULT_COHERENCE_US = 100.0
 STORAGE_POLICIES = ("fixed", "refresh")
 """Values of :class:`qnic.balancing.memory.StoragePolicy` (tests/test_cli_startup.py checks)."""
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -53,9 +42,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--classical", nargs="+", metavar="S",
                    help="classical strategies beside the quantum one (default dedicated-c "
                         "separate; with --net classical-best coordinator, any of qnic lb-net's)")
-    p.add_argument("--rtt-us", type=_non_negative, default=50.0, metavar="US",
+    p.add_argument("--rtt-us", type=non_negative, default=50.0, metavar="US",
                    help="classical round-trip time between the balancers in us (default 50)")
-    p.add_argument("--memory-us", type=_non_negative, metavar="T",
+    p.add_argument("--memory-us", type=non_negative, metavar="T",
                    help="store each pair in QNIC memories for T us before its requests measure it")
     p.add_argument("--coherence-us", type=positive_float, metavar="T2",
                    help=f"memories' coherence time in us (default {DEFAULT_COHERENCE_US:g}; the "
@@ -63,7 +52,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--storage", choices=STORAGE_POLICIES, default="fixed",
                    help="fixed: every pair waits T; refresh: a new pair every T, requests at "
                         "random times (default fixed)")
-    p.add_argument("--memory-sweep-us", type=_non_negative, nargs="+", metavar="T",
+    p.add_argument("--memory-sweep-us", type=non_negative, nargs="+", metavar="T",
                    help="also report the win rate at these storage times (same pairs)")
     p.add_argument("--chsh-json", metavar="FILE",
                    help="`qnic chsh --json` output: its S gives the predicted quantum rate")

@@ -43,26 +43,33 @@ def _table(strategies: dict[str, dict[str, Any]], title: str) -> Any:
     return table
 
 
-def run_net_demo(args: argparse.Namespace) -> int:
+def demo_config(args: argparse.Namespace) -> Any:
+    """The networked system the demo's options describe (ValueError names a bad option)."""
     from qnic.cli.lbnet import pair_table
-    from qnic.experiments.net.live import PER_REQUEST_NOTE, run_live
     from qnic.experiments.net.loadgen import TraceSpec
     from qnic.experiments.net.source import HeraldSpec
     from qnic.experiments.net.study import NetConfig, sweep_names
-    from qnic.experiments.net.wire import Delay, NetError
+    from qnic.experiments.net.wire import Delay
 
     classical = [ALIASES.get(c, c) for c in (args.classical or ["classical-best", "coordinator"])]
+    if args.balancers % 2:
+        raise ValueError(f"--balancers must be even (partners 2g, 2g+1), got {args.balancers}")
     rounds = args.rounds or args.default_rounds
+    per_chunk = max(1, rounds // args.chunks) * args.balancers  # requests: N per round
+    args.visibility = None  # pair_table: the station's bench, or --chsh-json's statistics
+    seed = args.seed or 0
+    trace = TraceSpec(args.balancers, per_chunk, "step", 4000.0, seed=seed)
+    return NetConfig(args.balancers, max(2, args.servers), trace, pair_table(args),
+                     Delay(args.rtt_us / 2), strategies=sweep_names(["quantum", *classical]),
+                     seed=seed, herald=HeraldSpec())
+
+
+def run_net_demo(args: argparse.Namespace) -> int:
+    from qnic.experiments.net.live import PER_REQUEST_NOTE, run_live
+    from qnic.experiments.net.wire import NetError
+
     try:
-        if args.balancers % 2:
-            raise ValueError(f"--balancers must be even (partners 2g, 2g+1), got {args.balancers}")
-        per_chunk = max(1, rounds // args.chunks) * args.balancers  # requests: N per round
-        args.visibility = None  # pair_table: the station's bench, or --chsh-json's statistics
-        seed = args.seed or 0
-        trace = TraceSpec(args.balancers, per_chunk, "step", 4000.0, seed=seed)
-        config = NetConfig(args.balancers, max(2, args.servers), trace, pair_table(args),
-                           Delay(args.rtt_us / 2), strategies=sweep_names(["quantum", *classical]),
-                           seed=seed, herald=HeraldSpec())
+        config = demo_config(args)
     except ValueError as exc:
         print(f"qnic demo: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -14,15 +14,18 @@ import math
 import sys
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, positive_int, seed
-from qnic.cli.net import non_negative
-
-
-def _probability(text: str) -> float:
-    value = non_negative(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a probability within [0, 1], got {text!r}")
-    return value
+from qnic.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    non_negative,
+    non_negative_or_inf,
+    positive_int,
+    probability,
+    seed,
+)
+from qnic.cli.net import add_detector_args, add_heralding_args
 
 
 def add_parser(sub: Any) -> None:
@@ -54,7 +57,7 @@ def add_parser(sub: Any) -> None:
                    help="step of the step model (default 4000)")
     p.add_argument("--rate-hz", type=non_negative, default=2000.0, metavar="R",
                    help="total arrival rate of the poisson model (default 2000)")
-    p.add_argument("--c-probability", type=_probability, default=0.5, metavar="P",
+    p.add_argument("--c-probability", type=probability, default=0.5, metavar="P",
                    help="probability that a request is type C (default 0.5)")
     p.add_argument("--c-subtypes", type=positive_int, default=1, metavar="K",
                    help="C subtypes (cache keys) (default 1)")
@@ -75,26 +78,18 @@ def add_parser(sub: Any) -> None:
                         "default 5e5)")
     p.add_argument("--clock-drift-ppm", type=non_negative, default=20.0, metavar="PPM",
                    help="heralded: each node's clock runs fast or slow by up to PPM (default 20)")
-    p.add_argument("--pair-rate-hz", type=non_negative, default=200_000.0, metavar="R",
-                   help="heralded: pairs emitted per second per partner group (default 2e5)")
-    p.add_argument("--efficiency", type=_probability, default=0.3, metavar="ETA",
-                   help="heralded: probability that a photon is detected, per arm (default 0.3)")
-    p.add_argument("--dark-hz", type=non_negative, default=500.0, metavar="HZ",
-                   help="heralded: dark counts per second per node (default 500)")
-    p.add_argument("--jitter-ps", type=non_negative, default=350.0, metavar="PS",
-                   help="heralded: RMS timing jitter of a click (default 350)")
-    p.add_argument("--window-ps", type=positive_int, default=1000, metavar="PS",
-                   help="heralded: coincidence window, half-width (default 1000)")
+    add_heralding_args(p, "heralded: ")
+    add_detector_args(p, "heralded: ")
     p.add_argument("--herald-block-ms", type=non_negative, default=20.0, metavar="MS",
                    help="heralded: emission time per block (default 20)")
     p.add_argument("--block", type=positive_int, default=4096, metavar="N",
                    help="numbered: pairs per distribution block (default 4096)")
-    p.add_argument("--coherence-us", type=non_negative, default=math.inf, metavar="T2",
+    p.add_argument("--coherence-us", type=non_negative_or_inf, default=math.inf, metavar="T2",
                    help="QNIC memory coherence time (default inf: no decoherence)")
     p.add_argument("--station", metavar="FILE",
                    help="station whose simulated bench predicts the pairs' statistics "
                         "(default: the embedded bench)")
-    p.add_argument("--visibility", type=_probability, metavar="V",
+    p.add_argument("--visibility", type=probability, metavar="V",
                    help="use ideal CHSH statistics at visibility V instead of a station")
     p.add_argument("--chsh-json", metavar="FILE",
                    help="use the statistics measured by `qnic chsh --json` instead of a station")
@@ -172,89 +167,102 @@ def _clocks(args: argparse.Namespace) -> tuple[Any, ...]:
                  for _ in range(args.balancers))
 
 
-def cmd_lb_net(args: argparse.Namespace) -> int:
+def net_config(args: argparse.Namespace) -> Any:
+    """The study the options describe.
+
+    Raises:
+        ValueError: naming the option that is wrong.
+    """
     from qnic.experiments.net.backend import ServiceTimes
     from qnic.experiments.net.loadgen import TraceSpec
-    from qnic.experiments.net.report import table
-    from qnic.experiments.net.study import NetConfig, run_load_sweep, run_study, sweep_names
-    from qnic.experiments.net.wire import Delay, NetError
+    from qnic.experiments.net.study import NetConfig, sweep_names
+    from qnic.experiments.net.wire import Delay
 
     given = [name for name, value in (("--visibility", args.visibility),
                                       ("--chsh-json", args.chsh_json), ("--station", args.station))
              if value is not None]
     if len(given) > 1:
-        print(f"qnic lb-net: give one of --visibility, --chsh-json and --station, not "
-              f"{' and '.join(given)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ValueError(f"give one of --visibility, --chsh-json and --station, not "
+                         f"{' and '.join(given)}")
+    if args.sweep_rtt_us and args.sweep_backends:
+        raise ValueError("give --sweep-rtt-us or --sweep-backends, not both")
+    if any(m < 2 for m in args.sweep_backends or []):
+        raise ValueError("--sweep-backends: every point needs at least 2 backends")
+    trace = TraceSpec(args.balancers, args.requests, args.arrivals, args.step_us or 1.0,
+                      args.rate_hz or 1.0, args.c_probability, args.c_subtypes, args.seed)
+    config = NetConfig(
+        args.balancers, args.backends, trace, pair_table(args),
+        Delay(args.rtt_us / 2, args.jitter_us),
+        ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size),
+        sweep_names(args.strategies, args.c_subtypes), args.seed, args.block,
+        args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s,
+        herald=_herald(args), clocks=_clocks(args))
+    if args.requests % args.balancers:
+        raise ValueError(f"--requests ({args.requests}) must be a multiple of --balancers "
+                         f"({args.balancers}): each node gets R / N")
+    return config
+
+
+def _progress(name: str, row: dict[str, Any]) -> None:
+    win, p99 = row["win_rate"], row["latency_us"]["p99"]
+    print(f"  {name}: win {'-' if win is None else format(win, '.3f')}, p99 "
+          f"{'-' if p99 is None else format(p99, '.0f')} us", file=sys.stderr, flush=True)
+
+
+def cmd_lb_net(args: argparse.Namespace) -> int:
+    from qnic.experiments.net.study import run_load_sweep, run_study
+    from qnic.experiments.net.wire import NetError
+
     try:
-        trace = TraceSpec(args.balancers, args.requests, args.arrivals, args.step_us or 1.0,
-                          args.rate_hz or 1.0, args.c_probability, args.c_subtypes, args.seed)
-        config = NetConfig(
-            args.balancers, args.backends, trace, pair_table(args),
-            Delay(args.rtt_us / 2, args.jitter_us),
-            ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size),
-            sweep_names(args.strategies, args.c_subtypes), args.seed, args.block,
-            args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s,
-            herald=_herald(args), clocks=_clocks(args))
-        if args.requests % args.balancers:
-            raise ValueError(f"--requests ({args.requests}) must be a multiple of --balancers "
-                             f"({args.balancers}): each node gets R / N")
+        config = net_config(args)
     except ValueError as exc:
         print(f"qnic lb-net: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
-    def progress(name: str, row: dict[str, Any]) -> None:
-        win, p99 = row["win_rate"], row["latency_us"]["p99"]
-        print(f"  {name}: win {'-' if win is None else format(win, '.3f')}, p99 "
-              f"{'-' if p99 is None else format(p99, '.0f')} us", file=sys.stderr, flush=True)
-
-    if args.sweep_rtt_us and args.sweep_backends:
-        print("qnic lb-net: give --sweep-rtt-us or --sweep-backends, not both", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if any(m < 2 for m in args.sweep_backends or []):
-        print("qnic lb-net: --sweep-backends: every point needs at least 2 backends",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
     try:
         if args.sweep_backends:
-            result = run_load_sweep(config, args.sweep_backends, progress)
+            result = run_load_sweep(config, args.sweep_backends, _progress)
         else:
-            result = run_study(config, progress, rtts_us=args.sweep_rtt_us)
+            result = run_study(config, _progress, rtts_us=args.sweep_rtt_us)
     except NetError as exc:
         print(f"qnic lb-net: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.out is not None:
         result["files"] = _write_out(result, args.out)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        c = result["config"]
-        print(f"{c['balancers']} balancer nodes, {c['backends']} backends, "
-              f"{c['trace']['requests']} requests per strategy, RTT {args.rtt_us:g} us; "
-              f"pairs: {c['pair_table']} (S = {c['chsh_value']:.3f})")
-        sweep = result.get("rtt_sweep") or result.get("load_sweep")
-        if sweep:
-            axis = "rtt_us" if "rtt_us" in sweep else "backends"
-            for value, point in zip(sweep[axis], sweep["points"], strict=False):
-                print(f"\n{'RTT' if axis == 'rtt_us' else 'backends'} {value:g}"
-                      f"{' us' if axis == 'rtt_us' else ''}:")
-                print(table({"strategies": point["strategies"]}))
-        else:
-            print(table(result))
-        for name, row in result["strategies"].items():
-            tracking = row.get("heralding", {}).get("clock_tracking", {})
-            for group, track in sorted(tracking.items(), key=lambda item: int(item[0])):
-                print(f"{name}, group {group}: clocks {track['offset_ns'] / 1e3:+.3f} us apart "
-                      f"and {track['drift_ppm']:+.3f} ppm; the herald found "
-                      f"{track['offset_ns_fitted'] / 1e3:+.3f} us (largest error "
-                      f"{track['offset_error_ps_max']:.0f} ps over {track['blocks']} blocks) "
-                      f"and {track['drift_ppm_fitted']:+.3f} ppm")
-        for path in result.get("files", []):
-            print(f"wrote {path}")
-        print("quantum decisions measure pairs through the source's pair oracle (physics, "
-              "timed apart); nodes never message each other")
+    print(json.dumps(result) if args.json else report_text(result, args.rtt_us))
     if result.get("interrupted"):
         print("qnic lb-net: interrupted; the strategies measured so far are shown, every process "
               "stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def report_text(result: dict[str, Any], rtt_us: float) -> str:
+    """The study as a person reads it: settings, the table (one per sweep point), the
+    clocks the herald found, the files written."""
+    from qnic.experiments.net.report import table
+
+    c = result["config"]
+    lines = [f"{c['balancers']} balancer nodes, {c['backends']} backends, "
+             f"{c['trace']['requests']} requests per strategy, RTT {rtt_us:g} us; "
+             f"pairs: {c['pair_table']} (S = {c['chsh_value']:.3f})"]
+    sweep = result.get("rtt_sweep") or result.get("load_sweep")
+    if sweep:
+        axis = "rtt_us" if "rtt_us" in sweep else "backends"
+        for value, point in zip(sweep[axis], sweep["points"], strict=False):
+            lines.append(f"\n{'RTT' if axis == 'rtt_us' else 'backends'} {value:g}"
+                         f"{' us' if axis == 'rtt_us' else ''}:")
+            lines.append(table({"strategies": point["strategies"]}))
+    else:
+        lines.append(table(result))
+    for name, row in result["strategies"].items():
+        tracking = row.get("heralding", {}).get("clock_tracking", {})
+        for group, track in sorted(tracking.items(), key=lambda item: int(item[0])):
+            lines.append(f"{name}, group {group}: clocks {track['offset_ns'] / 1e3:+.3f} us apart "
+                         f"and {track['drift_ppm']:+.3f} ppm; the herald found "
+                         f"{track['offset_ns_fitted'] / 1e3:+.3f} us (largest error "
+                         f"{track['offset_error_ps_max']:.0f} ps over {track['blocks']} blocks) "
+                         f"and {track['drift_ppm_fitted']:+.3f} ppm")
+    lines += [f"wrote {path}" for path in result.get("files", [])]
+    lines.append("quantum decisions measure pairs through the source's pair oracle (physics, "
+                 "timed apart); nodes never message each other")
+    return "\n".join(lines)

@@ -13,19 +13,34 @@ import argparse
 import math
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, positive_int, seed
+from qnic.cli.common import (
+    EXIT_BAD_INPUT,
+    non_negative,
+    non_negative_or_inf,
+    positive_int,
+    probability,
+    seed,
+)
 
 ROLES = ("source", "node", "backend", "loadgen", "coordinator")
 
 
-def non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value >= 0 and (math.isfinite(value) or value == math.inf)):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
+def add_detector_args(p: argparse.ArgumentParser, what: str) -> None:
+    """A node's detector: --efficiency, --dark-hz, --jitter-ps (``what`` opens each help)."""
+    p.add_argument("--efficiency", type=probability, default=0.3, metavar="ETA",
+                   help=f"{what}probability that a photon of the arm is detected (default 0.3)")
+    p.add_argument("--dark-hz", type=non_negative, default=500.0, metavar="HZ",
+                   help=f"{what}dark counts per second per node (default 500)")
+    p.add_argument("--jitter-ps", type=non_negative, default=350.0, metavar="PS",
+                   help=f"{what}RMS timing jitter of a click (default 350)")
+
+
+def add_heralding_args(p: argparse.ArgumentParser, what: str) -> None:
+    """The heralded source: --pair-rate-hz and --window-ps (``what`` opens each help)."""
+    p.add_argument("--pair-rate-hz", type=non_negative, default=200_000.0, metavar="R",
+                   help=f"{what}pairs emitted per second per partner group (default 2e5)")
+    p.add_argument("--window-ps", type=positive_int, default=1000, metavar="PS",
+                   help=f"{what}coincidence window, half-width (default 1000)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -48,17 +63,14 @@ def add_parser(sub: Any) -> None:
                    help="P(a,b|x,y): 16 numbers in [x][y][a][b] order")
     p.add_argument("--block", type=positive_int, default=4096, metavar="N",
                    help="pairs per distribution block (default 4096)")
-    p.add_argument("--coherence-us", type=non_negative, default=math.inf, metavar="T2",
+    p.add_argument("--coherence-us", type=non_negative_or_inf, default=math.inf, metavar="T2",
                    help="QNIC memory coherence time (default inf: no decoherence)")
     p.add_argument("--herald", action="store_true",
                    help="send the nodes photons and herald pairs from their clicks (default: "
                         "numbered pairs)")
-    p.add_argument("--pair-rate-hz", type=non_negative, default=200_000.0, metavar="R",
-                   help="with --herald: pairs emitted per second per partner group (default 2e5)")
+    add_heralding_args(p, "with --herald: ")
     p.add_argument("--block-ms", type=non_negative, default=20.0, metavar="MS",
                    help="with --herald: emission time per block (default 20)")
-    p.add_argument("--window-ps", type=int, default=1000, metavar="PS",
-                   help="with --herald: coincidence window, half-width (default 1000)")
     p.add_argument("--search-ns", type=non_negative, default=2_000_000.0, metavar="NS",
                    help="with --herald: the nodes' clocks differ by at most this (default 2e6)")
     p = roles.add_parser("node", help="balancer node with its QNIC")
@@ -72,12 +84,7 @@ def add_parser(sub: Any) -> None:
                    help="this node's clock offset from the source's (simulation; default 0)")
     p.add_argument("--clock-drift-ppm", type=float, default=0.0, metavar="PPM",
                    help="this node's clock rate error (simulation; default 0)")
-    p.add_argument("--efficiency", type=float, default=0.3, metavar="ETA",
-                   help="probability that a photon of this arm is detected (default 0.3)")
-    p.add_argument("--dark-hz", type=non_negative, default=500.0, metavar="HZ",
-                   help="dark counts per second (default 500)")
-    p.add_argument("--jitter-ps", type=non_negative, default=350.0, metavar="PS",
-                   help="RMS jitter of a click (default 350)")
+    add_detector_args(p, "")
     p = roles.add_parser("backend", help="backend server: a queue and a cache")
     _common(p)
     p.add_argument("--index", type=int, default=0, metavar="I", help="backend index (reports)")

@@ -120,62 +120,75 @@ class LoadGenerator(Server):
         """Send the trace, wait for every answer (or the timeout), return what was measured."""
         trace = make_trace(spec)
         n = len(trace)
-        sent = [0] * n
-        done = [0] * n
-        hit = [0] * n
-        failed = [0] * n
-        left = [n]
-        all_done = asyncio.Event()
-
-        def on_answer(words: list[str]) -> None:
-            rid = int(words[1])
-            if done[rid] or failed[rid]:
-                return
-            if words[0] == "DONE":
-                done[rid] = now_ns()
-                hit[rid] = int(words[2])
-            elif words[0] == "FAIL":
-                failed[rid] = 1
-            else:
-                return
-            left[0] -= 1
-            if left[0] == 0:
-                all_done.set()
-
-        links = [await open_link(address, on_answer, self.delay, f"node {i}", self.rng)
+        answers = _Answers(n)
+        links = [await open_link(address, answers.on_line, self.delay, f"node {i}", self.rng)
                  for i, address in enumerate(self.nodes)]
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        lag_max = 0.0
-        lag_sum = 0.0
-        for rid, (t_us, node, x, key) in enumerate(trace):
-            due = start + t_us * 1e-6
-            now = loop.time()
-            if due > now:
-                await asyncio.sleep(due - now)
-                now = loop.time()
-            elif rid % 256 == 255:
-                await asyncio.sleep(0)  # behind schedule: still read the answers
-            lag = max(0.0, now - due)
-            lag_max = max(lag_max, lag)
-            lag_sum += lag
-            sent[rid] = now_ns()
-            links[node].send(f"REQ {rid} {x} {key}")
+        lag = await _send(trace, links, answers.sent)
         last_sent = now_ns()
         try:
-            await asyncio.wait_for(all_done.wait(), timeout=timeout_s)
+            await asyncio.wait_for(answers.all_done.wait(), timeout=timeout_s)
         except asyncio.TimeoutError:
             pass
         for link in links:
             link.close()
         for link in links:
             await link.wait_closed()
-        latency = [(done[r] - sent[r]) if done[r] else -1 for r in range(n)]
+        done, sent = answers.done, answers.sent
         last_done = max(done) if any(done) else last_sent
         return {"ok": True, "trace": asdict(spec), "trace_digest": trace_digest(trace),
                 "nodes": [t[1] for t in trace],
                 "x": [t[2] for t in trace], "key": [t[3] for t in trace],
-                "latency_ns": latency, "hit": hit, "failed": failed,
-                "unanswered": sum(1 for r in range(n) if not done[r] and not failed[r]),
+                "latency_ns": [(done[r] - sent[r]) if done[r] else -1 for r in range(n)],
+                "hit": answers.hit, "failed": answers.failed,
+                "unanswered": sum(1 for r in range(n) if not done[r] and not answers.failed[r]),
                 "wall_s": (last_done - sent[0]) * 1e-9 if n else 0.0,
-                "send_lag_us": {"mean": lag_sum / max(n, 1) * 1e6, "max": lag_max * 1e6}}
+                "send_lag_us": {"mean": lag[0] / max(n, 1) * 1e6, "max": lag[1] * 1e6}}
+
+
+class _Answers:
+    """What came back for each request: when (ns), a cache hit, or a failure."""
+
+    def __init__(self, n: int) -> None:
+        self.sent = [0] * n
+        self.done = [0] * n
+        self.hit = [0] * n
+        self.failed = [0] * n
+        self.left = n
+        self.all_done = asyncio.Event()
+
+    def on_line(self, words: list[str]) -> None:
+        rid = int(words[1])
+        if self.done[rid] or self.failed[rid]:
+            return
+        if words[0] == "DONE":
+            self.done[rid] = now_ns()
+            self.hit[rid] = int(words[2])
+        elif words[0] == "FAIL":
+            self.failed[rid] = 1
+        else:
+            return
+        self.left -= 1
+        if self.left == 0:
+            self.all_done.set()
+
+
+async def _send(trace: list[tuple[float, int, int, int]], links: list[Link], sent: list[int]
+                ) -> tuple[float, float]:
+    """Write each request when the trace says (open loop); returns (sum, max) of the lateness (s)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    lag_max = lag_sum = 0.0
+    for rid, (t_us, node, x, key) in enumerate(trace):
+        due = start + t_us * 1e-6
+        now = loop.time()
+        if due > now:
+            await asyncio.sleep(due - now)
+            now = loop.time()
+        elif rid % 256 == 255:
+            await asyncio.sleep(0)  # behind schedule: still read the answers
+        lag = max(0.0, now - due)
+        lag_max = max(lag_max, lag)
+        lag_sum += lag
+        sent[rid] = now_ns()
+        links[node].send(f"REQ {rid} {x} {key}")
+    return lag_sum, lag_max

@@ -174,9 +174,10 @@ def xor_setup(subtypes: int, c_probability: float, pairs: PairTable) -> XorSetup
     return XorSetup(table, (identity, identity), classical, info)
 
 
-def run_strategy(cluster: Cluster, config: NetConfig, name: str,
-                 xor: XorSetup | None = None) -> dict[str, Any]:
-    """Replay the trace under one strategy and return its row."""
+def prepare_strategy(cluster: Cluster, config: NetConfig, name: str,
+                     xor: XorSetup | None = None) -> None:
+    """Reset the backends and the source, configure everyone for ``name``, and wait
+    until every node holds its first pairs (strategies that measure pairs)."""
     for process in cluster.by_role("backend") + cluster.by_role("source"):
         if process.popen.poll() is None:
             process.call("reset")
@@ -186,16 +187,23 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str,
             raise ValueError("the xor strategy needs the solved game (xor_setup)")
         table, rules = xor.table, xor.rules
     source = cluster.by_role("source")[0]
-    if NETWORK_STRATEGIES[name].consumes_pairs and source.popen.poll() is None:
+    paired = NETWORK_STRATEGIES[name].consumes_pairs
+    if paired and source.popen.poll() is None:
         source.call("configure", table=table.flat(), questions=list(table.questions),
                     label=table.label)
     cluster.by_role("coordinator")[0].call("configure", seed=config.seed)
     for n, process in enumerate(cluster.by_role("node")):
         process.call("configure", strategy=name, seed=config.seed, rule=rules[n % 2],
                      classical=None if xor is None else xor.classical[n % 2])
-    if NETWORK_STRATEGIES[name].consumes_pairs:  # every node has asked: wait for the first pairs
+    if paired:  # every node has asked: wait for the first pairs
         for process in cluster.by_role("node"):
             process.call("ready", timeout_s=10.0)
+
+
+def run_strategy(cluster: Cluster, config: NetConfig, name: str,
+                 xor: XorSetup | None = None) -> dict[str, Any]:
+    """Replay the trace under one strategy and return its row."""
+    prepare_strategy(cluster, config, name, xor)
     trace = config.trace
     duration_s = (trace.requests / trace.nodes * trace.step_us * 1e-6 if trace.model == "step"
                   else trace.requests / trace.rate_hz)
@@ -204,21 +212,15 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str,
         timeout_s=config.timeout_s)
     nodes = [p.call("stats") for p in cluster.by_role("node")]
     backends = [p.call("stats") for p in cluster.by_role("backend") if p.popen.poll() is None]
-    chsh_same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
-    xor_same = None if xor is None else same_backend_probability(xor.table.flat(), xor.rules)
     strategy = NETWORK_STRATEGIES[name]
+    source = cluster.by_role("source")[0]
     herald_stats = None
     if strategy.consumes_pairs and config.herald is not None and source.popen.poll() is None:
         herald_stats = source.call("stats")
-        if herald_stats["heralded"]:
-            # an accidental coincidence gives independent outcomes: the same backend half the time
-            f = herald_stats["heralded_true"] / herald_stats["heralded"]
-            chsh_same = [[f * v + (1 - f) * 0.5 for v in row] for row in chsh_same]
-            if xor_same is not None:
-                xor_same = [[f * v + (1 - f) * 0.5 for v in row] for row in xor_same]
-    talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
     k = trace.c_subtypes
     classical = None if xor is None else xor.classical
+    chsh_same, xor_same = _same_backend(config, xor, herald_stats)
+    talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
     row = strategy_metrics(name, load, nodes, backends,
                            win_given(name, config.backends, k, chsh_same, xor_same, classical),
                            talks_to, k,
@@ -231,6 +233,20 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str,
                             "true": herald_stats["heralded_true"],
                             "clock_tracking": clock_tracking(herald_stats["clock_fits"], nodes)}
     return row
+
+
+def _same_backend(config: NetConfig, xor: XorSetup | None, herald_stats: dict[str, Any] | None
+                  ) -> tuple[list[list[float]], list[list[float]] | None]:
+    """P(same backend | questions) of the CHSH and XOR pair tables, with accidental
+    heralds (independent outcomes: the same backend half the time) counted in."""
+    chsh_same = same_backend_probability(config.table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
+    xor_same = None if xor is None else same_backend_probability(xor.table.flat(), xor.rules)
+    if herald_stats and herald_stats["heralded"]:
+        f = herald_stats["heralded_true"] / herald_stats["heralded"]
+        chsh_same = [[f * v + (1 - f) * 0.5 for v in row] for row in chsh_same]
+        if xor_same is not None:
+            xor_same = [[f * v + (1 - f) * 0.5 for v in row] for row in xor_same]
+    return chsh_same, xor_same
 
 
 def true_line(a: dict[str, float], b: dict[str, float], ref_ps: float) -> tuple[float, float]:
@@ -299,10 +315,7 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
                    if k > 1 or "xor" in config.strategies else None)
             for delay in delays:
                 if rtts_us:
-                    for process in cluster.processes:
-                        if process.role != "source" and process.popen.poll() is None:
-                            process.call("delay", one_way_us=delay.one_way_us,
-                                         jitter_us=delay.jitter_us)
+                    set_delay(cluster, delay)
                 rows: dict[str, Any] = {}
                 points.append({"rtt_us": 2 * delay.one_way_us, "strategies": rows})
                 for name in config.strategies:
@@ -321,6 +334,13 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
                                          for p in points],
                                "mean_service_us": service, "points": points}
     return result
+
+
+def set_delay(cluster: Cluster, delay: Delay) -> None:
+    """Give every process but the source (the oracle's link is physics) a new delay."""
+    for process in cluster.processes:
+        if process.role != "source" and process.popen.poll() is None:
+            process.call("delay", one_way_us=delay.one_way_us, jitter_us=delay.jitter_us)
 
 
 def run_load_sweep(config: NetConfig, backends: Sequence[int],
