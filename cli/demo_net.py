@@ -52,6 +52,14 @@ def demo_config(args: argparse.Namespace) -> Any:
     from qnic.experiments.net.wire import Delay
 
     classical = [ALIASES.get(c, c) for c in (args.classical or ["classical-best", "coordinator"])]
+    unused = [option for option, given in (
+        ("--trace", args.trace), ("--memory-us", args.memory_us),
+        ("--memory-sweep-us", args.memory_sweep_us), ("--out", args.out),
+        ("--calibration", args.calibration), ("--uncalibrated", args.uncalibrated))
+        if given not in (None, False)]
+    if unused:
+        raise ValueError(f"{', '.join(unused)}: not used with --net (see qnic lb-net for the "
+                         "networked system's options)")
     if args.balancers % 2:
         raise ValueError(f"--balancers must be even (partners 2g, 2g+1), got {args.balancers}")
     rounds = args.rounds or args.default_rounds
@@ -87,8 +95,9 @@ def run_net_demo(args: argparse.Namespace) -> int:
             live.update(_table(strategies, f"{title}; chunk {chunk + 1} of {args.chunks}"),
                         refresh=True)
         else:
+            win = strategies[name]["win_rate"]
             print(f"  chunk {chunk + 1}/{args.chunks} {name}: win "
-                  f"{strategies[name]['win_rate']:.3f}", file=sys.stderr, flush=True)
+                  f"{'-' if win is None else format(win, '.3f')}", file=sys.stderr, flush=True)
 
     try:
         result = run_live(config, args.chunks, update)

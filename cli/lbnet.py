@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
                         "with --c-subtypes above 1)")
     p.add_argument("--rtt-us", type=non_negative, default=0.0, metavar="T",
                    help="round-trip time added between processes: T/2 on every message "
-                        "(default 0: bare loopback; timers are millisecond-grained)")
+                        "(default 0: bare loopback)")
     p.add_argument("--jitter-us", type=non_negative, default=0.0, metavar="J",
                    help="uniform jitter +-J on each one-way delay (default 0)")
     p.add_argument("--arrivals", choices=["step", "poisson"], default="step",
@@ -128,7 +128,9 @@ def pair_table(args: argparse.Namespace) -> Any:
         e = bench_correlations(st)
     if e is None:
         raise ValueError(f"{config.path}: no simulated bench to predict the pairs' statistics; "
-                         "give --visibility V or --chsh-json FILE")
+                         "give the statistics a CHSH run measured (--chsh-json FILE)"
+                         + (" or a visibility (--visibility V)" if hasattr(args, "sweep_rtt_us")
+                            else ""))
     label = "bench prediction (" + ("embedded bench" if args.station is None else str(args.station)) + ")"
     return PairTable.from_correlations(e.tolist(), label)
 
@@ -188,14 +190,22 @@ def net_config(args: argparse.Namespace) -> Any:
         raise ValueError("give --sweep-rtt-us or --sweep-backends, not both")
     if any(m < 2 for m in args.sweep_backends or []):
         raise ValueError("--sweep-backends: every point needs at least 2 backends")
-    trace = TraceSpec(args.balancers, args.requests, args.arrivals, args.step_us or 1.0,
-                      args.rate_hz or 1.0, args.c_probability, args.c_subtypes, args.seed)
+    for option, value in (("--step-us", args.step_us), ("--rate-hz", args.rate_hz),
+                          ("--coherence-us", args.coherence_us)):
+        if value == 0:
+            raise ValueError(f"{option} must be above 0")
+    for rtt in args.sweep_rtt_us or []:
+        if args.jitter_us > rtt / 2:
+            raise ValueError(f"--jitter-us {args.jitter_us:g} exceeds the one-way delay of the "
+                             f"sweep's RTT {rtt:g} us")
+    trace = TraceSpec(args.balancers, args.requests, args.arrivals, args.step_us,
+                      args.rate_hz, args.c_probability, args.c_subtypes, args.seed)
     config = NetConfig(
         args.balancers, args.backends, trace, pair_table(args),
-        Delay(args.rtt_us / 2, args.jitter_us),
+        Delay(args.rtt_us / 2, args.jitter_us if not args.sweep_rtt_us else 0.0),
         ServiceTimes(args.c_hit_us, args.miss_penalty_us, args.e_us, args.cache_size),
         sweep_names(args.strategies, args.c_subtypes), args.seed, args.block,
-        args.coherence_us if args.coherence_us > 0 else math.inf, args.timeout_s,
+        args.coherence_us, args.timeout_s,
         herald=_herald(args), clocks=_clocks(args))
     if args.requests % args.balancers:
         raise ValueError(f"--requests ({args.requests}) must be a multiple of --balancers "
@@ -222,13 +232,22 @@ def cmd_lb_net(args: argparse.Namespace) -> int:
         if args.sweep_backends:
             result = run_load_sweep(config, args.sweep_backends, _progress)
         else:
-            result = run_study(config, _progress, rtts_us=args.sweep_rtt_us)
+            result = run_study(config, _progress, rtts_us=args.sweep_rtt_us,
+                               jitter_us=args.jitter_us)
     except NetError as exc:
         print(f"qnic lb-net: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.out is not None:
-        result["files"] = _write_out(result, args.out)
+        try:
+            result["files"] = _write_out(result, args.out)
+        except OSError as exc:
+            print(f"qnic lb-net: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     print(json.dumps(result) if args.json else report_text(result, args.rtt_us))
+    if result.get("error"):
+        print(f"qnic lb-net: {result['error']}; the strategies measured before it are shown, "
+              "every process stopped", file=sys.stderr)
+        return EXIT_FAILED
     if result.get("interrupted"):
         print("qnic lb-net: interrupted; the strategies measured so far are shown, every process "
               "stopped", file=sys.stderr)
@@ -242,8 +261,10 @@ def report_text(result: dict[str, Any], rtt_us: float) -> str:
     from qnic.experiments.net.report import table
 
     c = result["config"]
+    where = ("RTT swept" if result.get("rtt_sweep") else
+             "backends swept" if result.get("load_sweep") else f"RTT {rtt_us:g} us")
     lines = [f"{c['balancers']} balancer nodes, {c['backends']} backends, "
-             f"{c['trace']['requests']} requests per strategy, RTT {rtt_us:g} us; "
+             f"{c['trace']['requests']} requests per strategy, {where}; "
              f"pairs: {c['pair_table']} (S = {c['chsh_value']:.3f})"]
     sweep = result.get("rtt_sweep") or result.get("load_sweep")
     if sweep:

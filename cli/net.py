@@ -51,6 +51,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jitter-us", type=non_negative, default=0.0, metavar="US",
                    help="uniform jitter of that delay, +-US (default 0)")
     p.add_argument("--seed", type=seed, default=0, metavar="N", help="this process's seed")
+    p.add_argument("--watch-stdin", action="store_true",
+                   help="also stop when standard input closes (how qnic lb-net starts its "
+                        "children, so none outlives it)")
 
 
 def add_parser(sub: Any) -> None:
@@ -123,11 +126,14 @@ def cmd_net(args: argparse.Namespace) -> int:
     try:
         listen = parse_address(args.listen, "--listen")
         delay = Delay(args.delay_us, args.jitter_us)
-        factory = _factory(args, listen, delay)
+        if args.role == "source" and not delay.is_zero:
+            raise ValueError("--delay-us: the source's links stand for physics (the pair "
+                             "oracle) and take no delay")
+        server = _factory(args, listen, delay)()  # built here, so a bad value exits 2
     except ValueError as exc:
         print(f"qnic net {args.role}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return run_server(factory)
+    return run_server(lambda: server, watch_stdin=args.watch_stdin)
 
 
 def _factory(args: argparse.Namespace, listen: Any, delay: Any) -> Any:

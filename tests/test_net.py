@@ -241,6 +241,7 @@ async def _in_process(strategies: list[str], table: PairTable, requests: int, ba
                                           win_given(name, backends, 1, same), None, 1,
                                           win_given("classical-best", backends))
             rows[name]["nodes"] = stats
+            rows[name]["source"] = source.on_control({"op": "stats"})
     finally:
         for server in reversed(servers):
             await server.close()
@@ -287,7 +288,9 @@ def test_pairs_come_in_blocks_ahead_of_use() -> None:
     row = rows["quantum"]
     assert row["requests"]["served"] == 2000
     assert row["pairs_used"] + row["fallbacks"] == 2000
-    assert row["pairs_used"] > 64 * 2  # more than the first block on each side
+    # each node asks for the next blocks as its rounds reach them (1000 rounds span 16),
+    # well past the 3 it asks for at the start
+    assert row["source"]["pairs_distributed"] >= 2 * 8 * 64
 
 
 def test_the_xor_game_of_subtypes_is_solved_for_the_nodes() -> None:
@@ -325,3 +328,62 @@ def test_the_live_demo_adds_its_chunks_up() -> None:
     assert s["win_rate_predicted"] == pytest.approx(0.85)
     assert s["latency_p50_us"] == 1500.0 and s["served"] == 400
     assert sigmas_from_prediction(s) == pytest.approx(0.0)
+
+
+def test_a_line_from_another_node_is_counted() -> None:
+    # the count that shows balancers do not talk can rise: a peer that says it is a node
+    async def main() -> tuple[int, int]:
+        backends = [Backend(LOCAL, b, ServiceTimes(0, 0, 0, 1)) for b in range(2)]
+        addresses = [await b.start() for b in backends]
+        node = BalancerNode(LOCAL, 0, addresses)
+        address = await node.start()
+        await node._configure({"strategy": "random"})
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        # lines on one connection are handled in order: the ping's answer comes after them
+        writer.write(b'HELLO node 1\nREQ 1 1 0\nREQ 2 0 -1\n{"op": "ping"}\n')
+        await reader.readline()
+        counted, routed = node.counts["messages_between_balancers"], node.seq
+        writer.close()
+        await writer.wait_closed()
+        for server in (node, *backends):
+            await server.close()
+        return counted, routed
+
+    assert asyncio.run(main()) == (2, 0)  # counted, and not routed as requests
+
+
+class _Wire:
+    """Stands for a socket: keeps what is written."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def test_power_of_two_sends_to_the_shorter_queue_whichever_answers_first() -> None:
+    from qnic.experiments.net.wire import Link
+
+    async def main() -> tuple[int, int, list[bytes]]:
+        node = BalancerNode(LOCAL, 0, [Address("127.0.0.1", 1)] * 4)
+        wires = [_Wire() for _ in range(4)]
+        node._backends = [Link(w) for w in wires]  # type: ignore[arg-type]
+        node.strategy = NETWORK_STRATEGIES["power-of-two"]
+        node.request(7, 0, -1, Link(_Wire()))  # type: ignore[arg-type]
+        (tag, pending), = node._waiting.items()
+        first, second = pending.candidates
+        node._on_backend(second, ["LOAD", str(tag), "1"])  # the second probed answers first
+        node._on_backend(first, ["LOAD", str(tag), "5"])
+        await asyncio.sleep(0)  # the links write out at the end of the loop pass
+        return first, second, [w.data for w in wires]
+
+    first, second, written = asyncio.run(main())
+    assert written[second].endswith(b"JOB 7 0 -1\n")
+    assert b"JOB" not in written[first]

@@ -72,6 +72,8 @@ class Backend(Server):
         self._c: deque[_Job] = deque()
         self._e: deque[_Job] = deque()
         self._busy = False
+        self._jobs_wanted = 1 << 62
+        self._jobs_reached = asyncio.Event()
         self._reset_counts()
 
     def _reset_counts(self) -> None:
@@ -93,10 +95,22 @@ class Backend(Server):
         else:
             raise ValueError(f"backend {self.index}: unknown verb {verb!r}")
 
+    async def _wait_jobs(self, jobs: int, timeout_s: float) -> dict[str, Any]:
+        self._jobs_wanted = jobs
+        self._jobs_reached.clear()
+        if self.counts["jobs"] < jobs:
+            try:
+                await asyncio.wait_for(self._jobs_reached.wait(), timeout_s)
+            except asyncio.TimeoutError:
+                pass
+        return {"ok": True, "jobs": self.counts["jobs"]}
+
     def _arrive(self, job: _Job) -> None:
         c = self.counts
         queue = self.queue_length
         c["jobs"] += 1
+        if c["jobs"] >= self._jobs_wanted:
+            self._jobs_reached.set()
         c["queue_sum"] += queue
         c["max_queue"] = max(c["max_queue"], queue + 1)
         if job.x:
@@ -156,10 +170,14 @@ class Backend(Server):
         op = message.get("op")
         if op == "stats":
             return {"ok": True, "index": self.index, **self.counts, "queue": self.queue_length}
-        if op == "reset":
+        if op == "reset":  # a new run: drop what an abandoned one left queued
             self._cache.clear()
+            self._c.clear()
+            self._e.clear()
             self._reset_counts()
             return {"ok": True}
+        if op == "wait_jobs":  # answer once this many jobs have arrived (bounded)
+            return self._wait_jobs(int(message["jobs"]), float(message.get("timeout_s", 30.0)))
         if op == "describe":
             return {"ok": True, "index": self.index, "times": asdict(self.times)}
         return super().on_control(message)

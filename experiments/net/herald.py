@@ -17,7 +17,8 @@ to one pair without any per-decision message:
    window: those pairs are the block's heralded pairs.
 
 The line carries from block to block (tracking): a block is searched only
-around where the last line predicts.
+around where the last line predicts, and over the whole range again when
+that finds nothing (the lock was lost).
 """
 
 from __future__ import annotations
@@ -127,14 +128,27 @@ def herald_block(t_a: Int64Array, t_b: Int64Array, window_ps: int, prior: ClockL
         matched.
     """
     empty = np.zeros(0, np.int64)
-    line = prior if prior is not None else coarse_line(t_a, t_b, search_ps)
-    if line is None or t_a.size == 0 or t_b.size == 0:
+    if t_a.size == 0 or t_b.size == 0:
         return empty, empty, prior
+    line = _refine(t_a, t_b, window_ps, wide_ps, prior) if prior is not None else None
+    if line is None:  # no lock yet, or the prior lost it: search the whole range again
+        line = _refine(t_a, t_b, window_ps, wide_ps, coarse_line(t_a, t_b, search_ps))
+    if line is None:
+        return empty, empty, prior
+    i_a, i_b = find_coincidences(t_a, line.to_a(t_b), window_ps)
+    return i_a, i_b, line
+
+
+def _refine(t_a: Int64Array, t_b: Int64Array, window_ps: int, wide_ps: int,
+            line: ClockLine | None) -> ClockLine | None:
+    """Fit the line again to the pairs it matches, in a wide then a narrow window
+    (None when it matches fewer than 3 pairs: it has lost the lock)."""
+    if line is None:
+        return None
     for window in (max(wide_ps, 4 * window_ps), 4 * window_ps):
         i_a, i_b = find_coincidences(t_a, line.to_a(t_b), window)
         if i_a.size < 3:
-            return empty, empty, prior
+            return None
         ta = t_a[i_a].astype(np.float64)
         line = _fit(ta, t_b[i_b].astype(np.float64) - ta, float(t_a[0]))
-    i_a, i_b = find_coincidences(t_a, line.to_a(t_b), window_ps)
-    return i_a, i_b, line
+    return line

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qnic.experiments.demo_view import wilson_interval
-from qnic.experiments.net.orchestrate import Cluster
+from qnic.experiments.net.orchestrate import Cluster, interrupts_as_keyboard_interrupt
 from qnic.experiments.net.study import NetConfig, XorSetup, run_strategy, start_system, xor_setup
 
 PER_REQUEST_NOTE = ("per-request decisions: each node measures its own pair half in the basis of "
@@ -101,7 +101,7 @@ def run_live(config: NetConfig, chunks: int,
     """
     tallies = {name: Tally() for name in config.strategies}
     result: dict[str, Any] = {"strategies": {}, "chunks": 0, "processes": []}
-    with Cluster() as cluster:
+    with interrupts_as_keyboard_interrupt(), Cluster() as cluster:
         try:
             start_system(cluster, config)
             result["processes"] = cluster.listing()

@@ -11,8 +11,8 @@ A type-C request carries a key, its C subtype, uniform over ``c_subtypes``;
 type E carries -1. The same seed gives the same trace, so every strategy of
 a study routes the same requests. Latency is measured from the moment a
 request is written to the moment its answer is read, on this process's
-monotonic clock; how late the generator itself sent (its timers are
-millisecond-grained) is reported apart as ``send_lag_us``.
+monotonic clock; how late the generator itself sent (its timers fire some
+100 us late, more on a busy machine) is reported apart as ``send_lag_us``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ class LoadGenerator(Server):
         trace = make_trace(spec)
         n = len(trace)
         answers = _Answers(n)
-        links = [await open_link(address, answers.on_line, self.delay, f"node {i}", self.rng)
+        links = [await open_link(address, answers.on_line, self.delay, f"node {i}", self.rng,
+                                 hello="loadgen")
                  for i, address in enumerate(self.nodes)]
         lag = await _send(trace, links, answers.sent)
         last_sent = now_ns()

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qnic.experiments.net.shared import HashRing, group_base, mix64, pair_from_base
-from qnic.experiments.net.strategies import CLASSICAL_RULES, NETWORK_STRATEGIES, Strategy
+from qnic.experiments.net.strategies import CLASSICAL_RULES, NETWORK_STRATEGIES, Strategy, question
 from qnic.experiments.net.wire import Address, Delay, Link, NetError, Server, now_ns, open_link
 
 _LOCAL = frozenset(("random", "round-robin", "consistent-hash", *CLASSICAL_RULES))
@@ -116,6 +116,9 @@ class BalancerNode(Server):
         self._blocks_out: int = 0  # blocks asked for and not yet answered
         self._ask_at: int = 0  # ask for more pairs at this round
         self._per_block: int = 1  # rounds in the last block
+        self._asked: set[int] = set()  # blocks asked for and not yet answered
+        self._hello = f"node {index}"
+        self.abandoned = 0
         self._pairs_arrived = asyncio.Event()
         self._source_gone = asyncio.Event()
         self.source_lost = False
@@ -129,6 +132,7 @@ class BalancerNode(Server):
         self.outstanding = [0] * len(self.backend_addresses)
         self.alive = [b not in self._lost for b in range(len(self.backend_addresses))]
         self.records: list[tuple[int, int, int, int, int, int, int]] = []
+        self._record_of: dict[int, int] = {}  # request id -> its record
         self.counts = {"relayed": 0, "failed": 0, "fallbacks": 0, "pairs_used": 0, "failovers": 0,
                        "load_probes": 0, "messages_to_coordinator": 0,
                        "messages_between_balancers": 0}
@@ -155,15 +159,17 @@ class BalancerNode(Server):
         """
         for b, address in enumerate(self.backend_addresses):
             if self._backends[b] is None and b not in self._lost:
-                link = await open_link(address, self._on_backend, self.delay, f"backend {b}",
+                link = await open_link(address, functools.partial(self._on_backend, b),
+                                       self.delay, f"backend {b}",
                                        random.Random(self._jitter_seed + b),
-                                       functools.partial(self._backend_lost, b))
+                                       functools.partial(self._backend_lost, b), self._hello)
                 self._backends[b] = link
                 self.links.add(link)
         if self.source_address is not None and self._source is None and not self.source_lost:
             try:
                 self._source = await open_link(self.source_address, self._on_source, Delay(),
-                                               "pair source", on_lost=self._source_closed)
+                                               "pair source", on_lost=self._source_closed,
+                                               hello=self._hello)
             except NetError:
                 if strict:
                     raise
@@ -173,8 +179,20 @@ class BalancerNode(Server):
         if self.coordinator_address is not None and self._coordinator is None:
             self._coordinator = await open_link(self.coordinator_address, self._on_coordinator,
                                                 self.delay, "coordinator",
-                                                random.Random(self._jitter_seed - 1))
+                                                random.Random(self._jitter_seed - 1),
+                                                self._coordinator_lost, self._hello)
             self.links.add(self._coordinator)
+
+    def _coordinator_lost(self) -> None:
+        """Questions the coordinator will never answer: decide them classically."""
+        if self.stopped.is_set():
+            return
+        print(f"qnic net node {self.index}: lost the coordinator; deciding by the best "
+              "classical rule from now on", file=sys.stderr, flush=True)
+        for key, pending in list(self._waiting.items()):
+            if key < 0 and self.strategy.name == "coordinator":
+                del self._waiting[key]
+                self._fall_back(pending)
 
     def _source_closed(self) -> None:
         if not self.stopped.is_set():
@@ -195,6 +213,9 @@ class BalancerNode(Server):
     # -- requests ---------------------------------------------------------
 
     def on_line(self, words: list[str], link: Link) -> None:
+        if link.peer.startswith("node"):  # no strategy has a node talk to another node
+            self.counts["messages_between_balancers"] += 1
+            return
         if words[0] == "REQ":
             self.request(int(words[1]), int(words[2]), int(words[3]), link)
 
@@ -211,27 +232,26 @@ class BalancerNode(Server):
         if name in _PAIRED:
             # CHSH measures in the basis of the request type; the XOR game's strategy in
             # the basis of its question, the C subtype (0 for type E, 1 + key for type C)
-            q = pending.question = x if name == "quantum" else (1 + key if x else 0)
+            q = pending.question = x if name == "quantum" else question(x, key)
             if i >= self._ask_at:
                 self._ask_pairs(i)
             source = self._source
             if self._held_from <= i < self._held_until and source is not None and not source.closed:
                 self._waiting[-1 - i] = pending  # the oracle's answer is keyed by round
-                pending.t_wait = now_ns()
                 source.send(f"MEAS {self.group} {i} {self.side} {q}")
+                pending.t_wait = now_ns()  # the wait starts once the question is out
             else:
                 self._fall_back(pending)
         elif name == "coordinator":
             self.counts["messages_to_coordinator"] += 1
             self._ask(pending, self._coordinator,
-                      f"ASK {self.group} {i} {self.side} {1 + key if x else 0}")
+                      f"ASK {self.group} {i} {self.side} {question(x, key)}")
         else:  # power-of-two: ask two random backends for their queue length
             m = len(self.alive)
             first = self.rng.randrange(m)
             pending.candidates = (first, (first + 1 + self.rng.randrange(m - 1)) % m)
             self._tag += 1
             self._waiting[self._tag] = pending
-            pending.t_wait = now_ns()
             for b in pending.candidates:
                 link = self._backends[b]
                 if link is None or link.closed:
@@ -239,6 +259,7 @@ class BalancerNode(Server):
                 else:
                     link.send(f"LOAD? {self._tag}")
                     self.counts["load_probes"] += 1
+            pending.t_wait = now_ns()  # the wait starts once the probes are out
             if len(pending.loads) == 2:
                 self._waiting.pop(self._tag)
                 self._forward(pending, first, False)
@@ -248,8 +269,8 @@ class BalancerNode(Server):
             self._fall_back(pending)
             return
         self._waiting[-1 - pending.round_index] = pending  # answers are keyed by round
-        pending.t_wait = now_ns()
         link.send(line)
+        pending.t_wait = now_ns()  # the wait starts once the question is out
 
     def _fall_back(self, pending: _Pending) -> None:
         """Decide by the best classical rule: no pair (or no source) for this round."""
@@ -269,7 +290,7 @@ class BalancerNode(Server):
             return self.ring.lookup(key if x else mix64(rid), self.outstanding, self.alive,
                                     len(self._jobs))
         if name == "classical-best" and self._classical_bits is not None:
-            return pair_from_base(self._base, i, m)[self._classical_bits[1 + key if x else 0]]
+            return pair_from_base(self._base, i, m)[self._classical_bits[question(x, key)]]
         return pair_from_base(self._base, i, m)[CLASSICAL_RULES[name][self.side][x]]
 
     def _forward(self, pending: _Pending, b: int, fallback: bool) -> None:
@@ -289,6 +310,7 @@ class BalancerNode(Server):
         decision = now_ns() - t_in - waited
         self.outstanding[b] += 1
         self._jobs[rid] = (b, x, key, client)
+        self._record_of[rid] = len(self.records)
         self.records.append((i, x, key, b, fallback, decision, waited))
 
     def _next_alive(self, b: int) -> int:
@@ -321,11 +343,15 @@ class BalancerNode(Server):
             self._send(pending.rid, pending.x, pending.key, pending.client, b, i, pending.t_in,
                        pending.t_answer - pending.t_wait, 0)
         elif words[0] == "PAIRS":
-            first, count = int(words[3]), int(words[4])
+            block, first, count = int(words[2]), int(words[3]), int(words[4])
             if first > self._held_until:  # rounds in between were never held
                 self._held_from = first
             self._held_until = max(self._held_until, first + count)
-            self._blocks_out = max(0, self._blocks_out - 1)
+            # heralded blocks reach both partners, whichever asked: count only our own asks
+            if block in self._asked:
+                self._asked.discard(block)
+                self._blocks_out -= 1
+            self._next_block = max(self._next_block, block + 1)
             self._per_block = max(1, count)
             self._ask_at = self._held_until - self._per_block
             self._pairs_arrived.set()
@@ -339,7 +365,7 @@ class BalancerNode(Server):
                 pending.t_answer = now_ns()
                 self._forward(pending, int(words[3]), False)
 
-    def _on_backend(self, words: list[str]) -> None:
+    def _on_backend(self, b: int, words: list[str]) -> None:
         verb = words[0]
         if verb == "DONE":
             job = self._jobs.pop(int(words[1]), None)
@@ -347,17 +373,20 @@ class BalancerNode(Server):
                 self.outstanding[job[0]] -= 1
                 self.counts["relayed"] += 1
                 job[3].send(f"DONE {words[1]} {words[2]}")
-        elif verb == "LOAD":
-            pending = self._waiting.get(int(words[1]))
-            if pending is None:
-                return
-            first, second = pending.candidates
-            pending.loads[first if first not in pending.loads else second] = int(words[2])
-            if len(pending.loads) == 2:
-                pending.t_answer = now_ns()
-                self._waiting.pop(int(words[1]))
-                choice = min(pending.candidates, key=lambda b: (pending.loads[b], b))
-                self._forward(pending, choice, False)
+        elif verb == "LOAD":  # backend b's queue length, for power-of-two's probe
+            tag = int(words[1])
+            pending = self._waiting.get(tag)
+            if pending is not None and b in pending.candidates:
+                pending.loads[b] = int(words[2])
+                self._probe_answered(tag, pending)
+
+    def _probe_answered(self, tag: int, pending: _Pending) -> None:
+        """Forward to the shorter queue once both probed backends have answered."""
+        if len(pending.loads) == 2:
+            pending.t_answer = now_ns()
+            self._waiting.pop(tag)
+            self._forward(pending, min(pending.candidates, key=lambda c: (pending.loads[c], c)),
+                          False)
 
     def _backend_lost(self, b: int) -> None:
         if self.stopped.is_set() or b in self._lost:
@@ -378,19 +407,20 @@ class BalancerNode(Server):
             self.counts["failovers"] += 1
             self.outstanding[target] += 1
             self._jobs[rid] = (target, x, key, client)
+            k = self._record_of.get(rid)
+            if k is not None:  # the placement the game scores is where the job ran
+                r = self.records[k]
+                self.records[k] = (r[0], r[1], r[2], target, r[4], r[5], r[6])
             self._backends[target].send(f"JOB {rid} {x} {key}")  # type: ignore[union-attr]
         for tag, pending in list(self._waiting.items()):  # load probes the dead one will not answer
             if b in pending.candidates and b not in pending.loads:
                 pending.loads[b] = 1 << 30
-                if len(pending.loads) == 2:
-                    pending.t_answer = now_ns()
-                    self._waiting.pop(tag)
-                    self._forward(pending, min(pending.candidates,
-                                               key=lambda c: (pending.loads[c], c)), False)
+                self._probe_answered(tag, pending)
 
     # -- pairs ------------------------------------------------------------
 
     def _clear_pairs(self) -> None:
+        self._asked.clear()
         self._held_from = self._held_until = 0
         self._next_block = self._blocks_out = self._ask_at = 0
         self._per_block = 1
@@ -402,6 +432,7 @@ class BalancerNode(Server):
             return
         while self._blocks_out <= self.lookahead_blocks:
             source.send(f"PAIRS? {self.group} {self.side} {self._next_block}")
+            self._asked.add(self._next_block)
             self._next_block += 1
             self._blocks_out += 1
         self._ask_at = max(i + 1, self._held_until - self._per_block)
@@ -470,22 +501,35 @@ class BalancerNode(Server):
             return {"ok": True, "index": self.index, **self.counts, "requests": self.seq,
                     "forwarded": len(self.records), "records": self.records,
                     "source_lost": self.source_lost, "backends_lost": sorted(self._lost),
+                    "abandoned_before_this_run": self.abandoned,
                     "clock": asdict(self.clock),
                     "waiting": len(self._waiting), "jobs": len(self._jobs)}
         return super().on_control(message)
+
+    def _abandon(self) -> None:
+        """Answer FAIL for every request of the last run still waiting or out (a backend,
+        the coordinator or the source stopped answering), so the next run starts clean."""
+        stuck = [(p.rid, p.client) for p in self._waiting.values()]
+        stuck += [(rid, job[3]) for rid, job in self._jobs.items()]
+        self._waiting.clear()
+        self._jobs.clear()
+        for rid, client in stuck:
+            if not client.closed:
+                self._fail(rid, client)
+        self.abandoned = len(stuck)
 
     async def _configure(self, message: dict[str, Any]) -> dict[str, Any]:
         name = message["strategy"]
         if name not in NETWORK_STRATEGIES:
             raise ValueError(f"unknown strategy {name!r}; known: {', '.join(NETWORK_STRATEGIES)}")
-        if self._waiting or self._jobs:
-            raise ValueError(f"node {self.index}: {len(self._jobs)} requests are still out")
+        self._abandon()
         self.strategy = NETWORK_STRATEGIES[name]
         seed = int(message.get("seed", 0))
         self._base = group_base(seed, self.group)
         # the node's own randomness starts afresh for every strategy (random routing,
         # power-of-two's picks): the same seed routes the same trace the same way
         self.rng.seed(mix64(seed ^ (self.index << 32)))
+        self._detector.seed(mix64(seed ^ (self.index << 32) ^ 0x5EED))
         self.rule = [list(map(int, row)) for row in message.get("rule", self.rule)]
         bits = message.get("classical")
         self._classical_bits = None if bits is None else [int(v) for v in bits]

@@ -6,7 +6,9 @@ chooses), waits for each one's readiness line, and talks to each over a
 control connection. Leaving the ``with`` block stops every process it
 started, whatever happened: a stop request, then SIGTERM, then SIGKILL.
 Processes run in their own session, so a Ctrl-C at the terminal reaches only
-the orchestrator, which then stops them.
+the orchestrator, which then stops them; each child also stops when its
+standard input, a pipe from the orchestrator, closes, so none outlives an
+orchestrator that was killed.
 """
 
 from __future__ import annotations
@@ -112,8 +114,9 @@ class Process:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        for pipe in (self.popen.stdout, self.popen.stdin):
+            if pipe is not None:
+                pipe.close()
 
 
 def _read_ready(popen: subprocess.Popen[bytes], name: str, log: Path, timeout_s: float
@@ -157,9 +160,11 @@ class Cluster:
               timeout_s: float = START_TIMEOUT_S) -> Process:
         """Start ``qnic net ROLE ARGS`` and wait for its readiness line."""
         log = self.workdir / f"{name.replace(' ', '-')}.log"
-        command = [sys.executable, "-m", "qnic.cli", "net", role, *args]
+        command = [sys.executable, "-m", "qnic.cli", "net", role, *args, "--watch-stdin"]
         with open(log, "wb") as err:
-            popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            # the child's stdin is a pipe from here: if this process dies, however it dies,
+            # the pipe closes and the child stops
+            popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=err, start_new_session=True)
         process = Process(role, name, popen, Address(LOOPBACK, 0), log)
         self.processes.append(process)  # stopped on exit even if it never gets ready

@@ -265,7 +265,8 @@ class PairSource(Server):
         h.next_round[group] = first + count
         h.next_block[group] = block + 1
         now = time.monotonic()
-        h.blocks.setdefault(group, []).append((first, now))
+        h.block_firsts.setdefault(group, []).append(first)
+        h.block_times.setdefault(group, []).append(now)
         self.counts["heralded"] += count
         self.counts["heralded_true"] += int(true.sum())
         for side in (0, 1):
@@ -276,9 +277,9 @@ class PairSource(Server):
     def _herald_time(self, group: int, rnd: int) -> float | None:
         h = self._heralding
         assert h is not None
-        blocks = h.blocks.get(group, [])
-        k = bisect.bisect_right([b[0] for b in blocks], rnd) - 1
-        return blocks[k][1] if k >= 0 else None
+        firsts = h.block_firsts.get(group, [])
+        k = bisect.bisect_right(firsts, rnd) - 1
+        return h.block_times[group][k] if k >= 0 else None
 
     # -- the oracle ---------------------------------------------------------
 
@@ -345,7 +346,8 @@ class _Heralding:
     next_block: dict[int, int] = field(default_factory=dict)
     next_round: dict[int, int] = field(default_factory=dict)
     pairs: dict[tuple[int, int], bool] = field(default_factory=dict)
-    blocks: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    block_firsts: dict[int, list[int]] = field(default_factory=dict)
+    block_times: dict[int, list[float]] = field(default_factory=dict)
     lines: dict[int, Any] = field(default_factory=dict)
     fits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 

@@ -17,7 +17,7 @@ from typing import Any
 from qnic.balancing.game import TSIRELSON_BOUND
 from qnic.experiments.net.backend import ServiceTimes
 from qnic.experiments.net.loadgen import TraceSpec
-from qnic.experiments.net.orchestrate import Cluster
+from qnic.experiments.net.orchestrate import Cluster, interrupts_as_keyboard_interrupt
 from qnic.experiments.net.report import strategy_metrics
 from qnic.experiments.net.node import NodeClock
 from qnic.experiments.net.source import HeraldSpec, PairTable
@@ -27,7 +27,7 @@ from qnic.experiments.net.strategies import (
     same_backend_probability,
     win_given,
 )
-from qnic.experiments.net.wire import LOOPBACK, Delay
+from qnic.experiments.net.wire import LOOPBACK, Delay, NetError
 
 CHSH_RULES = ([[0, 1], [0, 1]], [[1, 0], [1, 0]])
 """The quantum strategy's output bit per side: the even node outputs its
@@ -175,9 +175,13 @@ def xor_setup(subtypes: int, c_probability: float, pairs: PairTable) -> XorSetup
 
 
 def prepare_strategy(cluster: Cluster, config: NetConfig, name: str,
-                     xor: XorSetup | None = None) -> None:
+                     xor: XorSetup | None = None) -> list[str]:
     """Reset the backends and the source, configure everyone for ``name``, and wait
-    until every node holds its first pairs (strategies that measure pairs)."""
+    until every node holds its first pairs (strategies that measure pairs).
+
+    Returns:
+        Warnings: nodes that hold no pairs after the wait (they will fall back).
+    """
     for process in cluster.by_role("backend") + cluster.by_role("source"):
         if process.popen.poll() is None:
             process.call("reset")
@@ -191,19 +195,26 @@ def prepare_strategy(cluster: Cluster, config: NetConfig, name: str,
     if paired and source.popen.poll() is None:
         source.call("configure", table=table.flat(), questions=list(table.questions),
                     label=table.label)
-    cluster.by_role("coordinator")[0].call("configure", seed=config.seed)
+    coordinator = cluster.by_role("coordinator")[0]
+    if coordinator.popen.poll() is None:  # a dead one: its nodes fall back, and say so
+        coordinator.call("configure", seed=config.seed)
     for n, process in enumerate(cluster.by_role("node")):
         process.call("configure", strategy=name, seed=config.seed, rule=rules[n % 2],
                      classical=None if xor is None else xor.classical[n % 2])
+    warnings = []
     if paired:  # every node has asked: wait for the first pairs
         for process in cluster.by_role("node"):
-            process.call("ready", timeout_s=10.0)
+            ready = process.call("ready", timeout_s=10.0)
+            if not ready["held"]:
+                warnings.append(f"{process.name} held no pairs when the run started"
+                                + (" (its source is lost)" if ready["source_lost"] else ""))
+    return warnings
 
 
 def run_strategy(cluster: Cluster, config: NetConfig, name: str,
                  xor: XorSetup | None = None) -> dict[str, Any]:
     """Replay the trace under one strategy and return its row."""
-    prepare_strategy(cluster, config, name, xor)
+    warnings = prepare_strategy(cluster, config, name, xor)
     trace = config.trace
     duration_s = (trace.requests / trace.nodes * trace.step_us * 1e-6 if trace.model == "step"
                   else trace.requests / trace.rate_hz)
@@ -221,11 +232,16 @@ def run_strategy(cluster: Cluster, config: NetConfig, name: str,
     classical = None if xor is None else xor.classical
     chsh_same, xor_same = _same_backend(config, xor, herald_stats)
     talks_to = "oracle" if strategy.consumes_pairs else ("network" if strategy.talks else None)
+    # memories that decohere mix each pair with a coin by its own storage time: no closed form
+    decohering = strategy.consumes_pairs and math.isfinite(config.coherence_us)
     row = strategy_metrics(name, load, nodes, backends,
+                           None if decohering else
                            win_given(name, config.backends, k, chsh_same, xor_same, classical),
                            talks_to, k,
                            win_given("classical-best", config.backends, k, None, None, classical))
     row["description"] = strategy.description
+    if warnings:
+        row["warnings"] = warnings
     if name == "xor" and xor is not None:
         row["game"] = xor.info
     if herald_stats is not None:
@@ -280,7 +296,7 @@ def clock_tracking(fits: dict[str, list[dict[str, Any]]], nodes: Sequence[dict[s
 
 def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] | None = None,
               cluster_hook: Callable[[Cluster], None] | None = None,
-              rtts_us: Sequence[float] | None = None) -> dict[str, Any]:
+              rtts_us: Sequence[float] | None = None, jitter_us: float = 0.0) -> dict[str, Any]:
     """Start the system, run every strategy on the same trace, stop the system.
 
     Args:
@@ -289,6 +305,8 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
         cluster_hook: called once the system is up (tests use it to inject faults).
         rtts_us: sweep these round-trip times (the same processes, their
             delays changed between points) instead of ``config.delay``.
+        jitter_us: the sweep's jitter on each one-way delay (at most half
+            the smallest RTT).
 
     Returns:
         ``strategies`` (name -> row; the first point's in a sweep),
@@ -296,13 +314,14 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
         part), ``config``; in a sweep ``rtt_sweep`` (``rtt_us``, ``ratio``:
         RTT over the mean service time, ``points``: each point's
         strategies); when interrupted, ``interrupted: True`` with the rows
-        measured so far.
+        measured so far; when a process failed mid-study, ``error`` with the
+        rows measured before it (a failure to start the system raises
+        :class:`NetError`).
     """
     result: dict[str, Any] = {"strategies": {}, "processes": [], "config": describe(config)}
-    delays = [config.delay] if not rtts_us else [
-        Delay(r / 2.0, min(config.delay.jitter_us, r / 2.0)) for r in rtts_us]
+    delays = [config.delay] if not rtts_us else [Delay(r / 2.0, jitter_us) for r in rtts_us]
     points: list[dict[str, Any]] = []
-    with Cluster() as cluster:
+    with interrupts_as_keyboard_interrupt(), Cluster() as cluster:
         try:
             start_system(cluster, config)
             result["processes"] = cluster.listing()
@@ -324,6 +343,11 @@ def run_study(config: NetConfig, on_row: Callable[[str, dict[str, Any]], None] |
                         on_row(name, row)
         except KeyboardInterrupt:
             result["interrupted"] = True
+            result["processes"] = cluster.listing()
+        except NetError as exc:  # keep what was measured; the caller reports the error
+            if not result["processes"]:
+                raise
+            result["error"] = str(exc)
             result["processes"] = cluster.listing()
     if points:
         result["strategies"] = points[0]["strategies"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import random
 import selectors
 import sys
@@ -82,14 +83,10 @@ def now_ns() -> int:
 
 def ready_line(role: str, address: Address, **extra: Any) -> str:
     """The readiness line a process prints once it listens (the orchestrator waits on it)."""
-    info = {"role": role, "address": str(address), "pid": _pid(), **extra}
+    info = {"role": role, "address": str(address), "pid": os.getpid(), **extra}
     return f"{READY} {json.dumps(info)}"
 
 
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def announce(role: str, address: Address, **extra: Any) -> None:
@@ -182,6 +179,8 @@ class Link:
         self.transport = transport
         self.delay = delay
         self.sent = 0
+        self.peer = ""
+        """Who is at the other end, as its HELLO said (role and index); "" if it did not say."""
         self._rng = rng or random.Random(0)
         self._queue: deque[tuple[float, bytes]] = deque()
         self._out: list[bytes] = []
@@ -244,8 +243,13 @@ class Link:
 
 async def open_link(address: Address, on_words: Callable[[list[str]], None],
                     delay: Delay = Delay(), what: str = "peer", rng: random.Random | None = None,
-                    on_lost: Callable[[], None] | None = None) -> Link:
+                    on_lost: Callable[[], None] | None = None, hello: str = "") -> Link:
     """Connect to ``address``; its lines go to ``on_words``, its loss to ``on_lost``.
+
+    Args:
+        hello: this process's role (and index), sent first as ``HELLO role
+            index`` so that the peer knows who is talking (a node counts the
+            lines it gets from other nodes by it).
 
     Raises:
         NetError: naming ``what`` and the address when it cannot be reached.
@@ -256,6 +260,8 @@ async def open_link(address: Address, on_words: Callable[[list[str]], None],
             lambda: LineProtocol(on_words, None, on_lost), address.host, address.port), timeout=5.0)
     except (OSError, asyncio.TimeoutError) as exc:
         raise NetError(f"cannot reach the {what} at {address}: {exc or 'timed out'}") from exc
+    if hello:
+        transport.write(f"HELLO {hello}\n".encode())
     return Link(transport, delay, rng, protocol.lost)
 
 
@@ -275,6 +281,10 @@ class _Accepted(LineProtocol):
         server.links.add(self.link)
 
     def _words(self, words: list[str]) -> None:
+        if words[0] == "HELLO":
+            assert self.link is not None
+            self.link.peer = " ".join(words[1:])
+            return
         self.server.on_line(words, self.link)  # type: ignore[arg-type]
 
     def _control(self, message: dict[str, Any]) -> None:
@@ -412,8 +422,15 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
-def run_server(server_factory: Callable[[], Server], **extra: Any) -> int:
+def run_server(server_factory: Callable[[], Server], watch_stdin: bool = False,
+               **extra: Any) -> int:
     """Run one role's server in this process until a stop request or a signal.
+
+    Args:
+        server_factory: makes the server (inside the event loop).
+        watch_stdin: also stop when standard input closes: an orchestrator
+            hands each child a pipe, so a child outlives it by no more than
+            the time to notice.
 
     Returns the process's exit code (0 stopped, 1 failed to start).
     """
@@ -424,6 +441,15 @@ def run_server(server_factory: Callable[[], Server], **extra: Any) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stopped.set)
+        if watch_stdin:
+            fd = sys.stdin.fileno()
+
+            def parent_gone() -> None:
+                if not os.read(fd, 4096):
+                    loop.remove_reader(fd)
+                    server.stopped.set()
+
+            loop.add_reader(fd, parent_gone)
         tune_gc()
         await server.serve(**extra)
 
