@@ -105,7 +105,7 @@ class BalancerNode(Server):
         self._backends: list[Link | None] = [None] * len(backends)
         self._source: Link | None = None
         self._coordinator: Link | None = None
-        self._jobs: dict[int, tuple[int, int, int, Link]] = {}
+        self._jobs: dict[int, tuple[int, int, int, Link, int]] = {}
         self._waiting: dict[int, _Pending] = {}
         self.clock = clock
         self._detector = random.Random(seed ^ 0x5EED)
@@ -132,7 +132,6 @@ class BalancerNode(Server):
         self.outstanding = [0] * len(self.backend_addresses)
         self.alive = [b not in self._lost for b in range(len(self.backend_addresses))]
         self.records: list[tuple[int, int, int, int, int, int, int]] = []
-        self._record_of: dict[int, int] = {}  # request id -> its record
         self.counts = {"relayed": 0, "failed": 0, "fallbacks": 0, "pairs_used": 0, "failovers": 0,
                        "load_probes": 0, "messages_to_coordinator": 0,
                        "messages_between_balancers": 0}
@@ -309,8 +308,7 @@ class BalancerNode(Server):
         self._backends[b].send(f"JOB {rid} {x} {key}")  # type: ignore[union-attr]
         decision = now_ns() - t_in - waited
         self.outstanding[b] += 1
-        self._jobs[rid] = (b, x, key, client)
-        self._record_of[rid] = len(self.records)
+        self._jobs[rid] = (b, x, key, client, len(self.records))  # the last: its record
         self.records.append((i, x, key, b, fallback, decision, waited))
 
     def _next_alive(self, b: int) -> int:
@@ -395,7 +393,7 @@ class BalancerNode(Server):
         self.alive[b] = False
         print(f"qnic net node {self.index}: backend {b} at {self.backend_addresses[b]} is gone; "
               "failing its requests over", file=sys.stderr, flush=True)
-        for rid, (owner, x, key, client) in list(self._jobs.items()):
+        for rid, (owner, x, key, client, k) in list(self._jobs.items()):
             if owner != b:
                 continue
             del self._jobs[rid]
@@ -406,11 +404,9 @@ class BalancerNode(Server):
                 continue
             self.counts["failovers"] += 1
             self.outstanding[target] += 1
-            self._jobs[rid] = (target, x, key, client)
-            k = self._record_of.get(rid)
-            if k is not None:  # the placement the game scores is where the job ran
-                r = self.records[k]
-                self.records[k] = (r[0], r[1], r[2], target, r[4], r[5], r[6])
+            self._jobs[rid] = (target, x, key, client, k)
+            r = self.records[k]  # the placement the game scores is where the job ran
+            self.records[k] = (r[0], r[1], r[2], target, r[4], r[5], r[6])
             self._backends[target].send(f"JOB {rid} {x} {key}")  # type: ignore[union-attr]
         for tag, pending in list(self._waiting.items()):  # load probes the dead one will not answer
             if b in pending.candidates and b not in pending.loads:

@@ -41,8 +41,14 @@ def group_base(seed: int, group: int) -> int:
 
 
 def pair_from_base(base: int, round_index: int, backends: int) -> tuple[int, int]:
-    """:func:`server_pair` from the group's :func:`group_base` (one hash per round)."""
-    h = mix64(base ^ round_index)
+    """:func:`server_pair` from the group's :func:`group_base` (one hash per round).
+
+    The round's hash is CPython's hash of the tuple (base, round): computed in C,
+    it costs a third of :func:`mix64` in Python on the decision path. For
+    integers it is not salted, and it is the same in every 64-bit CPython since
+    3.8 (xxHash's rounds over the items' hashes), so partner nodes agree.
+    """
+    h = hash((base, round_index)) & _MASK
     u = h % backends
     v = (u + 1 + (h >> 32) % (backends - 1)) % backends
     return u, v
