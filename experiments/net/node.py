@@ -73,7 +73,6 @@ class _Pending:
     t_in: int
     t_wait: int
     t_answer: int = 0
-    question: int = 0
     loads: dict[int, int] = field(default_factory=dict)
     candidates: tuple[int, ...] = ()
 
@@ -107,6 +106,8 @@ class BalancerNode(Server):
         self._coordinator: Link | None = None
         self._jobs: dict[int, tuple[int, int, int, Link, int]] = {}
         self._waiting: dict[int, _Pending] = {}
+        # oracle questions out, by round: (rid, x, key, client, t_in, question, t_wait)
+        self._measuring: dict[int, tuple[int, int, int, Link, int, int, int]] = {}
         self.clock = clock
         self._detector = random.Random(seed ^ 0x5EED)
         self._jitter_seed = seed << 16  # each outgoing link's jitter has a generator of its own
@@ -118,6 +119,7 @@ class BalancerNode(Server):
         self._per_block: int = 1  # rounds in the last block
         self._asked: set[int] = set()  # blocks asked for and not yet answered
         self._hello = f"node {index}"
+        self._meas = f"MEAS {self.group} "
         self.abandoned = 0
         self._pairs_arrived = asyncio.Event()
         self._source_gone = asyncio.Event()
@@ -204,10 +206,9 @@ class BalancerNode(Server):
         self._source_gone.set()
         print(f"qnic net node {self.index}: lost the pair source; deciding by the best "
               "classical rule from now on", file=sys.stderr, flush=True)
-        for pending in list(self._waiting.values()):
-            if pending.candidates == () and self.strategy.consumes_pairs:
-                self._waiting.pop(-1 - pending.round_index)  # its oracle query is lost
-                self._fall_back(pending)
+        for i, (rid, x, key, client, t_in, _q, t_wait) in list(self._measuring.items()):
+            del self._measuring[i]  # its oracle question is lost
+            self._fall_back(_Pending(rid, x, key, i, client, t_in, t_wait))
 
     # -- requests ---------------------------------------------------------
 
@@ -227,21 +228,22 @@ class BalancerNode(Server):
         if name in _LOCAL:
             self._send(rid, x, key, client, self._choose(name, rid, x, key, i), i, t_in, 0, 0)
             return
-        pending = _Pending(rid, x, key, i, client, t_in, 0)
         if name in _PAIRED:
             # CHSH measures in the basis of the request type; the XOR game's strategy in
             # the basis of its question, the C subtype (0 for type E, 1 + key for type C)
-            q = pending.question = x if name == "quantum" else question(x, key)
+            q = x if name == "quantum" else question(x, key)
             if i >= self._ask_at:
                 self._ask_pairs(i)
             source = self._source
             if self._held_from <= i < self._held_until and source is not None and not source.closed:
-                self._waiting[-1 - i] = pending  # the oracle's answer is keyed by round
-                source.send(f"MEAS {self.group} {i} {self.side} {q}")
-                pending.t_wait = now_ns()  # the wait starts once the question is out
+                source.send(f"{self._meas}{i} {self.side} {q}")
+                # the wait starts once the question is out; the answer is keyed by round
+                self._measuring[i] = (rid, x, key, client, t_in, q, now_ns())
             else:
-                self._fall_back(pending)
-        elif name == "coordinator":
+                self._fall_back(_Pending(rid, x, key, i, client, t_in, 0))
+            return
+        pending = _Pending(rid, x, key, i, client, t_in, 0)
+        if name == "coordinator":
             self.counts["messages_to_coordinator"] += 1
             self._ask(pending, self._coordinator,
                       f"ASK {self.group} {i} {self.side} {question(x, key)}")
@@ -327,19 +329,19 @@ class BalancerNode(Server):
 
     def _on_source(self, words: list[str]) -> None:
         if words[0] == "OUT":
-            pending = self._waiting.pop(-1 - int(words[2]), None)
-            if pending is None:
+            i = int(words[2])
+            asked = self._measuring.pop(i, None)
+            if asked is None:
                 return
-            pending.t_answer = now_ns()
+            t_answer = now_ns()
+            rid, x, key, client, t_in, q, t_wait = asked
             bit = int(words[3])
             if bit < 0:  # the source does not know this half: decide classically
-                self._fall_back(pending)
+                self._fall_back(_Pending(rid, x, key, i, client, t_in, t_wait, t_answer))
                 return
             self.counts["pairs_used"] += 1
-            i = pending.round_index
-            b = pair_from_base(self._base, i, len(self.alive))[self.rule[pending.question][bit]]
-            self._send(pending.rid, pending.x, pending.key, pending.client, b, i, pending.t_in,
-                       pending.t_answer - pending.t_wait, 0)
+            b = pair_from_base(self._base, i, len(self.alive))[self.rule[q][bit]]
+            self._send(rid, x, key, client, b, i, t_in, t_answer - t_wait, 0)
         elif words[0] == "PAIRS":
             block, first, count = int(words[2]), int(words[3]), int(words[4])
             if first > self._held_until:  # rounds in between were never held
@@ -499,13 +501,16 @@ class BalancerNode(Server):
                     "source_lost": self.source_lost, "backends_lost": sorted(self._lost),
                     "abandoned_before_this_run": self.abandoned,
                     "clock": asdict(self.clock),
-                    "waiting": len(self._waiting), "jobs": len(self._jobs)}
+                    "waiting": len(self._waiting) + len(self._measuring),
+                    "jobs": len(self._jobs)}
         return super().on_control(message)
 
     def _abandon(self) -> None:
         """Answer FAIL for every request of the last run still waiting or out (a backend,
         the coordinator or the source stopped answering), so the next run starts clean."""
         stuck = [(p.rid, p.client) for p in self._waiting.values()]
+        stuck += [(m[0], m[3]) for m in self._measuring.values()]
+        self._measuring.clear()
         stuck += [(rid, job[3]) for rid, job in self._jobs.items()]
         self._waiting.clear()
         self._jobs.clear()
