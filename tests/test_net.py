@@ -206,14 +206,16 @@ def test_game_rounds_and_percentiles() -> None:
 
 async def _in_process(strategies: list[str], table: PairTable, requests: int, backends: int = 2,
                       nodes: int = 2, seed: int = 0, kill_source: bool = False,
-                      c_probability: float = 0.5, block: int = 4096) -> dict[str, dict[str, Any]]:
+                      c_probability: float = 0.5, block: int = 4096, c_subtypes: int = 1,
+                      cache_size: int = 2, step_us: float = 20.0) -> dict[str, dict[str, Any]]:
     servers: list[Any] = []
 
     async def up(server: Any) -> Address:
         servers.append(server)
         return await server.start()
 
-    backend_addrs = [await up(Backend(LOCAL, b, ServiceTimes(0, 0, 0, 2))) for b in range(backends)]
+    backend_addrs = [await up(Backend(LOCAL, b, ServiceTimes(0, 0, 0, cache_size)))
+                     for b in range(backends)]
     source = PairSource(LOCAL, table, block=block, seed=seed + 1)
     source_addr = await up(source)
     coord_addr = await up(Coordinator(LOCAL, backends))
@@ -221,7 +223,8 @@ async def _in_process(strategies: list[str], table: PairTable, requests: int, ba
                  for n in range(nodes)]
     node_addrs = [await up(n) for n in node_objs]
     loadgen = LoadGenerator(LOCAL, node_addrs, seed=seed + 2)
-    spec = TraceSpec(nodes, requests, "step", step_us=20.0, c_probability=c_probability, seed=seed)
+    spec = TraceSpec(nodes, requests, "step", step_us=step_us, c_probability=c_probability,
+                     c_subtypes=c_subtypes, seed=seed)
     rows = {}
     try:
         if kill_source:
@@ -238,8 +241,9 @@ async def _in_process(strategies: list[str], table: PairTable, requests: int, ba
             backend_stats = [b.on_control({"op": "stats"}) for b in servers[:backends]]
             same = same_backend_probability(table.flat(), (CHSH_RULES[0], CHSH_RULES[1]))
             rows[name] = strategy_metrics(name, load, stats, backend_stats,
-                                          win_given(name, backends, 1, same), None, 1,
-                                          win_given("classical-best", backends))
+                                          win_given(name, backends, c_subtypes, same), None,
+                                          c_subtypes, win_given("classical-best", backends,
+                                                                c_subtypes))
             rows[name]["nodes"] = stats
             rows[name]["source"] = source.on_control({"op": "stats"})
     finally:
@@ -387,3 +391,15 @@ def test_power_of_two_sends_to_the_shorter_queue_whichever_answers_first() -> No
     first, second, written = asyncio.run(main())
     assert written[second].endswith(b"JOB 7 0 -1\n")
     assert b"JOB" not in written[first]
+
+
+def test_consistent_hashing_keeps_a_keys_requests_together() -> None:
+    # 4 C subtypes, 4 backends caching one key each. Hashing by key sends each key's
+    # requests to one backend (where the ring and the load bound allow), so they hit its
+    # cache more often than random routing does. About 2000 type-C requests each: the
+    # difference of two binomial fractions near 0.3 has sigma sqrt(2 * 0.21 / 2000) ~ 0.015;
+    # 4 sigma required
+    rows = asyncio.run(_in_process(["random", "consistent-hash"], IDEAL, requests=4000,
+                                   backends=4, c_subtypes=4, cache_size=1, step_us=200.0))
+    hashed, spread = rows["consistent-hash"]["cache_hit_rate"], rows["random"]["cache_hit_rate"]
+    assert hashed - spread > 4 * math.sqrt(2 * 0.3 * 0.7 / 2000)

@@ -438,21 +438,21 @@ class BalancerNode(Server):
     def _detect(self, words: list[str]) -> None:
         """Detect a block's photons on this node's own clock and send the clicks to the herald.
 
-        ``PHOTONS g b start end n d0 d1 ...``: the arrival times (source clock,
-        ps) of this arm's photons, as differences. Each is detected with the
+        ``PHOTONS g b epoch start end n d0 d1 ...``: the arrival times (source
+        clock, ps) of this arm's photons, as differences. Each is detected with the
         detector's efficiency, timestamped on this node's clock (offset, drift)
         with the detector's jitter; dark counts are added over the block. The
-        clicks go back as ``CLICKS g side b n t0 dt1 ... id0 id1 ...`` (ids: the
+        clicks go back as ``CLICKS g side b epoch n t0 dt1 ... id0 id1 ...`` (ids: the
         photon's index in the block, -1 for a dark count; the herald matches on
         the times alone, the ids only tell the oracle which matches were true).
         """
-        group, block, start, end, n = (int(w) for w in words[1:6])
+        group, block, epoch, start, end, n = (int(w) for w in words[1:7])
         c = self.clock
         rng = self._detector
         scale, offset = 1.0 + c.drift_ppm * 1e-6, c.offset_ns * 1e3
         clicks = []
         t = start
-        for k, word in enumerate(words[6:6 + n]):
+        for k, word in enumerate(words[7:7 + n]):
             t += int(word)
             if rng.random() < c.efficiency:
                 clicks.append((round(scale * t + offset + rng.gauss(0.0, c.jitter_ps)), k))
@@ -466,7 +466,7 @@ class BalancerNode(Server):
         deltas = times[:1] + [b - a for a, b in zip(times, times[1:])]
         ids = [k for _, k in clicks]
         if self._source is not None and not self._source.closed:
-            self._source.send(f"CLICKS {group} {self.side} {block} {len(clicks)} "
+            self._source.send(f"CLICKS {group} {self.side} {block} {epoch} {len(clicks)} "
                               + " ".join(map(str, deltas + ids)))
 
     async def _pairs_ready(self, timeout_s: float) -> dict[str, Any]:

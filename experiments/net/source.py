@@ -175,7 +175,8 @@ class PairSource(Server):
         self._first: dict[tuple[int, int], tuple[int, int, int]] = {}
         self.counts = {"pairs_distributed": 0, "measurements": 0, "pairs_measured_twice": 0,
                        "depolarized": 0, "heralded": 0, "heralded_true": 0, "accidental_answers": 0}
-        self._heralding = _Heralding() if self.herald is not None else None
+        epoch = 0 if getattr(self, "_heralding", None) is None else self._heralding.epoch + 1
+        self._heralding = _Heralding(epoch=epoch) if self.herald is not None else None
 
     def on_line(self, words: list[str], link: Link) -> None:
         verb = words[0]
@@ -220,7 +221,8 @@ class PairSource(Server):
             end_ps = int(round((b + 1) * spec.block_s * 1e12))
             deltas = [times[0] - start_ps] + [t1 - t0 for t0, t1 in zip(times, times[1:])] \
                 if times else []
-            line = f"PHOTONS {group} {b} {start_ps} {end_ps} {len(times)} " + " ".join(map(str, deltas))
+            line = (f"PHOTONS {group} {b} {h.epoch} {start_ps} {end_ps} {len(times)} "
+                    + " ".join(map(str, deltas)))
             for side in (0, 1):
                 link = h.links.get((group, side))
                 if link is not None and (group, side, b) not in h.sent:
@@ -234,8 +236,10 @@ class PairSource(Server):
 
         h = self._heralding
         assert h is not None
-        group, side, block, n = (int(w) for w in words[1:5])
-        values = [int(w) for w in words[5:5 + 2 * n]]
+        group, side, block, epoch, n = (int(w) for w in words[1:6])
+        if epoch != h.epoch:  # clicks of photons sent before the last reset: not this run's
+            return
+        values = [int(w) for w in words[6:6 + 2 * n]]
         times = np.cumsum(np.asarray(values[:n], dtype=np.int64))
         h.clicks.setdefault((group, block), {})[side] = (times, np.asarray(values[n:], np.int64))
         while len(h.clicks.get((group, h.next_block.get(group, 0)), {})) == 2:
@@ -338,6 +342,8 @@ class PairSource(Server):
 class _Heralding:
     """The herald's state: who gets the photons, the clicks waiting, the clock lines."""
 
+    epoch: int = 0
+    """Counts the resets: photons carry it, and clicks of an older epoch are dropped."""
     links: dict[tuple[int, int], Link] = field(default_factory=dict)
     emitted: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     sent: set[tuple[int, int, int]] = field(default_factory=set)
