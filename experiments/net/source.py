@@ -166,6 +166,8 @@ class PairSource(Server):
         self.coherence_us = coherence_us
         self.herald = herald
         self.seed = seed
+        self._epoch = 0
+        self._heralding: _Heralding | None = None
         self._clear()
         if herald is not None:
             _warm_herald()
@@ -175,8 +177,8 @@ class PairSource(Server):
         self._first: dict[tuple[int, int], tuple[int, int, int]] = {}
         self.counts = {"pairs_distributed": 0, "measurements": 0, "pairs_measured_twice": 0,
                        "depolarized": 0, "heralded": 0, "heralded_true": 0, "accidental_answers": 0}
-        epoch = 0 if getattr(self, "_heralding", None) is None else self._heralding.epoch + 1
-        self._heralding = _Heralding(epoch=epoch) if self.herald is not None else None
+        self._epoch += 1  # clicks of photons sent before this reset are dropped
+        self._heralding = _Heralding(epoch=self._epoch) if self.herald is not None else None
 
     def on_line(self, words: list[str], link: Link) -> None:
         verb = words[0]
