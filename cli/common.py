@@ -18,7 +18,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def seed(text: str) -> int:
+def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -26,6 +26,10 @@ def seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+seed = non_negative_int
+"""A seed: any non-negative integer."""
 
 
 def positive_int(text: str) -> int:
@@ -60,3 +64,4 @@ def probability(text: str) -> float:
     if value > 1:
         raise argparse.ArgumentTypeError(f"expected a probability within [0, 1], got {text!r}")
     return value
+

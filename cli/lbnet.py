@@ -25,7 +25,7 @@ from qnic.cli.common import (
     probability,
     seed,
 )
-from qnic.cli.net import add_detector_args, add_heralding_args
+from qnic.cli.net import add_detector_args, add_heralding_args, add_service_args
 
 
 def add_parser(sub: Any) -> None:
@@ -61,14 +61,7 @@ def add_parser(sub: Any) -> None:
                    help="probability that a request is type C (default 0.5)")
     p.add_argument("--c-subtypes", type=positive_int, default=1, metavar="K",
                    help="C subtypes (cache keys) (default 1)")
-    p.add_argument("--c-hit-us", type=non_negative, default=1000.0, metavar="US",
-                   help="service of a type-C request whose key is cached (default 1000)")
-    p.add_argument("--miss-penalty-us", type=non_negative, default=4000.0, metavar="US",
-                   help="added to a type-C cache miss (default 4000)")
-    p.add_argument("--e-us", type=non_negative, default=2000.0, metavar="US",
-                   help="service of a type-E request (default 2000)")
-    p.add_argument("--cache-size", type=int, default=4, metavar="K",
-                   help="keys each backend caches (default 4)")
+    add_service_args(p)
     p.add_argument("--pairs", choices=["heralded", "numbered"], default="heralded",
                    help="heralded: the source sends each node its photons, the nodes detect them "
                         "on their own clocks and the herald matches their clicks (default); "

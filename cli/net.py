@@ -16,6 +16,7 @@ from typing import Any
 from qnic.cli.common import (
     EXIT_BAD_INPUT,
     non_negative,
+    non_negative_int,
     non_negative_or_inf,
     positive_int,
     probability,
@@ -33,6 +34,18 @@ def add_detector_args(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"{what}dark counts per second per node (default 500)")
     p.add_argument("--jitter-ps", type=non_negative, default=350.0, metavar="PS",
                    help=f"{what}RMS timing jitter of a click (default 350)")
+
+
+def add_service_args(p: argparse.ArgumentParser) -> None:
+    """A backend's service times and cache: --c-hit-us, --miss-penalty-us, --e-us, --cache-size."""
+    p.add_argument("--c-hit-us", type=non_negative, default=1000.0, metavar="US",
+                   help="service time of a type-C request whose key is cached (default 1000)")
+    p.add_argument("--miss-penalty-us", type=non_negative, default=4000.0, metavar="US",
+                   help="added to a type-C request whose key is not cached (default 4000)")
+    p.add_argument("--e-us", type=non_negative, default=2000.0, metavar="US",
+                   help="service time of a type-E request (default 2000)")
+    p.add_argument("--cache-size", type=non_negative_int, default=4, metavar="K",
+                   help="keys each backend keeps in its cache (default 4)")
 
 
 def add_heralding_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -91,14 +104,7 @@ def add_parser(sub: Any) -> None:
     p = roles.add_parser("backend", help="backend server: a queue and a cache")
     _common(p)
     p.add_argument("--index", type=int, default=0, metavar="I", help="backend index (reports)")
-    p.add_argument("--c-hit-us", type=non_negative, default=1000.0, metavar="US",
-                   help="service time of a type-C request whose key is cached (default 1000)")
-    p.add_argument("--miss-penalty-us", type=non_negative, default=4000.0, metavar="US",
-                   help="added to a type-C request whose key is not cached (default 4000)")
-    p.add_argument("--e-us", type=non_negative, default=2000.0, metavar="US",
-                   help="service time of a type-E request (default 2000)")
-    p.add_argument("--cache-size", type=int, default=4, metavar="K",
-                   help="keys kept in the cache (default 4)")
+    add_service_args(p)
     p = roles.add_parser("loadgen", help="load generator")
     _common(p)
     p.add_argument("--nodes", required=True, metavar="HOST:PORT,...", help="node addresses, by index")
