@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from qnic.balancing.game import TSIRELSON_BOUND
@@ -51,7 +51,6 @@ class NetConfig:
         block: pairs per distribution block.
         coherence_us: QNIC memory coherence time T2 (inf: no decoherence).
         timeout_s: how long to wait for answers after the last request.
-        extra: more settings to report.
         herald: heralded pairs (photons, clicks on the nodes' clocks, the
             herald) instead of numbered ones.
         clocks: each node's clock and detector (default: ideal clocks).
@@ -68,7 +67,6 @@ class NetConfig:
     block: int = 4096
     coherence_us: float = math.inf
     timeout_s: float = 10.0
-    extra: dict[str, Any] = field(default_factory=dict)
     herald: HeraldSpec | None = None
     clocks: tuple[NodeClock, ...] = ()
 
@@ -400,7 +398,7 @@ def describe(config: NetConfig) -> dict[str, Any]:
             "pair_table": config.table.label, "chsh_value": config.table.chsh_value(),
             "block": config.block,
             "coherence_us": None if math.isinf(config.coherence_us) else config.coherence_us,
-            "seed": config.seed, **config.extra}
+            "seed": config.seed}
 
 
 def sweep_names(names: Sequence[str] | None, subtypes: int = 1) -> tuple[str, ...]:
