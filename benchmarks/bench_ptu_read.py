@@ -9,9 +9,18 @@ on channels 1..4, 2.5 ns apart on average, so timer overflows are rare) into
 a temporary directory with :class:`PtuWriter`, then reads it whole with
 ``PtuFile.chunks`` once per chunk size, reporting the read rate (MB/s of file
 and million tags/s) and the peak memory the reader allocated (tracemalloc,
-numpy's arrays included) against the chunk size. The file is deleted at the
+numpy's arrays included, measured in a pass of its own) against the chunk
+size. The file is deleted at the
 end. Expect the peak to grow with the chunk size and to stay far below the
 file's size.
+
+The baseline is ptufile (when installed), in the same process on the same
+file: its compiled ``decode_records`` over blocks of the same size read with
+``np.fromfile`` (bounded memory, as ours; its overflow count restarts per
+block, which changes no work done). ``x ptufile`` is our tags/s over its
+records/s (every record of this file is a tag but the rare overflow). The
+compiled kernels are loaded once before timing (``--no-warm-up`` keeps that
+first-use cost in the first row).
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+import logging
 
 import numpy as np
 
@@ -47,19 +58,59 @@ def write_file(path: Path, size_mb: float, seed: int = 1) -> int:
     return written
 
 
-def read_file(path: Path, chunk_records: int) -> tuple[float, int, int]:
-    """Read every chunk; return (seconds, tags, peak bytes allocated while reading)."""
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    start = time.perf_counter()
+def _read_all(path: Path, chunk_records: int) -> int:
     tags = 0
     with PtuFile(path) as f:
         for chunk in f.chunks(chunk_records):
             tags += len(chunk)
-    elapsed = time.perf_counter() - start
+    return tags
+
+
+def read_file(path: Path, chunk_records: int) -> tuple[float, int, int]:
+    """Read every chunk; return (seconds, tags, peak bytes allocated while reading).
+
+    Two passes: the peak under tracemalloc, then the time without it
+    (tracemalloc hooks every Python allocation, some tens of microseconds per
+    chunk, which would be timed as the reader's).
+    """
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    _read_all(path, chunk_records)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    start = time.perf_counter()
+    tags = _read_all(path, chunk_records)
+    elapsed = time.perf_counter() - start
     return elapsed, tags, peak
+
+
+def read_file_ptufile(path: Path, chunk_records: int) -> tuple[float, int] | None:
+    """ptufile's decoding of the same file in blocks; (seconds, records), None
+    without ptufile."""
+    try:
+        import ptufile
+    except ImportError:
+        return None
+    with PtuFile(path) as ours:
+        offset = ours.header.data_offset
+    logging.disable(logging.WARNING)  # ptufile logs its view of some header tags
+    try:
+        start = time.perf_counter()
+        records = 0
+        with ptufile.PtuFile(path) as ref, open(path, "rb") as fh:
+            fh.seek(offset)
+            while (block := np.fromfile(fh, dtype="<u4", count=chunk_records)).size:
+                records += ref.decode_records(block).size
+        return time.perf_counter() - start, records
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def warm_up(path: Path) -> None:
+    """Load the compiled kernels (numba's first use in a process) before timing."""
+    with PtuFile(path) as f:
+        for _ in f.chunks(1024):
+            break
 
 
 def main() -> None:
@@ -70,6 +121,8 @@ def main() -> None:
                         default=[1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22],
                         help="records per chunk to compare")
     parser.add_argument("--dir", default=None, help="where to write the file (default: a temp dir)")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="time the kernels' first use (loading or compiling) too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "bench.ptu"
@@ -78,14 +131,20 @@ def main() -> None:
         size = path.stat().st_size
         print(f"wrote {size / 1e6:.1f} MB ({n / 1e6:.1f} M tags) in "
               f"{time.perf_counter() - start:.1f} s: {path}")
+        if not args.no_warm_up:
+            warm_up(path)
         print(f"{'chunk records':>14} {'chunk MB':>9} {'s':>7} {'MB/s':>8} {'Mtags/s':>8} "
-              f"{'peak MB':>8}")
+              f"{'peak MB':>8} {'ptufile Mrec/s':>15} {'x ptufile':>10}")
         for chunk in args.chunk_records:
             elapsed, tags, peak = read_file(path, chunk)
             if tags != n:
                 raise SystemExit(f"read {tags} tags, wrote {n}")
+            base = read_file_ptufile(path, chunk)
+            ref = "-" if base is None else f"{base[1] / 1e6 / base[0]:.2f}"
+            ratio = "-" if base is None else f"{tags / elapsed / (base[1] / base[0]):.2f}"
             print(f"{chunk:>14} {chunk * 4 / 1e6:>9.2f} {elapsed:>7.2f} "
-                  f"{size / 1e6 / elapsed:>8.1f} {tags / 1e6 / elapsed:>8.2f} {peak / 1e6:>8.1f}")
+                  f"{size / 1e6 / elapsed:>8.1f} {tags / 1e6 / elapsed:>8.2f} {peak / 1e6:>8.1f} "
+                  f"{ref:>15} {ratio:>10}")
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process max RSS (writing included): {maxrss_mb:.0f} MB")
 

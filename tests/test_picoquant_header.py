@@ -159,10 +159,20 @@ def test_reads_from_an_open_stream(tmp_path: Path) -> None:
     (b"HydraHarp\x00\x00\x00\x00\x00\x00\x002.0", ".ht2/.ht3"),
     (b"TimeHarp 200\x00\x00\x00\x005.0", ".t3r"),
 ])
-def test_legacy_files_are_refused_clearly(tmp_path: Path, head: bytes, kind: str) -> None:
+def test_legacy_files_opened_as_ptu_point_to_the_legacy_reader(tmp_path: Path, head: bytes,
+                                                               kind: str) -> None:
     path = tmp_path / "legacy.bin"
     path.write_bytes(head + bytes(64))
-    with pytest.raises(UnsupportedFormatError, match=f"legacy PicoQuant {kind}.*not supported"):
+    with pytest.raises(PtuFormatError, match=f"legacy.bin: not a PTU file but a legacy "
+                                             f"PicoQuant {kind} .* file; open it with "
+                                             "picoquant.legacy.LegacyFile"):
+        PtuFile(path)
+
+
+def test_timeharp_260_legacy_files_are_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.t3"
+    path.write_bytes(b"TimeHarp 260\x00\x00\x00\x001.0" + bytes(64))
+    with pytest.raises(UnsupportedFormatError, match="legacy PicoQuant .t2/.t3 .*not supported"):
         PtuFile(path)
 
 

@@ -12,9 +12,9 @@ import pytest
 
 from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
+    PtuFormatError,
     RecordType,
     TagFileWarning,
-    UnsupportedFormatError,
 )
 from qnic.instruments.timetaggers.picoquant.files import scan
 
@@ -156,6 +156,7 @@ def test_t3_file_whose_sync_rate_disagrees_with_its_data_warns() -> None:
 
 @pytest.mark.parametrize("name", ["fcspc_topfluorPE_2_1_1_1.pt3", "pqsd_hydraharp_v10.ht2",
                                   "pqsd_hydraharp_v20.ht3", "pqsd_timeharp_v50.t3r"])
-def test_legacy_real_files_are_refused_with_a_clear_error(name: str) -> None:
-    with pytest.raises(UnsupportedFormatError, match="legacy PicoQuant .*not supported"):
+def test_legacy_real_files_opened_as_ptu_point_to_the_legacy_reader(name: str) -> None:
+    with pytest.raises(PtuFormatError, match="not a PTU file but a legacy PicoQuant .* open it "
+                                             "with picoquant.legacy.LegacyFile"):
         PtuFile(real(name))

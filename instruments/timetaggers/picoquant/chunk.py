@@ -22,6 +22,7 @@ import numpy as np
 from qnic.instruments.timetaggers.protocol import TagBatch
 
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
+_BINCOUNT_CHANNELS = 4096  # channel numbers below this are counted with bincount
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,12 @@ class TagChunk:
 
     def counts(self) -> dict[int, int]:
         """Tags per channel."""
-        ch, n = np.unique(self.channels, return_counts=True)
-        return {int(c): int(k) for c, k in zip(ch, n)}
+        ch = self.channels
+        if ch.size and 0 <= ch.min() and ch.max() < _BINCOUNT_CHANNELS:
+            n = np.bincount(ch)
+            return {int(c): int(n[c]) for c in np.flatnonzero(n)}
+        chans, n = np.unique(ch, return_counts=True)
+        return {int(c): int(k) for c, k in zip(chans, n)}
 
     def of_channel(self, channel: int) -> np.ndarray:
         """Sorted int64 ps timestamps of one channel."""

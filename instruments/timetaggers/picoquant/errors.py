@@ -42,6 +42,12 @@ class PtuTruncatedError(PtuFormatError):
         self.byte_offset = byte_offset
 
 
+class LegacyFormatError(TagFileError):
+    """A legacy PicoQuant file (.pt2, .pt3, .ht2, .ht3, .t3r) is malformed:
+    an unknown identifier or format version, a header cut off, or header
+    values no such file can hold."""
+
+
 class UnsupportedFormatError(TagFileError):
     """The file is of a known format that this project does not read."""
 

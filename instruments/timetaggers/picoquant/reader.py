@@ -36,10 +36,11 @@ from typing import BinaryIO, Self
 
 import numpy as np
 
-from qnic.instruments.timetaggers.picoquant.chunk import (
-    TagChunk,
-    TimeOrder,
-    concatenate,
+from qnic.instruments.timetaggers.picoquant.chunk import TagChunk, concatenate
+from qnic.instruments.timetaggers.picoquant.decoder import (
+    ChunkDecoder,
+    RecordBlocks,
+    RecordFormat,
 )
 from qnic.instruments.timetaggers.picoquant.errors import (
     PtuFormatError,
@@ -52,22 +53,16 @@ from qnic.instruments.timetaggers.picoquant.header import (
     PtuHeader,
     read_header,
 )
+from qnic.instruments.timetaggers.picoquant.legacy_header import LEGACY_IDENTS
 from qnic.instruments.timetaggers.picoquant.records import (
     RecordType,
-    decode,
     describe_known_types,
-    units_to_ps,
 )
 
 DEFAULT_CHUNK_RECORDS = 1 << 20  # 4 MiB of records per chunk
 
-# Legacy (pre-PTU) files start with an ASCII identifier instead of the magic.
-_LEGACY_IDENTS = {
-    b"PicoHarp 300": ".pt2/.pt3 (PicoHarp 300)",
-    b"HydraHarp": ".ht2/.ht3 (HydraHarp 400)",
-    b"TimeHarp 200": ".t3r (TimeHarp 200)",
-    b"TimeHarp 260": ".t2/.t3 (TimeHarp 260)",
-}
+# Older PicoQuant files this project does not read (TimeHarp 260's own .t2/.t3).
+_UNREAD_IDENTS = {b"TimeHarp 260": ".t2/.t3 (TimeHarp 260)"}
 _OTHER_PQ_MAGICS = {b"PQHISTO": "a PicoQuant histogram file (.phu)",
                     b"PQRESLT": "a PicoQuant result file", b"PQDEFLT": "a PicoQuant default file",
                     b"PQCOMNT": "a PicoQuant comment file"}
@@ -77,13 +72,21 @@ def check_ptu_magic(head: bytes, source: str) -> None:
     """Raise a clear error unless ``head`` (the first bytes) starts a PTU file.
 
     Raises:
-        UnsupportedFormatError: a legacy PicoQuant file or a PicoQuant file
-            without TTTR records.
-        PtuFormatError: anything else that is not a PTU file.
+        PtuFormatError: a legacy PicoQuant file (read by
+            :class:`~qnic.instruments.timetaggers.picoquant.legacy.LegacyFile`),
+            or anything else that is not a PTU file.
+        UnsupportedFormatError: a TimeHarp 260 .t2/.t3 file or a PicoQuant
+            file without TTTR records.
     """
     if head.startswith(PTU_MAGIC):
         return
-    for ident, kind in _LEGACY_IDENTS.items():
+    for ident, kind in LEGACY_IDENTS.items():
+        if head.startswith(ident):
+            raise PtuFormatError(
+                f"{source}: not a PTU file but a legacy PicoQuant {kind} file; open it with "
+                "picoquant.legacy.LegacyFile, or picoquant.files.open_chunks, which tells "
+                "the format from the first bytes")
+    for ident, kind in _UNREAD_IDENTS.items():
         if head.startswith(ident):
             raise UnsupportedFormatError(
                 f"{source}: a legacy PicoQuant {kind} file; this format is not supported. "
@@ -104,9 +107,9 @@ class PtuFile:
         name: the name used in messages (default: the path).
 
     Raises:
-        PtuFormatError: not a PTU file, unknown record type, missing or bad
-            resolution tags.
-        UnsupportedFormatError: a legacy or histogram PicoQuant file.
+        PtuFormatError: not a PTU file (a legacy PicoQuant file included),
+            unknown record type, missing or bad resolution tags.
+        UnsupportedFormatError: a histogram PicoQuant file.
     """
 
     def __init__(self, file: str | os.PathLike[str] | BinaryIO, *, name: str | None = None) -> None:
@@ -178,6 +181,10 @@ class PtuFile:
         return self.record_type.is_t3
 
     # -- records ----------------------------------------------------------------
+    def _blocks(self, chunk_records: int) -> RecordBlocks:
+        count = self.records if self._fh.seekable() else None
+        return RecordBlocks(self._fh, self.header.data_offset, count, chunk_records)
+
     def raw_records(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[np.ndarray]:
         """The undecoded records, uint32 blocks of up to ``chunk_records``.
 
@@ -185,26 +192,15 @@ class PtuFile:
             PtuTruncatedError: after the last whole record, when the file ends
                 inside a record.
         """
-        if chunk_records < 1:
-            raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
-        self._fh.seek(self.header.data_offset)
-        left = self.records if self._fh.seekable() else None
-        done = 0
-        while left is None or left > 0:
-            n = chunk_records if left is None else min(chunk_records, left)
-            data = self._fh.read(4 * n)
-            block = np.frombuffer(data[: len(data) // 4 * 4], dtype="<u4")
-            if block.size:
-                done += block.size
-                if left is not None:
-                    left -= block.size
-                yield block
-            if len(data) % 4:
-                raise self._truncated(done, len(data) % 4)
-            if block.size == 0 or (left is None and len(data) < 4 * n):
-                break
-        if self.trailing_bytes:
-            raise self._truncated(done, self.trailing_bytes)
+        blocks = self._blocks(chunk_records)
+        for block, _ in blocks:
+            yield block.copy()
+        self._raise_if_broken(blocks)
+
+    def _raise_if_broken(self, blocks: RecordBlocks) -> None:
+        partial = blocks.partial_bytes or self.trailing_bytes
+        if partial:
+            raise self._truncated(blocks.records_read, partial)
 
     def _truncated(self, index: int, present: int) -> PtuTruncatedError:
         offset = self.header.data_offset + 4 * index
@@ -218,9 +214,10 @@ class PtuFile:
     def chunks(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[TagChunk]:
         """Decode the file in chunks of ``chunk_records`` records.
 
-        Overflow counting is carried across chunks, and tags are reordered
-        across chunk boundaries (T3 micro times), so the chunks form one
-        stream sorted in time. Memory is bounded by ``chunk_records``.
+        Each block of records is decoded in one compiled pass. Overflow
+        counting is carried across chunks, and T3 tags are reordered across
+        chunk boundaries (micro times), so the chunks form one stream sorted
+        in time. Memory is bounded by ``chunk_records``, not the file.
 
         Yields:
             One :class:`TagChunk` per block of records.
@@ -229,37 +226,15 @@ class PtuFile:
             PtuTruncatedError: after the chunks of every whole record, when
                 the file ends inside a record.
         """
-        rt, order, base = self.record_type, TimeOrder(), 0
-        blocks = self.raw_records(chunk_records)
-        block = next(blocks, None)
-        broken: PtuTruncatedError | None = None
-        while block is not None:
-            try:
-                following = next(blocks, None)
-            except PtuTruncatedError as exc:  # hand out this block first
-                following, broken = None, exc
-            dec = decode(block, rt, base)
-            base = dec.overflow_base
-            coarse_ps = units_to_ps(dec.coarse, self.global_resolution_s)
-            arrays = {"timestamps": coarse_ps, "channels": dec.channels}
-            if rt.is_t3:
-                assert dec.dtime is not None
-                arrays["timestamps"] = coarse_ps + units_to_ps(dec.dtime, self.resolution_s)
-                arrays |= {"nsync": dec.coarse, "dtime": dec.dtime}
-                bound_units = dec.last_coarse
-            else:
-                bound_units = dec.overflow_base
-            bound = None if following is None else int(
-                units_to_ps(np.array([bound_units]), self.global_resolution_s)[0])
-            out = order.push(arrays, bound)
-            yield TagChunk(
-                timestamps=out["timestamps"], channels=out["channels"].astype(np.int32),
-                marker_timestamps=units_to_ps(dec.marker_coarse, self.global_resolution_s),
-                marker_bits=dec.marker_bits, records=int(block.size),
-                overflows=dec.overflows, nsync=out.get("nsync"), dtime=out.get("dtime"))
-            block = following
-        if broken is not None:
-            raise broken
+        decoder = ChunkDecoder(RecordFormat.of(self.record_type), self.global_resolution_s,
+                               self.resolution_s, self.name)
+        blocks = self._blocks(chunk_records)
+        for block, last in blocks:
+            yield decoder.decode(block, last)
+        tail = decoder.finish()
+        if tail is not None:
+            yield tail
+        self._raise_if_broken(blocks)
 
     def read(self) -> TagChunk:
         """The whole file as one chunk (for files that fit in memory)."""

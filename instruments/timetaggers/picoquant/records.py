@@ -206,12 +206,24 @@ def units_to_ps(units: np.ndarray, resolution_s: float) -> np.ndarray:
         int64 array of picoseconds, same shape.
     """
     u = np.asarray(units, dtype=np.int64)
+    whole, frac = split_unit(resolution_s)
+    if frac == 0.0:
+        return u * np.int64(whole)
+    return u * np.int64(whole) + np.rint(u * frac).astype(np.int64)
+
+
+def split_unit(resolution_s: float) -> tuple[int, float]:
+    """A time unit as (whole ps, fraction of a ps), as :func:`units_to_ps` applies it.
+
+    A unit within 1e-9 (relative) of a whole number of picoseconds gives a
+    fraction of exactly 0.0.
+    """
     res_ps = resolution_s * 1e12
     whole = round(res_ps)
     if whole > 0 and abs(res_ps - whole) <= 1e-9 * res_ps:
-        return u * np.int64(whole)
+        return int(whole), 0.0
     whole = int(np.floor(res_ps))
-    return u * np.int64(whole) + np.rint(u * (res_ps - whole)).astype(np.int64)
+    return whole, res_ps - whole
 
 
 def encode_generic_t2(units: np.ndarray, channels: np.ndarray, overflow_base: int = 0,
