@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from qnic.coincidence import outcome_counts
+from qnic.coincidence import outcome_counts_at
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import QNIC, set_bases_together
 from qnic.station import LoadedStation
@@ -79,9 +79,9 @@ class Context:
         window = int(window_ps if window_ps is not None else (self.window_ps or self.station.window_ps))
         delays = self.delays_ps or {**self.a.channel_delays, **self.b.channel_delays}
         args = (batch.timestamps, batch.channels, self.a.channels, self.b.channels, window, delays)
-        n = outcome_counts(*args).n.ravel().astype(np.float64)
-        acc = np.mean([outcome_counts(*args, offset_ps=o).n.ravel() for o in ACCIDENTAL_OFFSETS_PS],
-                      axis=0)
+        true, *shifted = outcome_counts_at(*args, (0, *ACCIDENTAL_OFFSETS_PS))
+        n = true.n.ravel().astype(np.float64)
+        acc = np.mean([c.n.ravel() for c in shifted], axis=0)
         return n, acc
 
     def set_source(self, shutter_open: bool | None = None, pump_deg: float | None = None) -> None:

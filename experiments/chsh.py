@@ -17,7 +17,7 @@ import numpy as np
 
 from qnic.bases import CHSH_ANGLES_DEG
 from qnic.chsh import SETTINGS, CHSHResult, analyze_counts
-from qnic.coincidence import OutcomeCounts, outcome_counts
+from qnic.coincidence import OutcomeCounts, OutcomeStream
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
@@ -83,8 +83,9 @@ class CHSHRun:
         """Turn both arms to setting ``key`` ("xy"), acquire and count.
 
         Tags are streamed in batches of ``chunk_s`` and counted batch by
-        batch, so memory stays bounded however long the setting; a pair cut
-        by a batch boundary (a fraction window / chunk, ~1e-8) is not counted.
+        batch in one pass with the accidental windows
+        (:class:`~qnic.coincidence.OutcomeStream`), so memory stays bounded
+        however long the setting, and pairs across batch boundaries count.
         """
         a, b = self.station.qnics["A"], self.station.qnics["B"]
         x, y = int(key[0]), int(key[1])
@@ -92,20 +93,18 @@ class CHSHRun:
         set_bases_together([(a, phi_a), (b, phi_b)])
         window = int(self.window_ps or 0)
         delays = {**a.channel_delays, **b.channel_delays}
-        total = _CountSum()
-        acc = np.zeros((ACCIDENTAL_WINDOWS, 4))
+        offsets = [k * ACCIDENTAL_OFFSET_PS for k in range(ACCIDENTAL_WINDOWS + 1)]
+        counter = OutcomeStream(a.channels, b.channels, window, delays, offsets)
         live_s = 0.0
         kept: list[TagBatch] = []
         for batch in a.tagger.stream(self.seconds_per_setting, self.chunk_s):
-            total.add(outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels,
-                                     window, delays))
-            for k in range(ACCIDENTAL_WINDOWS):
-                acc[k] += outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels,
-                                         window, delays, offset_ps=(k + 1) * ACCIDENTAL_OFFSET_PS).n.ravel()
+            counter.push(batch.timestamps, batch.channels, until_ps=batch.stop_ps)
             live_s += batch.duration_s - batch.lost_s
             if self.keep_tags:
                 kept.append(batch)
-        return SettingData(key, phi_a, phi_b, total.result(), acc.mean(axis=0),
+        total, *shifted = counter.finish()
+        acc = np.array([c.n.ravel() for c in shifted], dtype=np.float64)
+        return SettingData(key, phi_a, phi_b, total, acc.mean(axis=0),
                            acc.mean(axis=0) / ACCIDENTAL_WINDOWS, live_s, _join(kept))
 
     def run(self, recorder: RunRecorder | None = None) -> list[SettingData]:
@@ -139,28 +138,6 @@ class CHSHRun:
     def analyze(self) -> CHSHResult:
         """S from the measured settings (pure)."""
         return analyze_chsh(self.settings, int(self.window_ps or 0), self.seconds_per_setting)
-
-
-class _CountSum:
-    """Adds up :class:`OutcomeCounts` of successive batches."""
-
-    def __init__(self) -> None:
-        self.n = np.zeros((2, 2), dtype=np.int64)
-        self.double_a = self.double_b = self.events_a = self.events_b = 0
-        self.singles: dict[int, int] = {}
-
-    def add(self, c: OutcomeCounts) -> None:
-        self.n += c.n
-        self.double_a += c.double_a
-        self.double_b += c.double_b
-        self.events_a += c.events_a
-        self.events_b += c.events_b
-        for ch, v in c.singles.items():
-            self.singles[ch] = self.singles.get(ch, 0) + v
-
-    def result(self) -> OutcomeCounts:
-        return OutcomeCounts(self.n, self.double_a, self.double_b, self.events_a, self.events_b,
-                             self.singles)
 
 
 def _join(batches: list[TagBatch]) -> TagBatch | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qnic.coincidence import outcome_counts
+from qnic.coincidence import outcome_counts_at
 from qnic.fringe import FringeFit, fit_fringe
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
@@ -61,8 +61,9 @@ def measure_curve(st: LoadedStation, scan_arm: str = "A", fixed_phi_deg: float =
         set_bases_together([(a, pa), (b, pb)])
         batch = a.tagger.acquire(dwell_s)
         args = (batch.timestamps, batch.channels, a.channels, b.channels, st.window_ps, delays)
-        n = outcome_counts(*args).n.ravel().astype(float)
-        acc = np.mean([outcome_counts(*args, offset_ps=o).n.ravel() for o in _ACC_OFFSETS_PS], axis=0)
+        true, *shifted = outcome_counts_at(*args, (0, *_ACC_OFFSETS_PS))
+        n = true.n.ravel().astype(float)
+        acc = np.mean([c.n.ravel() for c in shifted], axis=0)
         net = np.clip(n - acc, 0.0, None)
         total = max(net.sum(), 1.0)
         val = (net[0] - net[1] - net[2] + net[3]) / total

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qnic.coincidence import find_coincidences
+from qnic.coincidence import outcome_counts
 from qnic.station import LoadedStation
 
 
@@ -43,13 +43,14 @@ def read_rates(station: LoadedStation, seconds: float) -> Reading:
     live = max(batch.duration_s - batch.lost_s, 1e-12)
     window = station.window_ps
     delays = {**a.channel_delays, **b.channel_delays}
-    times = {ch: batch.of_channel(ch) - delays[ch] for ch in (*a.channels, *b.channels)}
-    singles = {str(ch): t.size / live for ch, t in times.items()}
+    # One pass over the tags: coincidences per outcome pair (double clicks apart).
+    oc = outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels, window, delays)
+    singles = {str(ch): n / live for ch, n in oc.singles.items()}
     coinc, acc, counts = {}, {}, {}
-    for ca in a.channels:
-        for cb in b.channels:
+    for i, ca in enumerate(a.channels):
+        for j, cb in enumerate(b.channels):
             key = f"{ca}-{cb}"
-            n = find_coincidences(times[ca], times[cb], window)[0].size
+            n = int(oc.n[i, j])
             counts[key] = n
             coinc[key] = n / live
             acc[key] = singles[str(ca)] * singles[str(cb)] * 2 * window * 1e-12

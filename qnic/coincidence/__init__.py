@@ -10,7 +10,9 @@ Public names:
 - :class:`CoincidenceStream`, :func:`find_coincidences_chunked`: the same in
   chunks with the boundary carried over (bounded memory).
 - :func:`outcome_counts` -> :class:`OutcomeCounts`: per-outcome counts of two
-  QNICs from one tag batch, double clicks counted apart.
+  QNICs from one tag batch, double clicks counted apart;
+  :func:`outcome_counts_at` at several offsets (accidentals) in one pass;
+  :class:`OutcomeStream` the same batch by batch, exact across batches.
 - :func:`accidentals_from_rates`, :func:`accidentals_from_offset`: accidental
   coincidence estimates.
 - :func:`cross_correlation`, :func:`estimate_delay`: cross-correlation
@@ -28,13 +30,8 @@ from qnic.coincidence.correlation import (
     estimate_delay,
 )
 from qnic.coincidence.matching import IndexPairs, find_coincidences
-from qnic.coincidence.outcomes import (
-    DOUBLE_CLICK,
-    ArmEvents,
-    OutcomeCounts,
-    merge_arm,
-    outcome_counts,
-)
+from qnic.coincidence.outcome_stream import OutcomeStream, outcome_counts, outcome_counts_at
+from qnic.coincidence.outcomes import DOUBLE_CLICK, ArmEvents, OutcomeCounts, merge_arm
 from qnic.coincidence.stream import (
     DEFAULT_CHUNK_SIZE,
     CoincidenceStream,
@@ -50,6 +47,7 @@ __all__ = [
     "DelayEstimate",
     "IndexPairs",
     "OutcomeCounts",
+    "OutcomeStream",
     "accidentals_from_offset",
     "accidentals_from_rates",
     "cross_correlation",
@@ -58,4 +56,5 @@ __all__ = [
     "find_coincidences_chunked",
     "merge_arm",
     "outcome_counts",
+    "outcome_counts_at",
 ]

@@ -1,4 +1,4 @@
-"""Per-outcome coincidence counts of two QNICs from one tag batch.
+"""Per-outcome coincidences of two QNICs: the result type and the arm merge.
 
 Each arm (QNIC) has two detectors behind its polarizing beam splitter: the
 channel of outcome 0 (transmitted, H) and of outcome 1 (reflected, V). A pair
@@ -7,7 +7,8 @@ outcome channels within the window are a "double click" (a dark count, an
 afterpulse, background light or a multi-pair emission). Double clicks are
 counted apart and never silently assigned to an outcome.
 
-Procedure of :func:`outcome_counts`:
+Procedure of :func:`~qnic.coincidence.outcome_counts` (computed in one
+streaming pass by :class:`~qnic.coincidence.OutcomeStream`):
 
 1. Subtract each channel's delay (docs/conventions.md).
 2. Within each arm, match the outcome-0 clicks with the outcome-1 clicks with
@@ -22,17 +23,19 @@ Procedure of :func:`outcome_counts`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from qnic.coincidence._validate import as_int_array, as_int_ps, as_timestamps
-from qnic.coincidence.matching import match_sorted
+from qnic.coincidence._outcome_kernel import DOUBLE, arm_events
+from qnic.coincidence._validate import as_int_ps, as_timestamps
 
-DOUBLE_CLICK = 2
+END_OF_STREAM = int(np.iinfo(np.int64).max)
+"""The ``limit`` of the kernels when no event is still to come."""
+
+DOUBLE_CLICK = DOUBLE
 """Outcome code of an event in which both detectors of an arm clicked."""
 
 
@@ -116,96 +119,21 @@ def merge_arm(
     Returns:
         The arm's events, sorted by time (ties: doubles, then outcome 0, then
         outcome 1, each in click order).
-    """
-    i0, i1 = match_sorted(t_outcome0, t_outcome1, window_ps, 0)
-    single0 = np.ones(t_outcome0.size, np.bool_)
-    single0[i0] = False
-    single1 = np.ones(t_outcome1.size, np.bool_)
-    single1[i1] = False
-    t_double = np.minimum(t_outcome0[i0], t_outcome1[i1])
-    times = np.concatenate((t_double, t_outcome0[single0], t_outcome1[single1]))
-    outcome = np.concatenate(
-        (
-            np.full(t_double.size, DOUBLE_CLICK, np.int8),
-            np.zeros(int(single0.sum()), np.int8),
-            np.ones(int(single1.sum()), np.int8),
-        )
-    )
-    order = np.argsort(times, kind="stable")
-    return ArmEvents(times[order], outcome[order])
-
-
-def outcome_counts(
-    timestamps: ArrayLike,
-    channels: ArrayLike,
-    arm_a: tuple[int, int],
-    arm_b: tuple[int, int],
-    window_ps: int,
-    delays_ps: Mapping[int, int] | None = None,
-    offset_ps: int = 0,
-) -> OutcomeCounts:
-    """Count coincidences of two arms per outcome from one tag batch.
-
-    Args:
-        timestamps: Tag times in ps, 1-D integer, sorted ascending, shape (n,).
-        channels: Tag channel numbers (as the hardware numbers them), 1-D
-            integer, shape (n,). Channels of neither arm are ignored.
-        arm_a: ``(channel of outcome 0, channel of outcome 1)`` of arm A.
-        arm_b: Likewise for arm B. The four channels must be distinct.
-        window_ps: Coincidence window in ps (int, >= 0), used both for double
-            clicks within an arm and for A-B coincidences.
-        delays_ps: Channel -> delay in ps (int), subtracted from that
-            channel's timestamps; missing channels have delay 0.
-        offset_ps: Extra delay of arm B in ps (int), for accidental
-            estimation with an offset window (0 for true coincidences).
-
-    Returns:
-        The counts; see :class:`OutcomeCounts`.
 
     Raises:
-        TypeError: If an array is not of integer dtype or a scalar is not a
-            whole number.
-        ValueError: If the arrays differ in length, timestamps are not sorted,
-            the arm channels are not four distinct channels, or
-            ``window_ps < 0``.
+        ValueError: If a click array is not sorted ascending or the window is
+            negative.
     """
     window = as_int_ps(window_ps, "window_ps", minimum=0)
-    offset = as_int_ps(offset_ps, "offset_ps")
-    t = as_timestamps(timestamps, "timestamps")
-    ch = as_int_array(channels, "channels")
-    if ch.size != t.size:
-        raise ValueError(
-            f"timestamps and channels differ in length: {t.size} != {ch.size}"
-        )
-    arm_channels = _check_arms(arm_a, arm_b)
-    delays = {c: 0 for c in arm_channels}
-    for c, d in (delays_ps or {}).items():
-        if int(c) in delays:
-            delays[int(c)] = as_int_ps(d, f"delays_ps[{c}]")
-
-    clicks = {c: t[ch == c] - delays[c] for c in arm_channels}
-    events_a = merge_arm(clicks[arm_channels[0]], clicks[arm_channels[1]], window)
-    events_b = merge_arm(clicks[arm_channels[2]], clicks[arm_channels[3]], window)
-    i_a, i_b = match_sorted(events_a.time_ps, events_b.time_ps, window, offset)
-    out_a = events_a.outcome[i_a].astype(np.int64)
-    out_b = events_b.outcome[i_b].astype(np.int64)
-    is_double_a = out_a == DOUBLE_CLICK
-    is_double_b = (out_b == DOUBLE_CLICK) & ~is_double_a
-    both_single = ~(is_double_a | (out_b == DOUBLE_CLICK))
-    n = np.bincount(
-        2 * out_a[both_single] + out_b[both_single], minlength=4
-    ).astype(np.int64).reshape(2, 2)
-    return OutcomeCounts(
-        n=n,
-        double_a=int(is_double_a.sum()),
-        double_b=int(is_double_b.sum()),
-        events_a=int(events_a.time_ps.size),
-        events_b=int(events_b.time_ps.size),
-        singles={c: int(clicks[c].size) for c in arm_channels},
-    )
+    t0 = as_timestamps(t_outcome0, "t_outcome0")
+    t1 = as_timestamps(t_outcome1, "t_outcome1")
+    ev_t = np.empty(t0.size + t1.size, np.int64)
+    ev_o = np.empty(t0.size + t1.size, np.int8)
+    n, _, _ = arm_events(t0, t1, window, END_OF_STREAM, ev_t, ev_o)
+    return ArmEvents(ev_t[:n], ev_o[:n])
 
 
-def _check_arms(arm_a: tuple[int, int], arm_b: tuple[int, int]) -> tuple[int, ...]:
+def check_arms(arm_a: tuple[int, int], arm_b: tuple[int, int]) -> tuple[int, ...]:
     """Return the four arm channels (A0, A1, B0, B1) after checking them."""
     channels: list[int] = []
     for name, arm in (("arm_a", arm_a), ("arm_b", arm_b)):

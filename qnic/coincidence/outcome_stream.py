@@ -1,0 +1,229 @@
+"""Per-outcome counts of two QNICs in one streaming pass (docs/coincidences.md).
+
+:class:`OutcomeStream` takes the interleaved tag stream batch by batch and
+counts, in one pass over it, the coincidences per outcome of two arms at the
+true delay and at any number of offset windows (for accidentals). Each batch
+is split by channel with the delays subtracted (no global re-sort), each
+arm's two detectors are merged into outcome events, and the events of the
+two arms are matched once per offset; all three steps are compiled kernels
+(:mod:`qnic.coincidence._outcome_kernel`) that stop at the first segment a
+later batch could still change and carry it over, so the counts of a
+stream cut into batches equal those of the whole stream, pairs across batch
+boundaries included. :func:`outcome_counts` is the one-batch case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from qnic.coincidence._outcome_kernel import N_COUNTS
+from qnic.coincidence._outcome_pass import count_batch
+from qnic.coincidence._validate import as_int_array, as_int_ps, clamp_int64
+from qnic.coincidence.outcomes import END_OF_STREAM, OutcomeCounts, check_arms
+
+_EMPTY_T = np.empty(0, np.int64)
+_EMPTY_O = np.empty(0, np.int8)
+
+
+class OutcomeStream:
+    """Coincidences per outcome of two arms, counted batch by batch.
+
+    Args:
+        arm_a: ``(channel of outcome 0, channel of outcome 1)`` of arm A.
+        arm_b: Likewise for arm B. The four channels must be distinct.
+        window_ps: Coincidence window in ps (int, >= 0), used both for double
+            clicks within an arm and for A-B coincidences.
+        delays_ps: Channel -> delay in ps (int), subtracted from that
+            channel's timestamps; missing channels have delay 0.
+        offsets_ps: Extra delays of arm B in ps (ints) to count at; 0 is the
+            true coincidences, offsets well beyond the peak the accidentals
+            (docs/coincidences.md). One :class:`OutcomeCounts` per offset.
+
+    Memory is one batch plus the events within a window or so of its end
+    (and, with offsets, the events of arm B within the largest offset).
+
+    Example:
+        >>> s = OutcomeStream((1, 2), (3, 4), window_ps=10, offsets_ps=(0, 1000))
+        >>> s.push([0, 4, 1000], [1, 3, 1])
+        >>> s.push([1002], [4])
+        >>> [c.as_list() for c in s.finish()]
+        [[1, 0, 0, 0], [0, 0, 0, 0]]
+    """
+
+    def __init__(
+        self,
+        arm_a: tuple[int, int],
+        arm_b: tuple[int, int],
+        window_ps: int,
+        delays_ps: Mapping[int, int] | None = None,
+        offsets_ps: Sequence[int] = (0,),
+    ) -> None:
+        self._window = as_int_ps(window_ps, "window_ps", minimum=0)
+        self._channels = check_arms(arm_a, arm_b)
+        delays = {c: 0 for c in self._channels}
+        for c, d in (delays_ps or {}).items():
+            if int(c) in delays:
+                delays[int(c)] = as_int_ps(d, f"delays_ps[{c}]")
+        self._chans = np.array(self._channels, np.int64)
+        self._delays = np.array([delays[c] for c in self._channels], np.int64)
+        self._offsets = [as_int_ps(o, f"offsets_ps[{k}]") for k, o in enumerate(offsets_ps)]
+        if not self._offsets:
+            raise ValueError("offsets_ps must hold at least one offset (0 for true coincidences)")
+        self._offsets_arr = np.array(self._offsets, np.int64)
+        self._counts = np.zeros((len(self._offsets), N_COUNTS), np.int64)
+        self._singles = np.zeros(4, np.int64)
+        self._events = np.zeros(2, np.int64)
+        # Delayed clicks of the unfinished run, carried to the next batch, and
+        # for offset windows other than 0 the arms' events not yet counted at
+        # every offset, with per offset the first of A and B not yet counted.
+        self._carry: tuple[NDArray[np.int64], NDArray[np.int8]] = (_EMPTY_T, _EMPTY_O)
+        self._ev: tuple[NDArray[np.int64], NDArray[np.int8], NDArray[np.int64],
+                        NDArray[np.int8]] = (_EMPTY_T, _EMPTY_O, _EMPTY_T, _EMPTY_O)
+        self._cursors = np.zeros((len(self._offsets), 2), np.int64)
+        self._last: int | None = None
+        self._finished = False
+
+    @property
+    def offsets_ps(self) -> tuple[int, ...]:
+        """The offsets counted at, in ps."""
+        return tuple(self._offsets)
+
+    @property
+    def n_held(self) -> tuple[int, int]:
+        """Clicks carried to the next batch, and events kept for offset windows."""
+        return int(self._carry[0].size), int(self._ev[0].size + self._ev[2].size)
+
+    def push(self, timestamps: ArrayLike, channels: ArrayLike, until_ps: int | None = None) -> None:
+        """Count the next batch of the interleaved stream.
+
+        Args:
+            timestamps: Tag times in ps, 1-D integer, sorted ascending, shape
+                (n,), not before the previous batch's last tag.
+            channels: Tag channel numbers, 1-D integer, shape (n,). Channels
+                of neither arm are ignored.
+            until_ps: Optional: no later batch holds a tag before this time
+                (the batch's stop time); lets the counts advance through a
+                quiet stretch.
+
+        Raises:
+            RuntimeError: After :meth:`finish`.
+            TypeError: If an array is not of integer dtype.
+            ValueError: If the arrays differ in length, the timestamps are
+                not sorted, or the batch starts before the previous one ended.
+        """
+        if self._finished:
+            raise RuntimeError("OutcomeStream.push() called after finish()")
+        t = as_int_array(timestamps, "timestamps")
+        ch = np.asarray(channels)
+        # int32 (what taggers hand out) and int64 go to the kernel as they are.
+        if ch.dtype != np.int32:
+            ch = as_int_array(ch, "channels")
+        if ch.size != t.size:
+            raise ValueError(f"timestamps and channels differ in length: {t.size} != {ch.size}")
+        if t.size and self._last is not None and int(t[0]) < self._last:
+            raise ValueError(
+                f"timestamps must continue the stream in order: the batch's first tag "
+                f"{int(t[0])} ps is before the previous batch's last {self._last} ps")
+        last = max(int(t[-1]) if t.size else -END_OF_STREAM,
+                   -END_OF_STREAM if until_ps is None else as_int_ps(until_ps, "until_ps"),
+                   -END_OF_STREAM if self._last is None else self._last)
+        # Tags still to come have raw times >= last, so delayed times >= last
+        # minus the largest delay.
+        limit = clamp_int64(last - int(self._delays.max())) if last > -END_OF_STREAM \
+            else -END_OF_STREAM
+        self._count(t, ch, limit)
+        if last > -END_OF_STREAM:
+            self._last = last
+
+    def finish(self) -> list[OutcomeCounts]:
+        """Count everything held back and return the counts per offset."""
+        if not self._finished:
+            self._finished = True
+            self._count(_EMPTY_T, _EMPTY_T, END_OF_STREAM)
+        return self.counts()
+
+    def counts(self) -> list[OutcomeCounts]:
+        """The counts so far, one per offset (events held back not yet in)."""
+        singles = {c: int(k) for c, k in zip(self._channels, self._singles)}
+        ea, eb = int(self._events[0]), int(self._events[1])
+        return [
+            OutcomeCounts(n=row[:4].reshape(2, 2), double_a=int(row[4]), double_b=int(row[5]),
+                          events_a=ea, events_b=eb, singles=dict(singles))
+            for row in self._counts
+        ]
+
+    def _count(self, t: NDArray[np.int64], ch: NDArray[np.int64], limit: int) -> None:
+        # The kernel counts into copies, so a batch found unsorted half-way
+        # leaves the stream as it was.
+        cursors, counts = self._cursors.copy(), self._counts.copy()
+        events, singles = self._events.copy(), self._singles.copy()
+        bad, ct, cs, *ev = count_batch(
+            t, ch, self._chans, self._delays, self._window, self._offsets_arr, limit,
+            *self._carry, *self._ev, cursors, counts, events, singles)
+        if bad >= 0:
+            raise ValueError(
+                f"timestamps must be sorted ascending: timestamps[{bad}] = {int(t[bad])} < "
+                f"timestamps[{bad - 1}] = {int(t[bad - 1])} (first decrease at index {bad})")
+        self._carry = (ct, cs)
+        self._ev = (ev[0], ev[1], ev[2], ev[3])
+        self._cursors, self._counts, self._events, self._singles = cursors, counts, events, singles
+
+
+def outcome_counts(
+    timestamps: ArrayLike,
+    channels: ArrayLike,
+    arm_a: tuple[int, int],
+    arm_b: tuple[int, int],
+    window_ps: int,
+    delays_ps: Mapping[int, int] | None = None,
+    offset_ps: int = 0,
+) -> OutcomeCounts:
+    """Count coincidences of two arms per outcome from one tag batch.
+
+    Args:
+        timestamps: Tag times in ps, 1-D integer, sorted ascending, shape (n,).
+        channels: Tag channel numbers (as the hardware numbers them), 1-D
+            integer, shape (n,). Channels of neither arm are ignored.
+        arm_a: ``(channel of outcome 0, channel of outcome 1)`` of arm A.
+        arm_b: Likewise for arm B. The four channels must be distinct.
+        window_ps: Coincidence window in ps (int, >= 0), used both for double
+            clicks within an arm and for A-B coincidences.
+        delays_ps: Channel -> delay in ps (int), subtracted from that
+            channel's timestamps; missing channels have delay 0.
+        offset_ps: Extra delay of arm B in ps (int), for accidental
+            estimation with an offset window (0 for true coincidences).
+
+    Returns:
+        The counts; see :class:`OutcomeCounts`.
+
+    Raises:
+        TypeError: If an array is not of integer dtype or a scalar is not a
+            whole number.
+        ValueError: If the arrays differ in length, timestamps are not sorted,
+            the arm channels are not four distinct channels, or
+            ``window_ps < 0``.
+    """
+    return outcome_counts_at(timestamps, channels, arm_a, arm_b, window_ps, delays_ps,
+                             (offset_ps,))[0]
+
+
+def outcome_counts_at(
+    timestamps: ArrayLike,
+    channels: ArrayLike,
+    arm_a: tuple[int, int],
+    arm_b: tuple[int, int],
+    window_ps: int,
+    delays_ps: Mapping[int, int] | None = None,
+    offsets_ps: Sequence[int] = (0,),
+) -> list[OutcomeCounts]:
+    """:func:`outcome_counts` at several offsets of arm B in one pass.
+
+    Returns:
+        One :class:`OutcomeCounts` per offset, in the order given.
+    """
+    stream = OutcomeStream(arm_a, arm_b, window_ps, delays_ps, offsets_ps)
+    stream.push(timestamps, channels)
+    return stream.finish()
