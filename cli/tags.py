@@ -1,6 +1,6 @@
 """``qnic tags``: time-tag files (docs/commands.md). ``qnic tags info FILE`` reads a
-PicoQuant PTU, Photon-HDF5 or qnic ``.npz`` tags file once, in bounded
-memory, and reports what it holds."""
+PicoQuant PTU or legacy PicoQuant (.pt2/.pt3/.ht2/.ht3/.t3r), Photon-HDF5 or
+qnic ``.npz`` tags file once, in bounded memory, and reports what it holds."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_float, positive_in
 
 def add_parser(sub: Any) -> None:
     tags = sub.add_parser("tags", help="read time-tag files (PTU, Photon-HDF5, qnic .npz)",
-                          description="Time-tag files: PicoQuant PTU (T2/T3), Photon-HDF5 and "
-                                      "the .npz files of `qnic chsh --save-tags`.")
+                          description="Time-tag files: PicoQuant PTU (T2/T3) and the legacy "
+                                      ".pt2/.pt3/.ht2/.ht3/.t3r, Photon-HDF5 and the .npz "
+                                      "files of `qnic chsh --save-tags`.")
     tags_sub = tags.add_subparsers(dest="tags_command", required=True, metavar="ACTION")
     info = tags_sub.add_parser("info", help="summarize a time-tag file",
                                description="Records, events per channel, time span, overflows "
                                            "and header facts of a time-tag file.")
-    info.add_argument("file", metavar="FILE", help="a .ptu, Photon-HDF5 (.h5) or .npz file")
+    info.add_argument("file", metavar="FILE",
+                      help="a .ptu (or .pt2/.pt3/.ht2/.ht3/.t3r), Photon-HDF5 (.h5) or .npz file")
     info.add_argument("--timestamps-unit", type=positive_float, metavar="S",
                       help="Photon-HDF5: timestamp unit in seconds, for files without one")
     info.add_argument("--setting", metavar="XY", help=".npz: only this setting (e.g. 01)")
@@ -60,9 +62,12 @@ def _seconds(ps: int | None) -> str:
 
 def format_info(r: dict[str, Any]) -> str:
     """The readable summary of ``qnic tags info``."""
-    kind = {"ptu": "PicoQuant PTU", "photon-hdf5": "Photon-HDF5", "npz": "qnic .npz"}[r["format"]]
+    kind = {"ptu": "PicoQuant PTU", "picoquant-legacy": "PicoQuant legacy",
+            "photon-hdf5": "Photon-HDF5", "npz": "qnic .npz"}[r["format"]]
     if "record_type" in r:
-        kind += f", {r['record_type']} ({r['record_type_code']})"
+        kind += f", {r['record_type']}"
+        if r.get("record_type_code"):
+            kind += f" ({r['record_type_code']})"
         if r.get("hardware"):
             kind += f", hardware {r['hardware']}"
     records = f"{r['records']:,}"

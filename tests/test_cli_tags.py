@@ -82,7 +82,10 @@ def test_unknown_record_type_exits_2_naming_the_types(tmp_path: Path,
 @pytest.mark.parametrize("content, message", [
     (None, "cannot open it"),
     (b"just some text", "unknown time-tag file format"),
-    (b"HydraHarp\x00\x00\x00\x00\x00\x00\x002.0" + bytes(40), "legacy PicoQuant .ht2/.ht3"),
+    (b"HydraHarp\x00\x00\x00\x00\x00\x00\x002.0" + bytes(40),
+     "file ends inside the HydraHarp 2.0 header (text header at byte offset 0)"),
+    (b"HydraHarp\x00\x00\x00\x00\x00\x00\x009.0" + bytes(40),
+     "HydraHarp file of unknown format version '9.0'"),
 ])
 def test_bad_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                           content: bytes | None, message: str) -> None:

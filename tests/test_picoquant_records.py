@@ -9,6 +9,7 @@ hide on both sides.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import pytest
 from qnic.instruments.timetaggers.picoquant import (
     PtuFile,
     RecordType,
+    TagFileWarning,
     write_ptu_records,
 )
+from qnic.instruments.timetaggers.picoquant.chunk import concatenate
 
 ptufile = pytest.importorskip("ptufile")
 
@@ -265,3 +268,67 @@ def test_generic_t2_encoder_splits_long_gaps() -> None:
     assert wraps == 2 * (2**25 - 1) + 1 and base == wraps * 2**25
     with pytest.raises(ValueError, match="sorted"):
         encode_generic_t2(np.array([5, 4]), np.array([1, 1]))
+
+
+@pytest.mark.parametrize("rt", list(TYPES), ids=lambda r: RecordType(r).name)
+def test_compiled_decoder_matches_the_vectorised_reference(rt: int) -> None:
+    """Every 32-bit word, reserved special codes included, through the compiled
+    kernels (seven blocks, overflows carried) and through records.decode.
+    Random words keep no time order, so events are compared as sets."""
+    from qnic.instruments.timetaggers.picoquant.decoder import ChunkDecoder, RecordFormat
+    from qnic.instruments.timetaggers.picoquant.records import decode, units_to_ps
+
+    words = np.random.default_rng(rt % 1000).integers(0, 2**32, 20_000, dtype=np.uint64)
+    words = words.astype(np.uint32)
+    glob_s, res_s = resolutions(rt)
+    ref = decode(words, RecordType(rt))
+    decoder = ChunkDecoder(RecordFormat.of(RecordType(rt)), glob_s, res_s, "random")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TagFileWarning)  # random T2 words go back in time
+        chunk = concatenate([decoder.decode(b, last=True) for b in np.array_split(words, 7)])
+    times = units_to_ps(ref.coarse, glob_s)
+    if ref.dtime is not None:
+        times = times + units_to_ps(ref.dtime, res_s)
+        assert chunk.nsync is not None and chunk.dtime is not None
+        mine = np.lexsort((chunk.dtime, chunk.nsync, chunk.channels, chunk.timestamps))
+        want = np.lexsort((ref.dtime, ref.coarse, ref.channels, times))
+        assert np.array_equal(chunk.nsync[mine], ref.coarse[want])
+        assert np.array_equal(chunk.dtime[mine], ref.dtime[want])
+    else:
+        mine = np.lexsort((chunk.channels, chunk.timestamps))
+        want = np.lexsort((ref.channels, times))
+    assert np.array_equal(chunk.timestamps[mine], times[want])
+    assert np.array_equal(chunk.channels[mine], ref.channels[want])
+    assert np.array_equal(chunk.marker_timestamps, units_to_ps(ref.marker_coarse, glob_s))
+    assert np.array_equal(chunk.marker_bits, ref.marker_bits)
+    assert chunk.overflows == ref.overflows and chunk.records == words.size
+
+
+def test_t2_records_going_back_across_chunks_warn_once(tmp_path: Path) -> None:
+    # T2 records are written in time order, so each chunk is handed out whole;
+    # a file that breaks the order is read as recorded, with one warning
+    words = np.array([(0 << 25) | 100, (1 << 25) | 200, (2 << 25) | 50, (0 << 25) | 60,
+                      (1 << 25) | 10], np.uint32)
+    path = tmp_path / "odd.ptu"
+    write_ptu_records(path, 0x00010207, words, global_resolution_s=1e-12)
+    with PtuFile(path) as f, pytest.warns(TagFileWarning) as caught:
+        chunks = [c.timestamps.tolist() for c in f.chunks(2)]
+    assert chunks == [[100, 200], [50, 60], [10]]
+    assert len(caught) == 1
+    assert "odd.ptu: HydraHarp-family T2 records out of time order: a tag at 50 ps follows one " \
+           "at 200 ps in an earlier chunk" in str(caught[0].message)
+
+
+def test_the_record_kernels_are_cached_in_the_user_folder() -> None:
+    """docs/architecture.md: never beside the installed package or in the checkout."""
+    import numba
+
+    from qnic.instruments.kernel_cache import UserCacheLocator, user_cache_dir
+    from qnic.instruments.timetaggers.picoquant import kernels
+
+    found = [v for v in vars(kernels).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
+    assert len(found) >= 6
+    for kernel in found:
+        locator = kernel._cache._impl._locator
+        assert isinstance(locator, UserCacheLocator)
+        assert user_cache_dir() in Path(locator.get_cache_path()).parents

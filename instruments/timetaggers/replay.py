@@ -1,14 +1,16 @@
 """Replay recorded time tags as a tagger: ``ReplayTimeTagger``.
 
-A PTU file (any record type the PTU reader knows), a Photon-HDF5 file, or the
-``.npz`` side file of ``qnic chsh --save-tags`` (arrays ``timestamps_ps_XY``
-and ``channels_XY``) plays as a :class:`~qnic.instruments.timetaggers.protocol.TimeTagger`
-in a station: each :meth:`~ReplayTimeTagger.acquire` returns the next
-``duration_s`` of recorded tags, with the input delays applied and the file's
-channels renamed by an optional channel map (file channel -> station channel;
-unmapped channels are dropped). The format is told by the file's first bytes.
+A PTU file (any record type the PTU reader knows), a legacy PicoQuant file
+(.pt2, .pt3, .ht2, .ht3, .t3r), a Photon-HDF5 file, or the ``.npz`` side
+file of ``qnic chsh --save-tags`` (arrays ``timestamps_ps_XY`` and
+``channels_XY``) plays as a
+:class:`~qnic.instruments.timetaggers.protocol.TimeTagger` in a station:
+each :meth:`~ReplayTimeTagger.acquire` returns the next ``duration_s`` of
+recorded tags, with the input delays applied and the file's channels renamed
+by an optional channel map (file channel -> station channel; unmapped
+channels are dropped). The format is told by the file's first bytes.
 
-Replay time starts at 0 for PTU and Photon-HDF5 files (their measurement
+Replay time starts at 0 for PicoQuant and Photon-HDF5 files (their measurement
 start) and at the first tag for ``.npz`` files (which do not store the run's
 start). The recording ends 1 ps after its last tag (plus the largest positive
 input delay). An acquisition that crosses the end returns the tags up to it

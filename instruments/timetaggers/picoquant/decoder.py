@@ -103,8 +103,8 @@ class RecordBlocks:
         if chunk_records < 1:
             raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
         self._fh, self._offset, self._count = fh, offset, count
-        self._buffer = np.empty(chunk_records if count is None else max(0, min(chunk_records, count)),
-                                dtype="<u4")
+        size = chunk_records if count is None else max(0, min(chunk_records, count))
+        self._buffer = np.empty(size, dtype="<u4")
         self.records_read = 0
         self.partial_bytes = 0
 
@@ -126,7 +126,8 @@ class RecordBlocks:
         return got
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, bool]]:
-        self._fh.seek(self._offset)
+        if self._fh.seekable():  # else the header's reader left it at the first record
+            self._fh.seek(self._offset)
         left = self._count
         while left is None or left > 0:
             n = self._buffer.size if left is None else min(self._buffer.size, left)

@@ -1,12 +1,14 @@
 """Any time-tag file the project reads: tell its format, open it, summarize it.
 
 Formats, told by the first bytes (never the name): PicoQuant PTU (magic
-``PQTTTR``), Photon-HDF5 (the HDF5 signature) and NumPy ``.npz`` (a zip) as
+``PQTTTR``); the legacy PicoQuant files (.pt2/.pt3 of the PicoHarp 300,
+.ht2/.ht3 of the HydraHarp 400, .t3r of the TimeHarp 200: an ASCII
+identifier, "PicoHarp 300", "HydraHarp" or "TimeHarp 200"), read in chunks
+as PTU files are; Photon-HDF5 (the HDF5 signature) and NumPy ``.npz`` (a zip) as
 written by ``qnic chsh --save-tags``: arrays ``timestamps_ps_XY`` and
 ``channels_XY`` per setting XY, or one pair ``timestamps_ps`` and
 ``channels`` (an ``.npz`` is read whole: NumPy's format has no partial
-reads, and these side files hold one run). Legacy PicoQuant files (.pt3,
-.ht2, .ht3, .t3r) are recognised and refused with a clear error.
+reads, and these side files hold one run).
 
 (This module serves the replay tagger and ``qnic tags`` across formats; it
 lives in the ``picoquant`` package only because PTU is the main format.)
@@ -27,6 +29,8 @@ import numpy as np
 
 from qnic.instruments.timetaggers.picoquant.chunk import TagChunk
 from qnic.instruments.timetaggers.picoquant.errors import TagFileError, TagFileWarning
+from qnic.instruments.timetaggers.picoquant.legacy import LegacyFile
+from qnic.instruments.timetaggers.picoquant.legacy_header import LEGACY_IDENTS
 from qnic.instruments.timetaggers.picoquant.reader import (
     DEFAULT_CHUNK_RECORDS,
     PtuFile,
@@ -48,6 +52,7 @@ class TagFileFormat(str, Enum):
     """The time-tag file formats the project reads."""
 
     PTU = "ptu"
+    PICOQUANT_LEGACY = "picoquant-legacy"
     PHOTON_HDF5 = "photon-hdf5"
     NPZ = "npz"
 
@@ -69,11 +74,14 @@ def detect_format(source: FileSource, name: str | None = None) -> TagFileFormat:
     """The format of a time-tag file, from its first bytes.
 
     Raises:
-        UnsupportedFormatError: a legacy PicoQuant file.
+        UnsupportedFormatError: a PicoQuant file the project does not read
+            (TimeHarp 260 .t2/.t3, histograms).
         TagFileError: not a format the project reads.
     """
     head = _head(source)
     name = name or str(source)
+    if any(head.startswith(ident) for ident in LEGACY_IDENTS):
+        return TagFileFormat.PICOQUANT_LEGACY
     if head.startswith(_HDF5_MAGIC):
         return TagFileFormat.PHOTON_HDF5
     if head.startswith(_ZIP_MAGIC):
@@ -148,6 +156,9 @@ def open_chunks(source: FileSource, fmt: TagFileFormat | None = None, *,
     if fmt == TagFileFormat.PTU:
         ptu = PtuFile(source, name=name)
         return ptu.chunks(chunk_records), ptu.close
+    if fmt == TagFileFormat.PICOQUANT_LEGACY:
+        legacy = LegacyFile(source, name=name)
+        return legacy.chunks(chunk_records), legacy.close
     if fmt == TagFileFormat.PHOTON_HDF5:
         from qnic.instruments.timetaggers.photon_hdf5 import PhotonHdf5File
 
@@ -202,15 +213,29 @@ def _ptu_details(ptu: PtuFile) -> dict[str, Any]:
             "hardware": ptu.header.get("HW_Type")}
 
 
+def _legacy_details(f: LegacyFile) -> dict[str, Any]:
+    h, rt = f.header, f.record_type
+    return {"record_type": h.label,
+            "record_type_code": None if rt is None else f"0x{rt.value:08X}",
+            "file_type": h.kind.value, "format_version": h.format_version,
+            "global_resolution_s": f.global_resolution_s, "resolution_s": f.resolution_s,
+            "sync_rate_hz": f.sync_rate_hz, "header_records": f.header_records,
+            "header_duration_s": f.acquisition_time_s,
+            "hardware": h.fields.get("HardwareIdent", h.fields.get("Board[0].HardwareIdent"))
+            or h.ident,
+            "creator": h.fields.get("CreatorName"), "file_time": h.fields.get("FileTime")}
+
+
 def scan(source: FileSource, fmt: TagFileFormat | None = None, *,
          chunk_records: int = DEFAULT_CHUNK_RECORDS, name: str | None = None,
          setting: str | None = None, timestamps_unit_s: float | None = None) -> TagFileInfo:
     """Read a whole file once, in chunks, and summarize it.
 
-    Warns (``TagFileWarning``) when the tags of a PTU file span more than
-    105 % or less than 50 % of the header's acquisition time: for T3 files
-    this usually means the header's sync rate, which sets the time base, is
-    wrong.
+    Warns (``TagFileWarning``) when the tags of a PTU or legacy PicoQuant
+    file span more than 105 % or less than 50 % of the header's acquisition
+    time: for T3 files this usually means the header's sync rate, which sets
+    the time base, is wrong. A file holding fewer records than its header
+    says is not checked (its reader has warned that it is cut short).
 
     Args: as for :func:`open_chunks`.
     """
@@ -221,6 +246,10 @@ def scan(source: FileSource, fmt: TagFileFormat | None = None, *,
         ptu = PtuFile(source, name=name)
         details = _ptu_details(ptu)
         chunks, close = ptu.chunks(chunk_records), ptu.close
+    elif fmt == TagFileFormat.PICOQUANT_LEGACY:
+        legacy = LegacyFile(source, name=name)
+        details = _legacy_details(legacy)
+        chunks, close = legacy.chunks(chunk_records), legacy.close
     else:
         chunks, close = open_chunks(source, fmt, chunk_records=chunk_records, name=name,
                                     setting=setting, timestamps_unit_s=timestamps_unit_s)
@@ -240,14 +269,18 @@ def scan(source: FileSource, fmt: TagFileFormat | None = None, *,
     finally:
         close()
     header_s = details.get("header_duration_s")
+    # a file cut short (fewer records than its header says) has been warned of;
+    # its span is short for that reason
+    cut_short = records < (details.get("header_records") or 0)
     if header_s and last is not None:
         span_s = last * 1e-12
         details["duration_s"] = span_s
-        if not _SPAN_UNDER * header_s <= span_s <= _SPAN_OVER * header_s:
+        if not cut_short and not _SPAN_UNDER * header_s <= span_s <= _SPAN_OVER * header_s:
             warnings.warn(
                 f"{name}: the tags span {span_s:.6g} s but the header's acquisition time is "
                 f"{header_s:.6g} s; the data are read as they are"
-                + (" (T3: the time base is MeasDesc_GlobalResolution = 1/TTResult_SyncRate; "
-                   "check the sync rate)" if details.get("sync_rate_hz") else ""),
+                + (" (T3: the time base is the sync period, 1 / the header's sync rate; PTU: "
+                   "MeasDesc_GlobalResolution = 1/TTResult_SyncRate; check the sync rate)"
+                   if details.get("sync_rate_hz") else ""),
                 TagFileWarning, stacklevel=2)
     return TagFileInfo(fmt, records, counts, first, last, overflows, markers, details)

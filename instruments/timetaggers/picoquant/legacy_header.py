@@ -160,7 +160,9 @@ class _Cursor:
         self.offset = 0
         self.fields: dict[str, Any] = {}
 
-    def take(self, layout: tuple[str, tuple[str, ...]], part: str, prefix: str = "") -> dict[str, Any]:
+    def take(self, layout: tuple[str, tuple[str, ...]], part: str,
+             prefix: str = "") -> dict[str, Any]:
+        """Read one struct (``layout``: format, field names; "_" skipped) as a dict."""
         fmt, names = layout
         size = struct.calcsize(fmt)
         data = self.skip(size, part)
@@ -192,12 +194,17 @@ def _check_count(value: int, name: str, low: int, high: int, c: _Cursor) -> None
     _check(low <= value <= high, c.source, f"{name} is {value}; expected {low} to {high}")
 
 
-def _mode(meas_mode: int, c: _Cursor, t2: LegacyKind, t3: LegacyKind | None) -> LegacyKind:
+def _mode(values: dict[str, Any], c: _Cursor, t2: LegacyKind,
+          t3: LegacyKind | None = None) -> LegacyKind:
+    """The file type from the measurement mode (2 = T2 or TTTR, 3 = T3)."""
+    name = "MeasMode" if "MeasMode" in values else "MeasurementMode"
+    mode = values[name]
     modes = {2: t2} if t3 is None else {2: t2, 3: t3}
-    _check(meas_mode in modes, c.source,
-           f"MeasMode is {meas_mode}; expected {' or '.join(map(str, modes))} "
-           "(T2 = 2, T3 = 3; other modes hold histograms, not time tags)")
-    return modes[meas_mode]
+    meaning = "TTTR = 2" if t3 is None else "T2 = 2, T3 = 3"
+    _check(mode in modes, c.source,
+           f"{name} is {mode}; expected {' or '.join(map(str, modes))} "
+           f"({meaning}; other modes hold histograms, not time tags)")
+    return modes[mode]
 
 
 def _sync_period(rate: int, name: str, c: _Cursor) -> float:
@@ -206,10 +213,11 @@ def _sync_period(rate: int, name: str, c: _Cursor) -> float:
     return 1.0 / rate
 
 
-def _resolution(value: float, name: str, unit_s: float, c: _Cursor) -> float:
+def _resolution(value: float, name: str, per_s: float, c: _Cursor) -> float:
+    """``value`` in units of 1/``per_s`` s (ns: 1e9, ps: 1e12), in s."""
     _check(value > 0 and value < 1e9, c.source, f"{name} is {value}; expected a positive "
                                                  "resolution")
-    return float(value) * unit_s
+    return float(value) / per_s
 
 
 def _picoharp(c: _Cursor, version: str) -> LegacyHeader:
@@ -220,7 +228,7 @@ def _picoharp(c: _Cursor, version: str) -> LegacyHeader:
     _check(b["BitsPerRecord"] == 32, c.source, f"BitsPerRecord is {b['BitsPerRecord']}; "
                                                 "expected 32")
     _check_count(b["NumberOfBoards"], "NumberOfBoards", 1, _MAX_BOARDS, c)
-    kind = _mode(b["MeasMode"], c, LegacyKind.PT2, LegacyKind.PT3)
+    kind = _mode(b, c, LegacyKind.PT2, LegacyKind.PT3)
     boards = [c.take(_PH_BOARD, f"board header {i}", f"Board[{i}].")
               for i in range(b["NumberOfBoards"])]
     t = c.take(_PH_TTTR, "TTTR header")
@@ -229,7 +237,7 @@ def _picoharp(c: _Cursor, version: str) -> LegacyHeader:
     c.skip(4 * t["ImgHdrSize"], "imaging header")
     if kind == LegacyKind.PT3:
         glob = _sync_period(t["CntRate0"], "CntRate0 (the sync rate)", c)
-        res = _resolution(_f32(boards[0]["Resolution"]), "Board[0].Resolution", 1e-9, c)
+        res = _resolution(_f32(boards[0]["Resolution"]), "Board[0].Resolution", 1e9, c)
         rt = RecordType.PICOHARP_T3
     else:
         glob = res = _PH_T2_TICK_S
@@ -246,7 +254,7 @@ def _hydraharp(c: _Cursor, version: str) -> LegacyHeader:
     c.take(_DISPLAY, "display settings")
     _check(b["BitsPerRecord"] == 32, c.source, f"BitsPerRecord is {b['BitsPerRecord']}; "
                                                 "expected 32")
-    kind = _mode(b["MeasMode"], c, LegacyKind.HT2, LegacyKind.HT3)
+    kind = _mode(b, c, LegacyKind.HT2, LegacyKind.HT3)
     hw = c.take(_HH_HARDWARE, "hardware header")
     n = hw["InpChansPresent"]
     _check_count(n, "InpChansPresent", 1, _MAX_CHANNELS, c)
@@ -262,13 +270,13 @@ def _hydraharp(c: _Cursor, version: str) -> LegacyHeader:
     v2 = version == "2.0"
     if kind == LegacyKind.HT3:
         glob = _sync_period(t["SyncRate"], "SyncRate", c)
-        res = _resolution(b["Resolution"], "Resolution", 1e-12, c)
+        res = _resolution(b["Resolution"], "Resolution", 1e12, c)
         rt = RecordType.HYDRAHARP2_T3 if v2 else RecordType.HYDRAHARP_T3
     else:
         # The T2 tag unit is the header's Resolution: 1 ps in 2.0 files, 0.5 ps in
         # 1.0 ones, which libpicoquant's hh_v10_t2_decode expresses as halving
         # every v1 time tag and wrap (reference section 2.3).
-        glob = res = _resolution(b["Resolution"], "Resolution", 1e-12, c)
+        glob = res = _resolution(b["Resolution"], "Resolution", 1e12, c)
         rt = RecordType.HYDRAHARP2_T2 if v2 else RecordType.HYDRAHARP_T2
     return LegacyHeader(c.source, kind, HYDRAHARP, version, rt, glob, res, float(t["SyncRate"]),
                         t["NumRecords"], c.offset, n, t["StopAfter"] / 1000, c.fields)
@@ -280,7 +288,7 @@ def _timeharp200(c: _Cursor, version: str) -> LegacyHeader:
     c.take(_TEXT_TH_V5 if v5 else _TEXT, "text header")
     b = c.take(_TH_BIN, "binary header")
     c.take(_DISPLAY, "display settings")
-    kind = _mode(b["MeasurementMode"], c, LegacyKind.T3R, None)
+    kind = _mode(b, c, LegacyKind.T3R)
     _check_count(b["NumberOfBoards"], "NumberOfBoards", 1, _MAX_BOARDS, c)
     boards = [c.take(_TH_BOARD_V5 if v5 else _TH_BOARD_V6, f"board header {i}", f"Board[{i}].")
               for i in range(b["NumberOfBoards"])]
@@ -288,8 +296,8 @@ def _timeharp200(c: _Cursor, version: str) -> LegacyHeader:
     _check_count(t["SpecHeaderLength"], "SpecHeaderLength", 0, _MAX_EXTRA_WORDS, c)
     _check_count(t["NumberOfRecords"], "NumberOfRecords", 0, 2**31 - 1, c)
     c.skip(4 * t["SpecHeaderLength"], "special header")
-    glob = _resolution(t["TTTRGlobClock"], "TTTRGlobClock", 1e-9, c)
-    res = _resolution(_f32(boards[0]["Resolution"]), "Board[0].Resolution", 1e-9, c)
+    glob = _resolution(t["TTTRGlobClock"], "TTTRGlobClock", 1e9, c)
+    res = _resolution(_f32(boards[0]["Resolution"]), "Board[0].Resolution", 1e9, c)
     return LegacyHeader(c.source, kind, TIMEHARP200, version, None, glob, res,
                         float(t["SyncRate"]), t["NumberOfRecords"], c.offset,
                         b["RoutingChannels"], t["StopAfter"] / 1000, c.fields)
