@@ -31,7 +31,8 @@ from qnic.instruments.timetaggers.picoquant.errors import TagFileWarning
 from qnic.instruments.timetaggers.picoquant.records import RecordType, split_unit
 
 _MARKER_SCRATCH = 1024  # markers per block before the scratch grows (they are rare)
-_SORT_MOVES_PER_TAG = 8  # insertion-sort budget before a general sort takes over
+_SORT_MOVES_PER_TAG = 8  # insertion-sort budget (moves per tag, plus a slack) before
+_SORT_MOVES_SLACK = 1024  # a general stable sort takes over
 _NO_MARKER_TIMES = np.empty(0, np.int64)
 _NO_MARKER_BITS = np.empty(0, np.uint8)
 _NO_MARKER_TIMES.flags.writeable = _NO_MARKER_BITS.flags.writeable = False
@@ -247,7 +248,7 @@ class ChunkDecoder:
         """Sort the tags by time, stably: insertion sort when they are nearly
         in order (T3), else a general stable sort."""
         if len(out) == 4 and kernels.sort_nearly_sorted(
-                *out, _SORT_MOVES_PER_TAG * out[0].size + _MARKER_SCRATCH):
+                *out, _SORT_MOVES_PER_TAG * out[0].size + _SORT_MOVES_SLACK):
             return out
         order = np.argsort(out[0], kind="stable")
         return tuple(a[order] for a in out)

@@ -130,7 +130,11 @@ class DecodedRecords:
 
 
 def decode(records: np.ndarray, rectype: RecordType, overflow_base: int = 0) -> DecodedRecords:
-    """Decode TTTR records (vectorized).
+    """Decode TTTR records (vectorised numpy, whole arrays at a time).
+
+    The readers decode with the compiled kernels of
+    :mod:`~qnic.instruments.timetaggers.picoquant.kernels` in one pass per
+    block; this is the reference the tests hold them to.
 
     Args:
         records: uint32 (N,), the raw little-endian records.
