@@ -279,3 +279,30 @@ def test_stream_holds_back_only_the_boundary() -> None:
     parts.append(stream.finish())
     got = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     assert_pairs_equal(got, find_coincidences(t_a, t_b, 30, 7))
+
+
+@settings(max_examples=200, deadline=None)
+@given(t_a=stamps, t_b=stamps, window_ps=windows, delay_ps=delays,
+       threads=st.integers(min_value=2, max_value=6))
+def test_threads_give_the_one_thread_result(t_a: list[int], t_b: list[int], window_ps: int,
+                                            delay_ps: int, threads: int) -> None:
+    # Small inputs cut into up to six blocks: every cut must fall where no
+    # pair crosses, or the result would differ from the specification.
+    got = find_coincidences(np.array(t_a, np.int64), np.array(t_b, np.int64), window_ps,
+                            delay_ps, threads=threads)
+    assert_pairs_equal(got, brute_force(t_a, t_b, window_ps, delay_ps))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_threads_on_long_dense_input(threads: int) -> None:
+    t_a, t_b = _dense_streams(seed=7, n=40_000)
+    for window_ps, delay_ps in ((30, 7), (0, 7)):
+        one = find_coincidences(t_a, t_b, window_ps, delay_ps, threads=1)
+        assert_pairs_equal(find_coincidences(t_a, t_b, window_ps, delay_ps, threads=threads), one)
+        assert_pairs_equal(one, candidate_greedy(t_a, t_b, window_ps, delay_ps))
+
+
+def test_threads_must_be_a_positive_int() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads must be an int >= 1"):
+            find_coincidences([1], [1], 0, threads=bad)  # type: ignore[arg-type]

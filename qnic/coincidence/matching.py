@@ -12,15 +12,22 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qnic.coincidence._matching_kernel import match_clusters
+import numba
+
+from qnic.coincidence._runs_kernel import match_one, match_parallel
 from qnic.coincidence._validate import as_int_array, as_int_ps, check_sorted
 
 IndexPairs = tuple[NDArray[np.int64], NDArray[np.int64]]
 """Matched pairs ``(i_a, i_b)``: two int64 index arrays of equal length."""
 
+PARALLEL_MIN_TAGS = 1 << 22
+"""Inputs of at least this many tags (both streams) are matched on all threads
+by default; below it, starting the threads costs more than it saves."""
+
 
 def find_coincidences(
-    t_a: ArrayLike, t_b: ArrayLike, window_ps: int, delay_ps: int = 0
+    t_a: ArrayLike, t_b: ArrayLike, window_ps: int, delay_ps: int = 0, *,
+    threads: int | None = None,
 ) -> IndexPairs:
     """Match events of two streams within a coincidence window.
 
@@ -32,6 +39,10 @@ def find_coincidences(
             shifted timestamps must be equal.
         delay_ps: Delay of stream B relative to A in ps (int), subtracted from
             ``t_b`` before comparing.
+        threads: Threads to match on (int >= 1): the streams are cut where no
+            pair crosses and the pieces matched side by side, with exactly the
+            one-thread result. Default: all of numba's threads for inputs of
+            ``PARALLEL_MIN_TAGS`` tags or more, else one.
 
     Returns:
         ``(i_a, i_b)``: int64 index arrays, shape (n_pairs,), ordered by
@@ -54,11 +65,12 @@ def find_coincidences(
     """
     window = as_int_ps(window_ps, "window_ps", minimum=0)
     delay = as_int_ps(delay_ps, "delay_ps")
-    # The order of both streams is checked inside the matching pass itself
-    # (one pass over memory instead of three).
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
     a = as_int_array(t_a, "t_a")
     b = as_int_array(t_b, "t_b")
-    return match_sorted(a, b, window, delay, names=("t_a", "t_b"))
+    return match_sorted(a, b, window, delay, names=("t_a", "t_b"), threads=threads)
 
 
 def match_sorted(
@@ -68,6 +80,7 @@ def match_sorted(
     delay_ps: int,
     *,
     names: tuple[str, str] = ("t_a", "t_b"),
+    threads: int | None = 1,
 ) -> IndexPairs:
     """Match two int64 streams whose scalars are already checked.
 
@@ -77,6 +90,7 @@ def match_sorted(
         window_ps: Coincidence half-width in ps (>= 0).
         delay_ps: Delay of stream B in ps.
         names: Argument names of the two arrays for error messages.
+        threads: As :func:`find_coincidences` (None: by input size).
 
     Returns:
         ``(i_a, i_b)`` as :func:`find_coincidences`.
@@ -84,15 +98,12 @@ def match_sorted(
     Raises:
         ValueError: If either array is not sorted ascending.
     """
+    check_sorted(t_a, names[0])
+    check_sorted(t_b, names[1])
     if t_a.size == 0 or t_b.size == 0:
-        check_sorted(t_a, names[0])
-        check_sorted(t_b, names[1])
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    out_a, out_b, n_out, _, _, is_sorted = match_clusters(
-        t_a, t_b, window_ps, delay_ps, t_a.size, t_b.size
-    )
-    if not is_sorted:
-        check_sorted(t_a, names[0])
-        check_sorted(t_b, names[1])
-        raise ValueError(f"{names[0]} and {names[1]} must be sorted ascending")
-    return out_a[:n_out].copy(), out_b[:n_out].copy()
+    if threads is None:
+        threads = numba.get_num_threads() if t_a.size + t_b.size >= PARALLEL_MIN_TAGS else 1
+    if threads > 1:
+        return match_parallel(t_a, t_b, window_ps, delay_ps, min(threads, numba.get_num_threads()))
+    return match_one(t_a, t_b, window_ps, delay_ps)
