@@ -340,12 +340,21 @@ class ReplayTimeTagger(Instrument):
         limit = t1 - int(delays.min(initial=0))
         raw_ts, raw_ch = self._stream.take_until(max(limit, self._read_until_ps))
         self._read_until_ps = max(limit, self._read_until_ps)
-        if channels.size:
-            raw_ts = raw_ts + delays[np.searchsorted(channels, raw_ch)]
-        ts = np.concatenate((self._held[0], raw_ts))
-        cs = np.concatenate((self._held[1], raw_ch))
-        order = np.argsort(ts, kind="stable")
-        ts, cs = ts[order], cs[order]
+        if raw_ts.size and np.any(delays):
+            # A lookup table over the channels' range, not a search per tag.
+            lo = min(int(channels[0]), int(raw_ch.min()))
+            lut = np.zeros(max(int(channels[-1]), int(raw_ch.max())) - lo + 1, np.int64)
+            lut[channels - lo] = delays
+            raw_ts = raw_ts + lut[raw_ch - lo]
+        ts, cs = raw_ts, raw_ch
+        if self._held[0].size:
+            ts = np.concatenate((self._held[0], raw_ts))
+            cs = np.concatenate((self._held[1], raw_ch))
+        # Without delays the recording is already in order; with them it is
+        # nearly so, which the stable sort's runs make quick.
+        if ts.size > 1 and np.any(ts[1:] < ts[:-1]):
+            order = np.argsort(ts, kind="stable")
+            ts, cs = ts[order], cs[order]
         lo, hi = np.searchsorted(ts, [t0, t1], side="left")
         self._held = (ts[hi:], cs[hi:])
         return TagBatch(ts[lo:hi], cs[lo:hi], t0, t1)

@@ -1,10 +1,14 @@
 """Numba kernels of the one-pass outcome counter (docs/coincidences.md).
 
-:func:`merge_delayed` takes the interleaved tag stream as recorded (sorted
-by raw time) and keeps the clicks of the four arm channels with each
-channel's delay subtracted, in delayed-time order: a click moves back past
-the few before it that its delay overtakes (an insertion step, no global
-re-sort; with delays of a few ns and MHz rates almost no click moves).
+:func:`_insert` takes the interleaved tag stream as recorded (sorted by raw
+time) and keeps the clicks of the four arm channels with each channel's
+delay subtracted, in delayed-time order: a click moves back past the few
+before it that its delay overtakes (an insertion step, no global re-sort;
+with delays of a few ns and MHz rates almost no click moves). Each click is
+one int64 *key*, ``delayed time * 4 + slot`` (slots 0, 1: arm A's outcomes;
+2, 3: arm B's), so a move is one store, and keys sort as times do (clicks
+of equal time in slot order, which no result depends on). Times must lie
+within +-2^61 ps (26 days), which :data:`KEY_LIMIT_PS` states.
 
 :func:`count_runs` then cuts that sequence at every gap wider than the
 window. No pair of the nearest-first rule spans such a gap, neither a
@@ -28,6 +32,9 @@ from qnic.instruments.kernel_cache import cached_njit
 
 _NO_LIMIT = np.iinfo(np.int64).max
 
+KEY_LIMIT_PS = 1 << 61
+"""Delayed click times must lie in (-KEY_LIMIT_PS, KEY_LIMIT_PS) to be packed."""
+
 
 @cached_njit()
 def _insert(
@@ -38,48 +45,63 @@ def _insert(
     chans: np.ndarray,
     delays: np.ndarray,
     singles: np.ndarray,
-    mt: np.ndarray,
-    ms: np.ndarray,
+    mk: np.ndarray,
     m: int,
     prev: int,
 ) -> tuple[int, int, int]:
-    """Add tags ``[k0, k1)`` to the delayed sequence ``mt[1:m + 1]``.
+    """Add tags ``[k0, k1)`` to the sequence of keys ``mk[1:m + 1]``.
 
-    ``mt[0]`` holds a sentinel below every time, so the insertion step needs
+    ``mk[0]`` holds a sentinel below every key, so the insertion step needs
     no bounds check. Returns ``(m, bad, prev)``: the new length, the first
     index where ``ts`` decreases (or -1), and the last raw time seen.
     """
     c0, c1, c2, c3 = chans[0], chans[1], chans[2], chans[3]
+    # key offsets: -4 * delay + slot
+    o0 = -4 * delays[0]
+    o1 = -4 * delays[1] + 1
+    o2 = -4 * delays[2] + 2
+    o3 = -4 * delays[3] + 3
+    # The last key and the counts stay in registers: reading them back from
+    # memory would chain every tag to the store of the one before.
+    last = mk[m]
+    n0 = n1 = n2 = n3 = 0
+    bad = -1
     for k in range(k0, k1):
         t = ts[k]
         if t < prev:
-            return m, k, prev
+            bad = k
+            break
         prev = t
         x = ch[k]
-        slot = 4 - 4 * int(x == c0) - 3 * int(x == c1) - 2 * int(x == c2) - int(x == c3)
-        if slot == 4:
+        is0 = int(x == c0)
+        is1 = int(x == c1)
+        is2 = int(x == c2)
+        is3 = int(x == c3)
+        if is0 + is1 + is2 + is3 == 0:
             continue
-        singles[slot] += 1
-        d = t - delays[slot]
+        n0 += is0
+        n1 += is1
+        n2 += is2
+        n3 += is3
+        key = 4 * t + is0 * o0 + is1 * o1 + is2 * o2 + is3 * o3
         # One insertion step without a branch (a click overtaken by its
         # partner's delay moves back one place about half the time, which no
         # branch predictor learns), then the rare longer moves.
-        pt = mt[m]
-        ps = ms[m]
-        move = int(pt > d)
-        mt[m + 1] = max(pt, d)
-        mt[m] = min(pt, d)
-        ms[m + 1] = ps * move + slot * (1 - move)
-        ms[m] = slot * move + ps * (1 - move)
-        p = m - move
-        while mt[p] > d:
-            mt[p + 1] = mt[p]
-            ms[p + 1] = ms[p]
-            mt[p] = d
-            ms[p] = slot
+        high = max(last, key)
+        mk[m] = min(last, key)
+        mk[m + 1] = high
+        p = m - int(last > key)
+        while mk[p] > key:
+            mk[p + 1] = mk[p]
+            mk[p] = key
             p -= 1
+        last = high
         m += 1
-    return m, -1, prev
+    singles[0] += n0
+    singles[1] += n1
+    singles[2] += n2
+    singles[3] += n3
+    return m, bad, prev
 
 
 @cached_njit()
@@ -97,19 +119,19 @@ def _write(arm: int, t: int, outcome: int, events: np.ndarray, ev_a_t: np.ndarra
 
 
 @cached_njit()
-def _general_run(mt: np.ndarray, ms: np.ndarray, k: int, e: int, window: int,
+def _general_run(mk: np.ndarray, k: int, e: int, window: int,
                  counts: np.ndarray, events: np.ndarray, want: bool, ev_a_t: np.ndarray,
                  ev_a_o: np.ndarray, ev_b_t: np.ndarray, ev_b_o: np.ndarray) -> None:
     """Resolve a run of three or more clicks by the full rule."""
     size = e - k
     per_slot = np.zeros(4, np.int64)
     for q in range(k, e):
-        per_slot[ms[q]] += 1
+        per_slot[mk[q] & 3] += 1
     clicks = [np.empty(per_slot[s], np.int64) for s in range(4)]
     fill = np.zeros(4, np.int64)
     for q in range(k, e):
-        s = ms[q]
-        clicks[s][fill[s]] = mt[q]
+        s = mk[q] & 3
+        clicks[s][fill[s]] = mk[q] >> 2
         fill[s] += 1
     ta = np.empty(size, np.int64)
     oa = np.empty(size, np.int8)
@@ -141,8 +163,7 @@ def _general_run(mt: np.ndarray, ms: np.ndarray, k: int, e: int, window: int,
 
 @cached_njit()
 def count_runs(
-    mt: np.ndarray,
-    ms: np.ndarray,
+    mk: np.ndarray,
     window: int,
     limit: int,
     counts: np.ndarray,
@@ -163,8 +184,7 @@ def count_runs(
     of three or more take a branch (rarely taken).
 
     Args:
-        mt: int64 ps (m,): delayed click times, sorted.
-        ms: int8 (m,): their slots (0, 1: arm A's outcomes; 2, 3: arm B's).
+        mk: int64 (m,): click keys (delayed time * 4 + slot), sorted.
         window: Coincidence window in ps (>= 0), also the double-click window.
         limit: No click not in ``mt`` comes before this time (ps).
         counts: int64 (6,), incremented: n00, n01, n10, n11, double_a,
@@ -178,12 +198,15 @@ def count_runs(
     Returns:
         The index of the first click not counted (the unfinished run).
     """
-    m = mt.size
+    m = mk.size
     # The final runs form a prefix [0, end): cut before the first click within
     # a window of the limit, then back to the start of its run.
-    end = int(np.searchsorted(mt, limit - window))
+    if limit - window >= KEY_LIMIT_PS:
+        end = m
+    else:
+        end = int(np.searchsorted(mk, 4 * (limit - window)))
     if end < m:
-        while end > 0 and mt[end] - mt[end - 1] <= window:
+        while end > 0 and (mk[end] >> 2) - (mk[end - 1] >> 2) <= window:
             end -= 1
     if end == 0:
         return 0
@@ -196,37 +219,39 @@ def count_runs(
     # g_here after k, g_next after k + 1 (0 past the end of the prefix).
     g_prev2 = 0
     g_prev = 0
-    g_here = int(last > 0) & int(mt[min(1, last)] - mt[0] <= window)
+    g_here = int(last > 0) & int((mk[min(1, last)] >> 2) - (mk[0] >> 2) <= window)
     for k in range(end):
         k1 = min(k + 1, last)
-        g_next = int(k + 2 <= last) & int(mt[min(k + 2, last)] - mt[k1] <= window)
-        s = ms[k]
+        t1 = mk[k1] >> 2
+        g_next = int(k + 2 <= last) & int((mk[min(k + 2, last)] >> 2) - t1 <= window)
+        key = mk[k]
+        s = key & 3
         free = 1 - g_prev
         single = free & (1 - g_here)
         start = free & g_here & (1 - g_next)
         singles[s] += single
-        pairs[4 * s + ms[k1]] += start
+        pairs[4 * s + (mk[k1] & 3)] += start
         if free & g_here & g_next:
             e = k + 3
-            while e < end and mt[e] - mt[e - 1] <= window:
+            while e < end and (mk[e] >> 2) - (mk[e - 1] >> 2) <= window:
                 e += 1
             events[2] = na
             events[3] = nb
-            _general_run(mt, ms, k, e, window, counts, events, want,
+            _general_run(mk, k, e, window, counts, events, want,
                          ev_a_t, ev_a_o, ev_b_t, ev_b_o)
             na = events[2]
             nb = events[3]
         elif want:
             # The second click of a pair: its partner is the click before.
             second = g_prev & (1 - g_here) & (1 - g_prev2)
-            partner = ms[k1] if start else ms[max(k - 1, 0)]
+            partner = (mk[k1] if start else mk[max(k - 1, 0)]) & 3
             same_arm = int((s >> 1) == (partner >> 1)) & int(s != partner)
             emit = single | start | (second & (1 - same_arm))
             out = DOUBLE if start & same_arm else s & 1
             arm_b = s >> 1
-            ev_a_t[na] = mt[k]
+            ev_a_t[na] = key >> 2
             ev_a_o[na] = out
-            ev_b_t[nb] = mt[k]
+            ev_b_t[nb] = key >> 2
             ev_b_o[nb] = out
             na += emit & (1 - arm_b)
             nb += emit & arm_b
@@ -276,8 +301,7 @@ def count_batch(
     window: int,
     offsets: np.ndarray,
     limit_end: int,
-    carry_t: np.ndarray,
-    carry_s: np.ndarray,
+    carry: np.ndarray,
     ev_a_t: np.ndarray,
     ev_a_o: np.ndarray,
     ev_b_t: np.ndarray,
@@ -286,7 +310,7 @@ def count_batch(
     counts: np.ndarray,
     events: np.ndarray,
     singles: np.ndarray,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Count one batch of the interleaved stream, block by block, in one pass.
 
     Each block of :data:`BLOCK` tags joins the delayed sequence (carried
@@ -303,7 +327,7 @@ def count_batch(
         offsets: int64 (K,): offsets of arm B; row r of ``counts`` is offset r,
             and rows with offset 0 are counted from the runs directly.
         limit_end: Earliest delayed time of a click after this batch (ps).
-        carry_t, carry_s: Clicks carried from the last batch (int64, int8).
+        carry: int64: keys of the clicks carried from the last batch.
         ev_a_t, ev_a_o, ev_b_t, ev_b_o: Events carried for the offsets.
         cursors: int64 (K, 2): per offset, first A and B events not counted.
         counts: int64 (K, 6), incremented (layout of ``N_COUNTS``).
@@ -311,7 +335,7 @@ def count_batch(
         singles: int64 (4,): clicks per slot, incremented.
 
     Returns:
-        ``(bad, carry_t, carry_s, ev_a_t, ev_a_o, ev_b_t, ev_b_o)``: ``bad``
+        ``(bad, carry, ev_a_t, ev_a_o, ev_b_t, ev_b_o)``: ``bad``
         the first index where ``ts`` decreases (-1 if sorted; the state is
         then unchanged), and what to carry to the next batch.
     """
@@ -321,14 +345,11 @@ def count_batch(
     for r in range(n_off):
         shifted += int(offsets[r] != 0)
     dmax = delays.max()
-    cap = 2 * BLOCK + carry_t.size
-    mt = np.empty(cap + 1, np.int64)
-    ms = np.empty(cap + 1, np.int8)
-    mt[0] = np.iinfo(np.int64).min
-    ms[0] = 0
-    m = carry_t.size
-    mt[1:m + 1] = carry_t
-    ms[1:m + 1] = carry_s
+    cap = 2 * BLOCK + carry.size
+    mk = np.empty(cap + 1, np.int64)
+    mk[0] = np.iinfo(np.int64).min
+    m = carry.size
+    mk[1:m + 1] = carry
     # Event buffers: carried events at [0, na), new ones appended.
     na = ev_a_t.size
     nb = ev_b_t.size
@@ -339,13 +360,14 @@ def count_batch(
         ev_b_o = _grow(ev_b_o.copy(), nb + cap)
     zero = np.zeros(N_COUNTS, np.int64)
     pos = np.zeros(4, np.int64)
+    no_outcomes = np.empty(0, np.int8)
     prev = np.iinfo(np.int64).min
     k = 0
     while True:
         stop = min(n, k + BLOCK)
-        m, bad, prev = _insert(ts, ch, k, stop, chans, delays, singles, mt, ms, m, prev)
+        m, bad, prev = _insert(ts, ch, k, stop, chans, delays, singles, mk, m, prev)
         if bad >= 0:
-            return bad, carry_t, carry_s, ev_a_t[:na], ev_a_o[:na], ev_b_t[:nb], ev_b_o[:nb]
+            return bad, carry, ev_a_t[:na], ev_a_o[:na], ev_b_t[:nb], ev_b_o[:nb]
         k = stop
         limit = ts[k] - dmax if k < n else limit_end
         if shifted:
@@ -357,11 +379,11 @@ def count_batch(
             pos[1] = 0
             pos[2] = na
             pos[3] = nb
-            done = count_runs(mt[1:m + 1], ms[1:m + 1], window, limit, zero, pos, True,
+            done = count_runs(mk[1:m + 1], window, limit, zero, pos, True,
                               ev_a_t, ev_a_o, ev_b_t, ev_b_o)
             na = pos[2]
             nb = pos[3]
-            frontier = limit if done == m else min(limit, mt[done + 1])
+            frontier = limit if done == m else min(limit, mk[done + 1] >> 2)
             if limit_end == np.iinfo(np.int64).max and k >= n:
                 frontier = limit_end
             for r in range(n_off):
@@ -387,25 +409,23 @@ def count_batch(
         else:
             pos[0] = 0
             pos[1] = 0
-            done = count_runs(mt[1:m + 1], ms[1:m + 1], window, limit, zero, pos, False,
-                              mt[:0], ms[:0], mt[:0], ms[:0])
+            done = count_runs(mk[1:m + 1], window, limit, zero, pos, False,
+                              mk[:0], no_outcomes, mk[:0], no_outcomes)
         events[0] += pos[0]
         events[1] += pos[1]
         # The unfinished run moves to the front; the buffer grows if it is long.
         rest = m - done
-        mt[1:rest + 1] = mt[done + 1:m + 1].copy()
-        ms[1:rest + 1] = ms[done + 1:m + 1].copy()
+        mk[1:rest + 1] = mk[done + 1:m + 1].copy()
         m = rest
         if k >= n:
             break
         if m + BLOCK > cap:
             cap = 2 * (m + BLOCK)
-            mt = _grow(mt, cap + 1)
-            ms = _grow(ms, cap + 1)
+            mk = _grow(mk, cap + 1)
     for r in range(n_off):
         if offsets[r] == 0:
             counts[r] += zero
-    return (-1, mt[1:m + 1].copy(), ms[1:m + 1].copy(), ev_a_t[:na].copy(), ev_a_o[:na].copy(),
+    return (-1, mk[1:m + 1].copy(), ev_a_t[:na].copy(), ev_a_o[:na].copy(),
             ev_b_t[:nb].copy(), ev_b_o[:nb].copy())
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qnic.coincidence._outcome_kernel import N_COUNTS
-from qnic.coincidence._outcome_pass import count_batch
+from qnic.coincidence._outcome_pass import KEY_LIMIT_PS, count_batch
 from qnic.coincidence._validate import as_int_array, as_int_ps, clamp_int64
 from qnic.coincidence.outcomes import END_OF_STREAM, OutcomeCounts, check_arms
 
@@ -62,11 +62,16 @@ class OutcomeStream:
         offsets_ps: Sequence[int] = (0,),
     ) -> None:
         self._window = as_int_ps(window_ps, "window_ps", minimum=0)
+        if self._window >= KEY_LIMIT_PS // 4:
+            raise ValueError(f"window_ps must be below {KEY_LIMIT_PS // 4} ps, got {self._window}")
         self._channels = check_arms(arm_a, arm_b)
         delays = {c: 0 for c in self._channels}
         for c, d in (delays_ps or {}).items():
             if int(c) in delays:
                 delays[int(c)] = as_int_ps(d, f"delays_ps[{c}]")
+                if abs(delays[int(c)]) >= KEY_LIMIT_PS // 4:
+                    raise ValueError(f"delays_ps[{c}] must be within +-{KEY_LIMIT_PS // 4} ps, "
+                                     f"got {delays[int(c)]}")
         self._chans = np.array(self._channels, np.int64)
         self._delays = np.array([delays[c] for c in self._channels], np.int64)
         self._offsets = [as_int_ps(o, f"offsets_ps[{k}]") for k, o in enumerate(offsets_ps)]
@@ -79,7 +84,7 @@ class OutcomeStream:
         # Delayed clicks of the unfinished run, carried to the next batch, and
         # for offset windows other than 0 the arms' events not yet counted at
         # every offset, with per offset the first of A and B not yet counted.
-        self._carry: tuple[NDArray[np.int64], NDArray[np.int8]] = (_EMPTY_T, _EMPTY_O)
+        self._carry: NDArray[np.int64] = _EMPTY_T
         self._ev: tuple[NDArray[np.int64], NDArray[np.int8], NDArray[np.int64],
                         NDArray[np.int8]] = (_EMPTY_T, _EMPTY_O, _EMPTY_T, _EMPTY_O)
         self._cursors = np.zeros((len(self._offsets), 2), np.int64)
@@ -94,7 +99,7 @@ class OutcomeStream:
     @property
     def n_held(self) -> tuple[int, int]:
         """Clicks carried to the next batch, and events kept for offset windows."""
-        return int(self._carry[0].size), int(self._ev[0].size + self._ev[2].size)
+        return int(self._carry.size), int(self._ev[0].size + self._ev[2].size)
 
     def push(self, timestamps: ArrayLike, channels: ArrayLike, until_ps: int | None = None) -> None:
         """Count the next batch of the interleaved stream.
@@ -127,6 +132,11 @@ class OutcomeStream:
             raise ValueError(
                 f"timestamps must continue the stream in order: the batch's first tag "
                 f"{int(t[0])} ps is before the previous batch's last {self._last} ps")
+        if t.size and not (-KEY_LIMIT_PS < int(t[0]) - int(self._delays.max())
+                           and int(t[-1]) - int(self._delays.min()) < KEY_LIMIT_PS):
+            raise ValueError(
+                f"timestamps minus delays must lie within +-{KEY_LIMIT_PS} ps (26 days), got "
+                f"{int(t[0])} .. {int(t[-1])} ps")
         last = max(int(t[-1]) if t.size else -END_OF_STREAM,
                    -END_OF_STREAM if until_ps is None else as_int_ps(until_ps, "until_ps"),
                    -END_OF_STREAM if self._last is None else self._last)
@@ -160,14 +170,14 @@ class OutcomeStream:
         # leaves the stream as it was.
         cursors, counts = self._cursors.copy(), self._counts.copy()
         events, singles = self._events.copy(), self._singles.copy()
-        bad, ct, cs, *ev = count_batch(
+        bad, carry, *ev = count_batch(
             t, ch, self._chans, self._delays, self._window, self._offsets_arr, limit,
-            *self._carry, *self._ev, cursors, counts, events, singles)
+            self._carry, *self._ev, cursors, counts, events, singles)
         if bad >= 0:
             raise ValueError(
                 f"timestamps must be sorted ascending: timestamps[{bad}] = {int(t[bad])} < "
                 f"timestamps[{bad - 1}] = {int(t[bad - 1])} (first decrease at index {bad})")
-        self._carry = (ct, cs)
+        self._carry = carry
         self._ev = (ev[0], ev[1], ev[2], ev[3])
         self._cursors, self._counts, self._events, self._singles = cursors, counts, events, singles
 
