@@ -45,6 +45,7 @@ from qnic.instruments.timetaggers.picoquant.files import (
     scan,
 )
 from qnic.instruments.timetaggers.picoquant.reader import DEFAULT_CHUNK_RECORDS
+from qnic.instruments.timetaggers.prefetch import Prefetcher
 from qnic.instruments.timetaggers.protocol import TagBatch
 
 MAX_DELAY_PS = 1_000_000  # +-1 us of settable input delay
@@ -117,27 +118,43 @@ class ReplayInput(InstrumentChannel):
         self._level_v = float(value)
 
 
-class _TagStream:
-    """Recorded tags in time order, taken up to a time; channel map applied."""
-
-    def __init__(self, chunks: Iterator[TagChunk], channel_map: Mapping[int, int] | None) -> None:
-        self._chunks = chunks
-        self._map = channel_map
-        self._ts, self._ch, self._i = _EMPTY[0], _EMPTY[1], 0
-
-    def _pull(self) -> bool:
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            return False
+def _mapped(chunks: Iterator[TagChunk], channel_map: Mapping[int, int] | None
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each chunk's (timestamps, int32 channels), the channel map applied."""
+    for chunk in chunks:
         ts, ch = chunk.timestamps, chunk.channels
-        if self._map is not None:
-            keys = np.fromiter(self._map, dtype=np.int64)
+        if channel_map is not None:
+            keys = np.fromiter(channel_map, dtype=np.int64)
             keep = np.isin(ch, keys)
             ts, ch = ts[keep], ch[keep]
-            lut_from, lut_to = keys, np.fromiter(self._map.values(), dtype=np.int32)
+            lut_from, lut_to = keys, np.fromiter(channel_map.values(), dtype=np.int32)
             order = np.argsort(lut_from)
             ch = lut_to[order][np.searchsorted(lut_from[order], ch)]
-        self._ts, self._ch, self._i = ts, ch.astype(np.int32), 0
+        yield ts, ch.astype(np.int32, copy=False)
+
+
+class _TagStream:
+    """Recorded tags in time order, taken up to a time; channel map applied.
+
+    The chunks are decoded and mapped one or two ahead on a thread of their
+    own (:class:`~qnic.instruments.timetaggers.prefetch.Prefetcher`), so
+    reading the file overlaps with the analysis of what was read.
+    """
+
+    def __init__(self, chunks: Iterator[TagChunk], channel_map: Mapping[int, int] | None) -> None:
+        self._chunks = Prefetcher(_mapped(chunks, channel_map), name="qnic-replay-read")
+        self._ts, self._ch, self._i = _EMPTY[0], _EMPTY[1], 0
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        self._chunks.close()
+
+    def _pull(self) -> bool:
+        item = next(self._chunks, None)
+        if item is None:
+            return False
+        self._ts, self._ch = item
+        self._i = 0
         return True
 
     def take_until(self, limit_ps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,6 +291,8 @@ class ReplayTimeTagger(Instrument):
     def rewind(self) -> None:
         """Start the replay over from the beginning of the recording."""
         info = self.info
+        if self._stream is not None:
+            self._stream.close()
         if self._closer is not None:
             self._closer()
         chunks, self._closer = open_chunks(self._file(), info.format,
@@ -387,6 +406,9 @@ class ReplayTimeTagger(Instrument):
                 for ch in self.input_channels}
 
     def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
         if self._closer is not None:
             self._closer()
             self._closer = None

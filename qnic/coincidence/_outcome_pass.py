@@ -292,7 +292,7 @@ def _grow(a: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def count_batch(
     ts: np.ndarray,
     ch: np.ndarray,

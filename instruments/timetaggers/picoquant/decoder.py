@@ -18,10 +18,10 @@ which hold the same 32-bit records behind different headers.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -83,6 +83,38 @@ class RecordFormat:
 
 
 TIMEHARP200 = RecordFormat(Layout.TIMEHARP200)
+
+
+class FileSummary(NamedTuple):
+    """A T2 file counted without decoding its tags (see ``PtuFile.summary``).
+
+    Attributes:
+        records: records read.
+        events: tags per hardware channel.
+        first_ps: the earliest tag time in ps (None without tags).
+        last_ps: the latest tag time in ps (None without tags).
+        overflows: timer wraps.
+        markers: marker events.
+    """
+
+    records: int
+    events: dict[int, int]
+    first_ps: int | None
+    last_ps: int | None
+    overflows: int
+    markers: int
+
+
+def summarizer(fmt: RecordFormat) -> Callable[[np.ndarray, int, np.ndarray],
+                                              tuple[int, int, int, int, int]] | None:
+    """The counting kernel of a T2 layout, as ``f(block, base, counts)``; None for T3."""
+    if fmt.layout == Layout.PICOHARP_T2:
+        return kernels.summarize_picoharp_t2
+    if fmt.layout == Layout.HYDRAHARP_T2:
+        period, counted = fmt.overflow_period, fmt.counts_overflows
+        return lambda block, base, counts: kernels.summarize_hydraharp_t2(
+            block, base, period, counted, counts)
+    return None
 
 
 class RecordBlocks:

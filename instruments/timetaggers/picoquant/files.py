@@ -242,10 +242,17 @@ def scan(source: FileSource, fmt: TagFileFormat | None = None, *,
     name = name or str(getattr(source, "name", source))
     fmt = fmt or detect_format(source, name)
     details: dict[str, Any] = {}
+    summary = None
     if fmt == TagFileFormat.PTU:
         ptu = PtuFile(source, name=name)
         details = _ptu_details(ptu)
         chunks, close = ptu.chunks(chunk_records), ptu.close
+        # T2: counted in one compiled pass, the tags never written out
+        try:
+            summary = ptu.summary(chunk_records)
+        except BaseException:
+            ptu.close()
+            raise
     elif fmt == TagFileFormat.PICOQUANT_LEGACY:
         legacy = LegacyFile(source, name=name)
         details = _legacy_details(legacy)
@@ -257,6 +264,11 @@ def scan(source: FileSource, fmt: TagFileFormat | None = None, *,
     first = last = None
     records = overflows = markers = 0
     try:
+        if summary is not None:
+            records, counts, overflows, markers = (summary.records, summary.events,
+                                                   summary.overflows, summary.markers)
+            first, last = summary.first_ps, summary.last_ps
+            chunks = iter(())
         for chunk in chunks:
             records += chunk.records
             overflows += chunk.overflows

@@ -45,7 +45,7 @@ from qnic.instruments.kernel_cache import cached_njit
 _EARLIEST = np.iinfo(np.int64).min
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def _ps(units: int, whole: int, frac: float) -> int:
     """``units`` of a time unit (``whole`` ps + ``frac`` ps) as int64 ps."""
     if frac == 0.0:
@@ -53,12 +53,12 @@ def _ps(units: int, whole: int, frac: float) -> int:
     return units * whole + int(np.rint(units * frac))
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def _previous(out_ts: np.ndarray, start: int) -> int:
     return out_ts[start - 1] if start > 0 else _EARLIEST
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def decode_picoharp_t2(rec: np.ndarray, base: int, g_whole: int, g_frac: float,
                        out_ts: np.ndarray, out_ch: np.ndarray, start: int,
                        mk_ts: np.ndarray, mk_bits: np.ndarray
@@ -92,7 +92,7 @@ def decode_picoharp_t2(rec: np.ndarray, base: int, g_whole: int, g_frac: float,
     return n - start, n_mk, ovf, base, last, ordered
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def decode_hydraharp_t2(rec: np.ndarray, base: int, period: int, counted: bool,
                         g_whole: int, g_frac: float, out_ts: np.ndarray, out_ch: np.ndarray,
                         start: int, mk_ts: np.ndarray, mk_bits: np.ndarray
@@ -134,7 +134,7 @@ def decode_hydraharp_t2(rec: np.ndarray, base: int, period: int, counted: bool,
     return n - start, n_mk, ovf, base, last, ordered
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def decode_picoharp_t3(rec: np.ndarray, base: int, g_whole: int, g_frac: float,
                        m_whole: int, m_frac: float, out_ts: np.ndarray, out_ch: np.ndarray,
                        out_nsync: np.ndarray, out_dtime: np.ndarray, start: int,
@@ -172,7 +172,7 @@ def decode_picoharp_t3(rec: np.ndarray, base: int, g_whole: int, g_frac: float,
     return n - start, n_mk, ovf, base, last, ordered
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def decode_hydraharp_t3(rec: np.ndarray, base: int, counted: bool, g_whole: int,
                         g_frac: float, m_whole: int, m_frac: float, out_ts: np.ndarray,
                         out_ch: np.ndarray, out_nsync: np.ndarray, out_dtime: np.ndarray,
@@ -212,7 +212,7 @@ def decode_hydraharp_t3(rec: np.ndarray, base: int, counted: bool, g_whole: int,
     return n - start, n_mk, ovf, base, last, ordered
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def decode_timeharp200(rec: np.ndarray, base: int, g_whole: int, g_frac: float,
                        out_ts: np.ndarray, out_ch: np.ndarray, out_nsync: np.ndarray,
                        out_dtime: np.ndarray, start: int, mk_ts: np.ndarray,
@@ -251,7 +251,7 @@ def decode_timeharp200(rec: np.ndarray, base: int, g_whole: int, g_frac: float,
     return n - start, n_mk, ovf, base, last, ordered
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def sort_nearly_sorted(ts: np.ndarray, ch: np.ndarray, nsync: np.ndarray, dtime: np.ndarray,
                        budget: int) -> bool:
     """Stable insertion sort of ``ts`` carrying the other arrays along.
@@ -284,3 +284,65 @@ def sort_nearly_sorted(ts: np.ndarray, ch: np.ndarray, nsync: np.ndarray, dtime:
         if moves > budget:
             return False
     return True
+
+
+# -- summaries: what a scan of a T2 file needs, without writing the tags ------
+#
+# Each returns ``(markers, overflows, base, lo, hi)``: markers and timer wraps
+# counted, the overflow correction after the block, and the earliest and
+# latest event time of the block in file units (``lo`` > ``hi`` if none);
+# ``counts[hw]`` is incremented per event of hardware channel ``hw``.
+
+
+@cached_njit(nogil=True)
+def summarize_picoharp_t2(rec: np.ndarray, base: int, counts: np.ndarray
+                          ) -> tuple[int, int, int, int, int]:
+    """:func:`decode_picoharp_t2`, counting instead of writing."""
+    n_mk, ovf = 0, 0
+    lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    for i in range(rec.size):
+        r = int(rec[i])
+        ch = r >> 28
+        field = r & 0x0FFFFFFF
+        if ch == 15:
+            if field & 0xF == 0:
+                base += 210_698_240
+                ovf += 1
+            else:
+                n_mk += 1
+        else:
+            t = base + field
+            lo = min(lo, t)
+            hi = max(hi, t)
+            counts[ch] += 1
+    return n_mk, ovf, base, lo, hi
+
+
+@cached_njit(nogil=True)
+def summarize_hydraharp_t2(rec: np.ndarray, base: int, period: int, counted: bool,
+                           counts: np.ndarray) -> tuple[int, int, int, int, int]:
+    """:func:`decode_hydraharp_t2`, counting instead of writing."""
+    n_mk, ovf = 0, 0
+    lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    for i in range(rec.size):
+        r = int(rec[i])
+        ch = (r >> 25) & 0x3F
+        field = r & 0x1FFFFFF
+        hw = ch + 1
+        if r >> 31:
+            if ch == 63:
+                count = field if counted and field != 0 else 1
+                base += count * period
+                ovf += count
+                continue
+            if ch > 15:
+                continue
+            if ch != 0:
+                n_mk += 1
+                continue
+            hw = 0
+        t = base + field
+        lo = min(lo, t)
+        hi = max(hi, t)
+        counts[hw] += 1
+    return n_mk, ovf, base, lo, hi

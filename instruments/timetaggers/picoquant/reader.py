@@ -39,8 +39,10 @@ import numpy as np
 from qnic.instruments.timetaggers.picoquant.chunk import TagChunk, concatenate
 from qnic.instruments.timetaggers.picoquant.decoder import (
     ChunkDecoder,
+    FileSummary,
     RecordBlocks,
     RecordFormat,
+    summarizer,
 )
 from qnic.instruments.timetaggers.picoquant.errors import (
     PtuFormatError,
@@ -57,6 +59,7 @@ from qnic.instruments.timetaggers.picoquant.legacy_header import LEGACY_IDENTS
 from qnic.instruments.timetaggers.picoquant.records import (
     RecordType,
     describe_known_types,
+    split_unit,
 )
 
 DEFAULT_CHUNK_RECORDS = 1 << 20  # 4 MiB of records per chunk
@@ -235,6 +238,41 @@ class PtuFile:
         if tail is not None:
             yield tail
         self._raise_if_broken(blocks)
+
+    def summary(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> FileSummary | None:
+        """What :func:`~qnic.instruments.timetaggers.picoquant.files.scan` needs,
+        for T2 files without decoding the tags into arrays (None for T3).
+
+        One compiled counting pass per block: records, tags per channel, the
+        first and last tag time, timer wraps and markers.
+
+        Raises:
+            PtuTruncatedError: when the file ends inside a record.
+        """
+        fmt = RecordFormat.of(self.record_type)
+        summarize = summarizer(fmt)
+        if summarize is None:
+            return None
+        counts = np.zeros(66, np.int64)
+        base = 0
+        lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+        records = overflows = markers = 0
+        blocks = self._blocks(chunk_records)
+        for block, _ in blocks:
+            n_mk, ovf, base, b_lo, b_hi = summarize(block, base, counts)
+            records += int(block.size)
+            overflows += int(ovf)
+            markers += int(n_mk)
+            lo, hi = min(lo, int(b_lo)), max(hi, int(b_hi))
+        self._raise_if_broken(blocks)
+        g_whole, g_frac = split_unit(self.global_resolution_s)
+
+        def ps(units: int) -> int:
+            return units * g_whole + (int(np.rint(units * g_frac)) if g_frac else 0)
+
+        first, last = (ps(lo), ps(hi)) if lo <= hi else (None, None)
+        return FileSummary(records, {int(c): int(counts[c]) for c in np.flatnonzero(counts)},
+                           first, last, overflows, markers)
 
     def read(self) -> TagChunk:
         """The whole file as one chunk (for files that fit in memory)."""
