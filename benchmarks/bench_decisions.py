@@ -6,7 +6,7 @@ Run on demand (not part of the tests)::
 
 A decision is one balancer's choice of server for one request: its question
 (request type) and its own outcome bit in, one of its pair's two servers out.
-Measured in this process, best of the repeats, in ns per decision:
+Measured in this process, in ns per decision:
 
 - batch: ``Balancer.decide_batch`` of both sides over ``--pairs`` decision
   pairs whose outcome bits are already in memory (pairs buffered);
@@ -21,43 +21,35 @@ Measured in this process, best of the repeats, in ns per decision:
 Also reported, as context: drawing the joint outcomes from the ideal table
 (``OutcomeTable.sample``), which stands for nature in the simulation and is
 not part of a decision. The budget is 5 microseconds per decision.
+
+All are timed in turn within each repeat (interleaved); the median and the
+range of the repeats are reported. The runner (``python -m benchmarks
+--only decisions``) uses the defaults (2e5 pairs and 5e4 requests with
+``--quick``).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 from qnic.balancing import PairBuffer, chsh_strategy, ideal_table, quantum_chsh
 
+try:
+    from benchmarks.common import Row, compare, interleaved, print_row
+except ModuleNotFoundError:  # run as a script: python benchmarks/bench_decisions.py
+    from common import Row, compare, interleaved, print_row  # type: ignore[no-redef]
+
 BUDGET_NS = 5_000.0
 
 
-def best_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=1_000_000)
-    parser.add_argument("--scalar", type=int, default=200_000, help="requests in the Python loops")
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def timings(n: int, k: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per decision (per pair drawn for ``nature``) of each call, interleaved."""
     rng = np.random.default_rng(2025)
     table = ideal_table(chsh_strategy())
     strategy = quantum_chsh(table)
     side_a, side_b = strategy.balancers()
-    n = args.pairs
     x = rng.integers(0, 2, n).astype(np.int8)
     y = rng.integers(0, 2, n).astype(np.int8)
     servers = np.stack((rng.integers(0, 100, n), rng.integers(100, 200, n)), axis=1)
@@ -75,16 +67,6 @@ def main() -> None:
         aa, bb = buffers.pop().take(x, y)
         return side_a.decide_batch(x, aa, servers), side_b.decide_batch(y, bb, servers)
 
-    def timed_with_buffer() -> float:
-        best = float("inf")
-        for _ in range(args.repeats + 1):
-            fill()
-            t0 = time.perf_counter()
-            batch_with_buffer()
-            best = min(best, time.perf_counter() - t0)
-        return best
-
-    k = args.scalar
     xs, os_, ps = x[:k].tolist(), a[:k].tolist(), [(int(u), int(v)) for u, v in servers[:k]]
     decide = side_a.decide
 
@@ -105,21 +87,48 @@ def main() -> None:
     def nature() -> object:
         return table.sample(x, y, rng.random(n))
 
-    rows = [
-        ("batch (pairs buffered)", best_seconds(batch, args.repeats) / (2 * n)),
-        ("batch + PairBuffer.take", timed_with_buffer() / (2 * n)),
-        ("scalar Balancer.decide", best_seconds(scalar, args.repeats) / k),
-        ("baseline: dict lookup per decision", best_seconds(dict_baseline, args.repeats) / k),
-        ("baseline: numpy gather, same size", best_seconds(gather_baseline, args.repeats) / (2 * n)),
-        ("context: nature's joint draw per pair", best_seconds(nature, args.repeats) / n),
+    seconds = interleaved({"batch": batch, "buffer": batch_with_buffer, "scalar": scalar,
+                           "dict": dict_baseline, "gather": gather_baseline, "nature": nature},
+                          repeats, setup={"buffer": fill})
+    per = {"batch": 2 * n, "buffer": 2 * n, "scalar": k, "dict": k, "gather": 2 * n, "nature": n}
+    return {name: [s / per[name] for s in v] for name, v in seconds.items()}
+
+
+def measure(n: int, k: int, repeats: int) -> list[Row]:
+    """Rows: each way of deciding against a dict lookup per request."""
+    t = timings(n, k, repeats)
+    dict_base = "Python dict lookup per request (request type -> server) in a list comprehension"
+    budget = f"budget {BUDGET_NS / 1e3:g} us per decision"
+    return [
+        compare("decisions", f"Balancer.decide_batch, both sides, {n:,} decision pairs "
+                "(outcome bits buffered)", "s", t["batch"], dict_base, t["dict"],
+                higher_is_better=False, notes=budget),
+        compare("decisions", f"Balancer.decide_batch plus PairBuffer.take, {n:,} decision "
+                "pairs", "s", t["buffer"], dict_base, t["dict"], higher_is_better=False,
+                notes=budget),
+        compare("decisions", f"Balancer.decide_batch, {n:,} decision pairs", "s", t["batch"],
+                f"numpy fancy-index gather of the same size ({2 * n:,} elements)", t["gather"],
+                higher_is_better=False, notes="the memory traffic of any vectorized decision"),
+        compare("decisions", f"Balancer.decide once per request in a Python loop, {k:,} "
+                "requests", "s", t["scalar"], dict_base, t["dict"], higher_is_better=False,
+                notes=f"{budget}; context, not a decision: nature's joint draw "
+                      f"{np.median(t['nature']) * 1e9:.1f} ns per pair"),
     ]
-    print(f"decision layer, {n} decision pairs (batch), {k} requests (Python loops), "
-          f"best of {args.repeats}")
-    for name, seconds in rows:
-        ns = seconds * 1e9
-        verdict = "" if name.startswith(("baseline", "context")) else \
-            ("  within 5 us" if ns <= BUDGET_NS else "  OVER the 5 us budget")
-        print(f"  {name:<40} {ns:9.1f} ns per decision{verdict}")
+
+
+def run(quick: bool) -> list[Row]:
+    """1e6 decision pairs and 2e5 requests (2e5 and 5e4 with ``quick``), 5 repeats."""
+    return measure(200_000, 50_000, 5) if quick else measure(1_000_000, 200_000, 5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--scalar", type=int, default=200_000, help="requests in the Python loops")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    for row in measure(args.pairs, args.scalar, args.repeats):
+        print_row(row)
 
 
 if __name__ == "__main__":

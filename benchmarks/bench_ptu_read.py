@@ -21,23 +21,32 @@ block, which changes no work done). ``x ptufile`` is our tags/s over its
 records/s (every record of this file is a tag but the rare overflow). The
 compiled kernels are loaded once before timing (``--no-warm-up`` keeps that
 first-use cost in the first row).
+
+The runner (``python -m benchmarks --only ptu_read``) does the same at one
+chunk size (262,144 records) on a 200 MB file (40 MB with ``--quick``),
+5 interleaved repeats of ours and ptufile, and the peak memory of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-
-import logging
 
 import numpy as np
 
 from qnic.instruments.timetaggers.picoquant import PtuFile, PtuWriter
 from qnic.instruments.timetaggers.protocol import TagBatch
+
+try:
+    from benchmarks.common import Row, compare, interleaved
+except ModuleNotFoundError:  # run as a script: python benchmarks/bench_ptu_read.py
+    from common import Row, compare, interleaved  # type: ignore[no-redef]
 
 WRITE_BLOCK = 1 << 22  # tags per written batch (bounds the writer's memory)
 MEAN_SPACING_PS = 2_500
@@ -88,22 +97,82 @@ def read_file_ptufile(path: Path, chunk_records: int) -> tuple[float, int] | Non
     """ptufile's decoding of the same file in blocks; (seconds, records), None
     without ptufile."""
     try:
-        import ptufile
+        import ptufile  # noqa: F401
     except ImportError:
         return None
+    offset = _data_offset(path)
+    start = time.perf_counter()
+    records = _read_all_ptufile(path, chunk_records, offset)
+    return time.perf_counter() - start, records
+
+
+def _data_offset(path: Path) -> int:
     with PtuFile(path) as ours:
-        offset = ours.header.data_offset
+        return ours.header.data_offset
+
+
+def _read_all_ptufile(path: Path, chunk_records: int, offset: int) -> int:
+    import ptufile
+
     logging.disable(logging.WARNING)  # ptufile logs its view of some header tags
     try:
-        start = time.perf_counter()
         records = 0
         with ptufile.PtuFile(path) as ref, open(path, "rb") as fh:
             fh.seek(offset)
             while (block := np.fromfile(fh, dtype="<u4", count=chunk_records)).size:
                 records += ref.decode_records(block).size
-        return time.perf_counter() - start, records
+        return records
     finally:
         logging.disable(logging.NOTSET)
+
+
+def _peak(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated while ``fn`` runs (tracemalloc, numpy's arrays included)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def measure(path: Path, tags: int, chunk_records: int, repeats: int) -> list[Row]:
+    """Read rate and peak memory, ours against ptufile, at one chunk size."""
+    size_mb = path.stat().st_size / 1e6
+    what = (f"read a {size_mb:.0f} MB Generic T2 PTU file ({tags / 1e6:.1f} M tags, page "
+            f"cache warm) in chunks of {chunk_records:,} records")
+    calls: dict[str, Callable[[], object]] = {"ours": lambda: _read_all(path, chunk_records)}
+    try:
+        import ptufile  # noqa: F401
+        offset = _data_offset(path)
+        calls["ptufile"] = lambda: _read_all_ptufile(path, chunk_records, offset)
+        base = "ptufile decode_records on the same blocks (np.fromfile)"
+    except ImportError:
+        base = "unavailable: ptufile not installed (pip install ptufile)"
+    if _read_all(path, chunk_records) != tags:
+        raise RuntimeError(f"{path}: read back a different number of tags than written")
+    seconds = interleaved(calls, repeats)
+    mbs = {k: [size_mb / s for s in v] for k, v in seconds.items()}
+    peaks = {k: [_peak(fn) / 1e6] for k, fn in calls.items()}
+    return [
+        compare("ptu_read", what, "MB/s", mbs["ours"], base, mbs.get("ptufile"),
+                higher_is_better=True,
+                notes=f"ours {tags / 1e6 / np.median(seconds['ours']):.1f} M tags/s"),
+        compare("ptu_read", f"peak memory allocated while reading: {what}", "MB", peaks["ours"],
+                base, peaks.get("ptufile"), higher_is_better=False,
+                notes="tracemalloc, one pass of its own (untimed); the file is "
+                      f"{size_mb:.0f} MB"),
+    ]
+
+
+def run(quick: bool) -> list[Row]:
+    """200 MB (40 MB with ``quick``), 262,144-record chunks, 5 interleaved repeats."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.ptu"
+        tags = write_file(path, 40.0 if quick else 200.0)
+        warm_up(path)
+        return measure(path, tags, 1 << 18, 5)
 
 
 def warm_up(path: Path) -> None:

@@ -4,6 +4,10 @@ importable (it pins old numpy, so it lives in a separate environment: run this
 script there too, with --games-file to share the games, and compare).
 
 Run on demand: ``python benchmarks/bench_xor.py [--games 30] [--seed 0]``.
+
+The runner (``python -m benchmarks --only xor``) times all the games once
+per repeat, ours and toqito's in turn (5 repeats), and reports the time per
+game; without toqito its row says the baseline is unavailable and why.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from qnic.games import XorGame
+
+try:
+    from benchmarks.common import Row, compare, interleaved
+except ModuleNotFoundError:  # run as a script: python benchmarks/bench_xor.py
+    from common import Row, compare, interleaved  # type: ignore[no-redef]
 
 
 def random_games(count: int, seed: int, size: int = 10) -> list[XorGame]:
@@ -49,6 +58,30 @@ def time_toqito(games: list[XorGame]) -> tuple[float, list[float]] | None:
         values.append(float(ToqitoXor(np.asarray(g.prob), np.asarray(g.pred)).quantum_value()))
         times.append(time.perf_counter() - t0)
     return statistics.median(times), values
+
+
+def run(quick: bool) -> list[Row]:
+    """30 random 10 x 10 games (10 with ``quick``), 5 interleaved repeats."""
+    games = random_games(10 if quick else 30, 0)
+    # a new game each call: the value is cached on the game
+    calls = {"ours": lambda: [XorGame(g.prob, g.pred).quantum_value() for g in games]}
+    try:
+        from toqito.nonlocal_games.xor_game import XORGame as ToqitoXor
+    except ImportError as exc:
+        base = (f"unavailable: toqito does not import here ({exc}; it pins an older numpy, so "
+                "it lives in an environment of its own: run bench_xor.py there)")
+        reference = ("toqito XORGame.quantum_value() run by hand in its own environment on 20 "
+                     "such games: 29-38 ms median per game")
+    else:
+        reference = ""
+        calls["toqito"] = lambda: [ToqitoXor(np.asarray(g.prob), np.asarray(g.pred))
+                                   .quantum_value() for g in games]
+        base = "toqito XORGame.quantum_value() on the same games"
+    seconds = interleaved(calls, 5)
+    per_game = {k: [s / len(games) for s in v] for k, v in seconds.items()}
+    return [compare("xor", f"XorGame.quantum_value() (Tsirelson SDP, certified) per random "
+                    f"10 x 10 game, {len(games)} games per repeat", "s", per_game["ours"], base,
+                    per_game.get("toqito"), higher_is_better=False, reference=reference)]
 
 
 def main() -> None:
