@@ -47,7 +47,11 @@ def _resolve_cluster(
     candidate pairs are listed in (i, j) lexicographic order, then stably
     sorted by |dt|, which is the (|dt|, i, j) order of the specification.
     Accepted pairs are written to ``out_a``/``out_b`` in increasing i.
+    Clusters of at most four events per stream (nearly all) go through
+    :func:`_resolve_small`, which allocates nothing.
     """
+    if a1 - a0 <= 4 and b1 - b0 <= 4:
+        return _resolve_small(t_a, t_b, window, delay, a0, a1, b0, b1, out_a, out_b, n_out)
     # Each a-event's range [lo, hi) of candidate b-events, by one two-pointer scan.
     lows = np.empty(a1 - a0, np.int64)
     highs = np.empty(a1 - a0, np.int64)
@@ -93,6 +97,62 @@ def _resolve_cluster(
             out_a[n_out] = a0 + i
             out_b[n_out] = match_a[i]
             n_out += 1
+    return n_out
+
+
+@cached_njit()
+def _resolve_small(
+    t_a: np.ndarray,
+    t_b: np.ndarray,
+    window: int,
+    delay: int,
+    a0: int,
+    a1: int,
+    b0: int,
+    b1: int,
+    out_a: np.ndarray,
+    out_b: np.ndarray,
+    n_out: int,
+) -> int:
+    """:func:`_resolve_cluster` for at most four events per stream, without memory.
+
+    Picks the smallest (|dt|, i, j) among the pairs whose ends are both free,
+    until none is left (at most 16 candidates, scanned at most four times);
+    free events are bits of two masks. The accepted pairs are then put in
+    increasing i by insertion in ``out_a``/``out_b``.
+    """
+    used_a = 0
+    used_b = 0
+    start = n_out
+    while True:
+        best_d = -1
+        best_i = 0
+        best_j = 0
+        for i in range(a0, a1):
+            if used_a & (1 << (i - a0)):
+                continue
+            for j in range(b0, b1):
+                if used_b & (1 << (j - b0)):
+                    continue
+                d = abs(t_b[j] - delay - t_a[i])
+                # candidates are scanned in (i, j) order, so a strict < keeps
+                # the lowest (i, j) among equal distances
+                if d <= window and (best_d < 0 or d < best_d):
+                    best_d = d
+                    best_i = i
+                    best_j = j
+        if best_d < 0:
+            break
+        used_a |= 1 << (best_i - a0)
+        used_b |= 1 << (best_j - b0)
+        k = n_out
+        while k > start and out_a[k - 1] > best_i:
+            out_a[k] = out_a[k - 1]
+            out_b[k] = out_b[k - 1]
+            k -= 1
+        out_a[k] = best_i
+        out_b[k] = best_j
+        n_out += 1
     return n_out
 
 

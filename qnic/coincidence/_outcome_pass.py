@@ -61,16 +61,16 @@ def _insert(
     o1 = -4 * delays[1] + 1
     o2 = -4 * delays[2] + 2
     o3 = -4 * delays[3] + 3
-    # The last key and the counts stay in registers: reading them back from
-    # memory would chain every tag to the store of the one before.
+    # The last two keys and the counts stay in registers: reading them back
+    # from memory would chain every tag to the store of the one before.
     last = mk[m]
+    before = mk[m - 1] if m > 0 else mk[0]
     n0 = n1 = n2 = n3 = 0
     bad = -1
+    decreased = 0
     for k in range(k0, k1):
         t = ts[k]
-        if t < prev:
-            bad = k
-            break
+        decreased |= int(t < prev)
         prev = t
         x = ch[k]
         is0 = int(x == c0)
@@ -84,19 +84,31 @@ def _insert(
         n2 += is2
         n3 += is3
         key = 4 * t + is0 * o0 + is1 * o1 + is2 * o2 + is3 * o3
-        # One insertion step without a branch (a click overtaken by its
-        # partner's delay moves back one place about half the time, which no
-        # branch predictor learns), then the rare longer moves.
-        high = max(last, key)
-        mk[m] = min(last, key)
-        mk[m + 1] = high
-        p = m - int(last > key)
-        while mk[p] > key:
-            mk[p + 1] = mk[p]
-            mk[p] = key
-            p -= 1
-        last = high
+        # A click overtaken by its partner's delay moves back one place about
+        # half the time, which no branch predictor learns: that step is done
+        # without a branch (min / max); moving two places or more is rare.
+        if key < before:
+            if decreased:
+                break  # unsorted input: reported below, no long moves made
+            mk[m + 1] = last
+            p = m - 1
+            while mk[p] > key:
+                mk[p + 1] = mk[p]
+                p -= 1
+            mk[p + 1] = key
+            before = mk[m]
+        else:
+            low = min(last, key)
+            mk[m] = low
+            mk[m + 1] = max(last, key)
+            before = low
+            last = max(last, key)
         m += 1
+    if decreased:
+        for k in range(k0, k1):
+            if ts[k] < (ts[k - 1] if k > 0 else np.iinfo(np.int64).min):
+                bad = k
+                break
     singles[0] += n0
     singles[1] += n1
     singles[2] += n2
@@ -121,29 +133,52 @@ def _write(arm: int, t: int, outcome: int, events: np.ndarray, ev_a_t: np.ndarra
 @cached_njit()
 def _general_run(mk: np.ndarray, k: int, e: int, window: int,
                  counts: np.ndarray, events: np.ndarray, want: bool, ev_a_t: np.ndarray,
-                 ev_a_o: np.ndarray, ev_b_t: np.ndarray, ev_b_o: np.ndarray) -> None:
-    """Resolve a run of three or more clicks by the full rule."""
+                 ev_a_o: np.ndarray, ev_b_t: np.ndarray, ev_b_o: np.ndarray,
+                 work: np.ndarray, work_o: np.ndarray) -> None:
+    """Resolve a run of three or more clicks by the full rule.
+
+    ``work`` (int64) and ``work_o`` (int8) are scratch of at least ``8 * (e -
+    k)`` and ``2 * (e - k)`` entries, so that runs (frequent at high rates)
+    allocate nothing.
+    """
     size = e - k
-    per_slot = np.zeros(4, np.int64)
-    for q in range(k, e):
-        per_slot[mk[q] & 3] += 1
-    clicks = [np.empty(per_slot[s], np.int64) for s in range(4)]
-    fill = np.zeros(4, np.int64)
+    c0 = c1 = c2 = c3 = 0
     for q in range(k, e):
         s = mk[q] & 3
-        clicks[s][fill[s]] = mk[q] >> 2
-        fill[s] += 1
-    ta = np.empty(size, np.int64)
-    oa = np.empty(size, np.int8)
-    tb = np.empty(size, np.int64)
-    ob = np.empty(size, np.int8)
-    na, _, _ = arm_events(clicks[0], clicks[1], window, _NO_LIMIT, ta, oa)
-    nb, _, _ = arm_events(clicks[2], clicks[3], window, _NO_LIMIT, tb, ob)
+        c0 += s == 0
+        c1 += s == 1
+        c2 += s == 2
+        c3 += s == 3
+    # the four slots' click times, one after the other in work[:size]
+    f0, f1, f2, f3 = 0, c0, c0 + c1, c0 + c1 + c2
+    for q in range(k, e):
+        s = mk[q] & 3
+        t = mk[q] >> 2
+        if s == 0:
+            work[f0] = t
+            f0 += 1
+        elif s == 1:
+            work[f1] = t
+            f1 += 1
+        elif s == 2:
+            work[f2] = t
+            f2 += 1
+        else:
+            work[f3] = t
+            f3 += 1
+    b1 = c0 + c1
+    b2 = b1 + c2
+    ta = work[size:2 * size]
+    tb = work[2 * size:3 * size]
+    oa = work_o[:size]
+    ob = work_o[size:2 * size]
+    na, _, _ = arm_events(work[:c0], work[c0:b1], window, _NO_LIMIT, ta, oa)
+    nb, _, _ = arm_events(work[b1:b2], work[b2:size], window, _NO_LIMIT, tb, ob)
     events[0] += na
     events[1] += nb
     if na and nb:
-        pa = np.empty(na, np.int64)
-        pb = np.empty(na, np.int64)
+        pa = work[3 * size:4 * size]
+        pb = work[4 * size:5 * size]
         n_pairs = _resolve_cluster(ta[:na], tb[:nb], window, 0, 0, na, 0, nb, pa, pb, 0)
         for p in range(n_pairs):
             out_a = oa[pa[p]]
@@ -212,6 +247,8 @@ def count_runs(
         return 0
     singles = np.zeros(4, np.int64)
     pairs = np.zeros(16, np.int64)
+    work = np.empty(64, np.int64)
+    work_o = np.empty(16, np.int8)
     last = end - 1
     na = events[2]
     nb = events[3]
@@ -237,8 +274,15 @@ def count_runs(
                 e += 1
             events[2] = na
             events[3] = nb
-            _general_run(mk, k, e, window, counts, events, want,
-                         ev_a_t, ev_a_o, ev_b_t, ev_b_o)
+            # (a fresh scratch only for a run longer than 8: reassigning the
+            # loop's own would cost reference counting on every click)
+            if 8 * (e - k) <= work.size:
+                _general_run(mk, k, e, window, counts, events, want,
+                             ev_a_t, ev_a_o, ev_b_t, ev_b_o, work, work_o)
+            else:
+                _general_run(mk, k, e, window, counts, events, want, ev_a_t, ev_a_o, ev_b_t,
+                             ev_b_o, np.empty(8 * (e - k), np.int64),
+                             np.empty(2 * (e - k), np.int8))
             na = events[2]
             nb = events[3]
         elif want:
