@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qnic.coincidence import (
+    TWO_CORE_MIN_TAGS,
     OutcomeStream,
     find_coincidences,
     merge_arm,
@@ -228,3 +229,33 @@ def test_one_batch_function_is_the_zero_offset_stream() -> None:
     counts = outcome_counts(t, ch, ARM_A, ARM_B, 2_000, {3: 300}, offset_ps=0)
     assert counts == outcome_counts_at(t, ch, ARM_A, ARM_B, 2_000, {3: 300}, (25_000, 0))[1]
     assert counts.coincidences > 0
+
+
+def test_two_threads_count_what_one_does() -> None:
+    # A batch above TWO_CORE_MIN_TAGS is cut at a quiet stretch and its halves
+    # counted side by side; a stretch of double clicks and pairs sits at the cut.
+    rng = np.random.default_rng(8)
+    n_pairs = 150_000
+    emit = np.sort(rng.integers(0, 10**10, n_pairs))
+    t = np.concatenate((emit, emit + 700 + rng.integers(-300, 300, n_pairs),
+                        rng.integers(0, 10**10, 60_000)))
+    ch = np.concatenate((rng.integers(1, 3, n_pairs), rng.integers(3, 5, n_pairs),
+                         rng.integers(1, 5, 60_000)))
+    order = np.argsort(t, kind="stable")
+    t, ch = t[order], ch[order]
+    assert t.size >= TWO_CORE_MIN_TAGS
+    delays = {3: 700, 4: 700}
+    results = []
+    for threads in (1, 2):
+        s = OutcomeStream(ARM_A, ARM_B, 400, delays, threads=threads)
+        for part in np.array_split(np.arange(t.size), 2):
+            s.push(t[part], ch[part])
+        results.append(s.finish())
+    assert results[0] == results[1]
+    assert results[0][0].coincidences > 0.5 * n_pairs
+    bad = t.copy()
+    bad[-10] = bad[-11] - 1
+    with pytest.raises(ValueError, match=rf"timestamps\[{t.size - 10}\]"):
+        OutcomeStream(ARM_A, ARM_B, 400, delays, threads=2).push(bad, ch)
+    with pytest.raises(ValueError, match="threads must be an int >= 1"):
+        OutcomeStream(ARM_A, ARM_B, 400, threads=0)

@@ -30,7 +30,12 @@ from qnic.coincidence.correlation import (
     estimate_delay,
 )
 from qnic.coincidence.matching import IndexPairs, find_coincidences
-from qnic.coincidence.outcome_stream import OutcomeStream, outcome_counts, outcome_counts_at
+from qnic.coincidence.outcome_stream import (
+    TWO_CORE_MIN_TAGS,
+    OutcomeStream,
+    outcome_counts,
+    outcome_counts_at,
+)
 from qnic.coincidence.outcomes import DOUBLE_CLICK, ArmEvents, OutcomeCounts, merge_arm
 from qnic.coincidence.stream import (
     DEFAULT_CHUNK_SIZE,
@@ -41,6 +46,7 @@ from qnic.coincidence.stream import (
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DOUBLE_CLICK",
+    "TWO_CORE_MIN_TAGS",
     "AccidentalEstimate",
     "ArmEvents",
     "CoincidenceStream",

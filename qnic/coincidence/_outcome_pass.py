@@ -508,3 +508,14 @@ def _match_offset(ta: np.ndarray, oa: np.ndarray, tb: np.ndarray, ob: np.ndarray
             counts[2 * out_a + out_b] += 1
     cursor[0] = i + hold_a
     cursor[1] = j + hold_b
+
+
+@cached_njit()
+def quiet_cut(ts: np.ndarray, start: int, gap: int, tries: int) -> int:
+    """The first index k >= ``start`` with ``ts[k] - ts[k - 1] > gap``, within
+    ``tries`` indices; -1 if none. With ``gap`` the spread of the delays plus
+    the window, no run of :func:`count_runs` spans the cut."""
+    for k in range(max(start, 1), min(ts.size, start + tries)):
+        if ts[k] - ts[k - 1] > gap:
+            return k
+    return -1

@@ -14,17 +14,24 @@ boundaries included. :func:`outcome_counts` is the one-batch case.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qnic.coincidence._outcome_kernel import N_COUNTS
-from qnic.coincidence._outcome_pass import KEY_LIMIT_PS, count_batch
+from qnic.coincidence._outcome_pass import KEY_LIMIT_PS, count_batch, quiet_cut
 from qnic.coincidence._validate import as_int_array, as_int_ps, clamp_int64
 from qnic.coincidence.outcomes import END_OF_STREAM, OutcomeCounts, check_arms
 
 _EMPTY_T = np.empty(0, np.int64)
+
+TWO_CORE_MIN_TAGS = 1 << 17
+"""Batches of at least this many tags are counted on two threads (when the
+stream has two and counts no offset windows)."""
 _EMPTY_O = np.empty(0, np.int8)
 
 
@@ -41,6 +48,10 @@ class OutcomeStream:
         offsets_ps: Extra delays of arm B in ps (ints) to count at; 0 is the
             true coincidences, offsets well beyond the peak the accidentals
             (docs/coincidences.md). One :class:`OutcomeCounts` per offset.
+        threads: 2 counts large batches (``TWO_CORE_MIN_TAGS`` tags or more)
+            without offset windows in two halves side by side; 1 never.
+            Default: 2 where the machine has two cores. The counts do not
+            depend on it.
 
     Memory is one batch plus the events within a window or so of its end
     (and, with offsets, the events of arm B within the largest offset).
@@ -60,7 +71,12 @@ class OutcomeStream:
         window_ps: int,
         delays_ps: Mapping[int, int] | None = None,
         offsets_ps: Sequence[int] = (0,),
+        threads: int | None = None,
     ) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+        self.threads = min(2, os.cpu_count() or 1) if threads is None else threads
         self._window = as_int_ps(window_ps, "window_ps", minimum=0)
         if self._window >= KEY_LIMIT_PS // 4:
             raise ValueError(f"window_ps must be below {KEY_LIMIT_PS // 4} ps, got {self._window}")
@@ -170,9 +186,40 @@ class OutcomeStream:
         # leaves the stream as it was.
         cursors, counts = self._cursors.copy(), self._counts.copy()
         events, singles = self._events.copy(), self._singles.copy()
-        bad, carry, *ev = count_batch(
-            t, ch, self._chans, self._delays, self._window, self._offsets_arr, limit,
-            self._carry, *self._ev, cursors, counts, events, singles)
+        cut = self._two_core_cut(t)
+        if cut > 0:
+            # Two halves at a quiet stretch, the first on a thread of its own
+            # (the kernel releases the GIL): nothing carries across the cut.
+            first: list[Any] = []
+
+            def run_first() -> None:
+                try:
+                    first.append(count_batch(
+                        t[:cut], ch[:cut], self._chans, self._delays, self._window,
+                        self._offsets_arr, END_OF_STREAM, self._carry, *self._ev, cursors.copy(),
+                        counts, events, singles))
+                except BaseException as exc:  # noqa: BLE001 - raised below
+                    first.append(exc)
+
+            thread = threading.Thread(target=run_first, name="qnic-count")
+            thread.start()
+            c2, e2, s2 = np.zeros_like(counts), np.zeros_like(events), np.zeros_like(singles)
+            try:
+                bad2, carry, *ev = count_batch(
+                    t[cut:], ch[cut:], self._chans, self._delays, self._window,
+                    self._offsets_arr, limit, _EMPTY_T, *self._ev, cursors, c2, e2, s2)
+            finally:
+                thread.join()
+            if isinstance(first[0], BaseException):
+                raise first[0]
+            bad = first[0][0] if first[0][0] >= 0 else (cut + bad2 if bad2 >= 0 else -1)
+            counts += c2
+            events += e2
+            singles += s2
+        else:
+            bad, carry, *ev = count_batch(
+                t, ch, self._chans, self._delays, self._window, self._offsets_arr, limit,
+                self._carry, *self._ev, cursors, counts, events, singles)
         if bad >= 0:
             raise ValueError(
                 f"timestamps must be sorted ascending: timestamps[{bad}] = {int(t[bad])} < "
@@ -180,6 +227,18 @@ class OutcomeStream:
         self._carry = carry
         self._ev = (ev[0], ev[1], ev[2], ev[3])
         self._cursors, self._counts, self._events, self._singles = cursors, counts, events, singles
+
+    def _two_core_cut(self, t: NDArray[np.int64]) -> int:
+        """Where to split a large batch for two cores (0: count it on one).
+
+        Only without offset windows (their events cross the cut), and only at
+        a gap between tags wider than the spread of the delays plus the
+        window, so that no run spans it.
+        """
+        if self.threads < 2 or t.size < TWO_CORE_MIN_TAGS or any(self._offsets):
+            return 0
+        gap = int(self._delays.max() - self._delays.min()) + self._window
+        return max(int(quiet_cut(t, t.size // 2, gap, 1 << 16)), 0)
 
 
 def outcome_counts(
