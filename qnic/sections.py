@@ -1,18 +1,18 @@
 """Station-file sections handled outside the core (docs/architecture.md).
 
-The station loader reads ``instruments:`` and ``qnic:`` itself. Any other
-top-level section (``sim:``, the simulated bench) belongs to a layer the
-core does not import: that layer declares a handler in the entry-point
-group :data:`ENTRY_POINT_GROUP` of its package metadata, and the loader
-finds it here by the section's name. The arrow of the imports so points
-down only, while the station file stays one file.
+The station loader reads the QNIC wiring itself. A section of a layer the
+core does not import (``sim``, the simulated bench) is the ``init:`` of an
+instrument of that layer; the layer declares a handler in the entry-point
+group :data:`ENTRY_POINT_GROUP` of its package metadata, which names that
+instrument's type and checks the section, and the loader finds it here by
+the section's name. The arrow of the imports so points down only, while the
+station file stays one file that QCoDeS reads as it is.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,13 +57,23 @@ class OpenedSection(Protocol):
 
 
 class SectionHandler(Protocol):
-    """Reads one top-level section of a station file and brings it to life."""
+    """Checks an instrument that carries a section of the station and finds what it opened.
+
+    The section lives in ``instruments:`` as the ``init:`` of an instrument
+    of type :attr:`instrument_type` (a station file's old top-level section of
+    the handler's name is read too, with a warning). The station loader
+    loads that instrument before the others, passing ``seed=`` when the
+    station is opened with a seed.
+    """
 
     address_schemes: tuple[str, ...]
     """Instrument address prefixes (``"sim://"``) that need this section."""
 
+    instrument_type: str
+    """Class path of the QCoDeS Instrument whose ``init:`` is the section."""
+
     def parse(self, raw: Any) -> Any:
-        """Check the section's raw YAML value and return its parsed form.
+        """Check the section's raw YAML value (the instrument's ``init:``) and return its parsed form.
 
         Raises:
             ValueError: with ``key`` (below the section) and ``message``.
@@ -82,8 +92,12 @@ class SectionHandler(Protocol):
         """
         ...
 
-    def open(self, parsed: Any, seed: int | None) -> AbstractContextManager[OpenedSection]:
-        """Bring the section to life for the station's instruments (re-seeded if asked)."""
+    def section_to_init(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """An old top-level section as the ``init:`` of :attr:`instrument_type`."""
+        ...
+
+    def live(self, instrument: Any) -> OpenedSection:
+        """What the loaded instrument brought to life (the bench, with its clock)."""
         ...
 
 

@@ -1,25 +1,24 @@
-"""The ``sim:`` section of a station file: the simulated bench.
+"""The ``sim`` section of a station file: the simulated bench.
 
-Declared to the station loader as the entry point ``sim`` of the group
-``qnic.station_sections`` (pyproject.toml), so the core finds the bench
-through its section registry and never imports this package, while this
-package, beneath the core, imports nothing of it either: the handler meets
-:class:`qnic.sections.SectionHandler` by its shape and reports bad values
-as :class:`~qnic.sim.params.ParamError` (``key``, ``message``), as that
-protocol asks (docs/architecture.md).
+The section is the ``init:`` of an instrument of type
+:class:`qnic.sim.bench_instrument.SimulatedBench` (or, in old files, a
+top-level ``sim:``). Declared to the station loader as the entry point
+``sim`` of the group ``qnic.station_sections`` (pyproject.toml), so the core
+finds the bench through its section registry and never imports this
+package, while this package, beneath the core, imports nothing of it
+either: the handler meets :class:`qnic.sections.SectionHandler` by its
+shape and reports bad values as :class:`~qnic.sim.params.ParamError`
+(``key``, ``message``), as that protocol asks (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-from qnic.sim import register_serial_scheme
 from qnic.sim.bench import Bench
-from qnic.sim.params import BenchParams, ParamError, bench_params
-from qnic.sim.registry import registry
+from qnic.sim.bench_instrument import NAME_KEY, SimulatedBench, params_from_init
+from qnic.sim.params import BenchParams, ParamError
 from qnic.sim.serial_url.protocol_sim import parse_url
 
 _ARMS = ("A", "B", "-")
@@ -29,10 +28,11 @@ class SimSection:
     """Handler of ``sim:``: bench parameters, ``sim://`` addresses, the live bench."""
 
     address_schemes = ("sim://",)
+    instrument_type = f"{SimulatedBench.__module__}.{SimulatedBench.__qualname__}"
 
     def parse(self, raw: Any) -> BenchParams:
         """The bench parameters (docs/station.md); a bad value names its key."""
-        return bench_params(raw)
+        return params_from_init(raw)
 
     def channels(self, parsed: BenchParams) -> tuple[int, ...]:
         """The tagger channels that have a simulated detector."""
@@ -46,22 +46,17 @@ class SimSection:
             raise ParamError("", f"not a valid sim:// address: {exc}") from None
         bench = options.get("bench", "default")
         if bench != parsed.name:
-            raise ParamError("", f"names bench {bench!r}, but sim.name is {parsed.name!r}")
+            raise ParamError("", f"names bench {bench!r}, but the simulated bench is {parsed.name!r}")
         arms = [options["arm"]] if "arm" in options else [
             p.partition(":")[2] for p in options.get("devices", "").split(",") if p]
         for arm in arms:
             if arm not in _ARMS:
                 raise ParamError("", f"arm {arm!r} is not an arm of the bench (A or B)")
 
-    @contextmanager
-    def open(self, parsed: BenchParams, seed: int | None) -> Iterator[Bench]:
-        """Build the bench and register it for its ``sim://`` addresses meanwhile."""
-        register_serial_scheme()
-        params = parsed if seed is None else dataclasses.replace(parsed, seed=seed)
-        bench = Bench(params)
-        benches = registry()
-        benches.add(bench)
-        try:
-            yield bench
-        finally:
-            benches.remove(bench.name)
+    def section_to_init(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """An old top-level ``sim:`` as the instrument's ``init:`` (``name`` becomes ``bench``)."""
+        return {(NAME_KEY if k == "name" else k): v for k, v in raw.items()}
+
+    def live(self, instrument: SimulatedBench) -> Bench:
+        """The bench the instrument built and registered."""
+        return instrument.bench

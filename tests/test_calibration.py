@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from station_files import physics, wiring
 
 from qnic.calibration.store import CalibrationRecord
 from qnic.cli import main
@@ -73,7 +74,7 @@ def check(report: dict[str, Any], truth: dict[str, Any]) -> None:
 
 def test_default_station(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = calibrate(capsys, "--calibration-dir", str(tmp_path / "cal"), "--seed", "1")
-    check(report, expected(DEFAULT["sim"]))
+    check(report, expected(physics(DEFAULT)))
     # every detector has efficiency 0.65 behind equal transmissions: relative 1
     for ch, r in report["relative_efficiency"].items():
         assert abs(r - 1.0) < 4 * report["uncertainties"]["relative_efficiency"][ch] + 1e-9, (ch, r)
@@ -83,7 +84,7 @@ def test_default_station(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def unusual(data: dict[str, Any]) -> None:
-    sim = data["sim"]
+    sim = physics(data)
     sim["state"].update(visibility=0.75, coherence=0.9)
     sim["A"]["waveplate_zero_deg"] = 137.3
     sim["B"]["waveplate_zero_deg"] = 41.7
@@ -93,20 +94,20 @@ def unusual(data: dict[str, Any]) -> None:
         for ch, det in sim[arm]["detectors"].items():
             det.update(delay_ps=delays[int(ch)], dark_count_hz=darks[int(ch)])
     for arm in "AB":  # the station file knows none of it
-        data["qnic"][arm].update(waveplate_zero_deg=0.0, delays_ps=[0, 0])
+        wiring(data)[arm].update(waveplate_zero_deg=0.0, delays_ps=[0, 0])
 
 
 def test_station_with_unusual_unknowns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, data = station(tmp_path, unusual)
     report = calibrate(capsys, "--station", str(path), "--calibration-dir", str(tmp_path / "cal"))
-    check(report, expected(data["sim"]))
+    check(report, expected(physics(data)))
 
 
 def offset_zeros(data: dict[str, Any]) -> None:
-    data["sim"]["A"]["waveplate_zero_deg"] = 10.0
-    data["sim"]["B"]["waveplate_zero_deg"] = -7.0
+    physics(data)["A"]["waveplate_zero_deg"] = 10.0
+    physics(data)["B"]["waveplate_zero_deg"] = -7.0
     for arm in "AB":
-        data["qnic"][arm]["waveplate_zero_deg"] = 0.0
+        wiring(data)[arm]["waveplate_zero_deg"] = 0.0
 
 
 def chsh(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def predicted_s(sim: dict[str, Any], zeros_used: dict[str, float]) -> float:
 
 def test_chsh_with_and_without_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, data = station(tmp_path, offset_zeros)
-    sim = data["sim"]
+    sim = physics(data)
     cal_dir = str(tmp_path / "cal")
     raw = chsh(capsys, "--station", str(path), "--calibration-dir", cal_dir)
     assert raw["calibration"]["file"] is None  # nothing calibrated yet
@@ -176,7 +177,7 @@ def test_failed_step_keeps_earlier_steps_and_resume_finishes(
 
 
 def test_no_coincidence_peak_stops_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path, _ = station(tmp_path, lambda d: d["sim"].update(pair_rate_hz=0.0))
+    path, _ = station(tmp_path, lambda d: physics(d).update(pair_rate_hz=0.0))
     cal_dir = tmp_path / "cal"
     assert main(["calibrate", "--station", str(path), "--calibration-dir", str(cal_dir)]) == 1
     err = capsys.readouterr().err

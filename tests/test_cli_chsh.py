@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from station_files import physics, wiring
 from qcodes.dataset import load_by_run_spec
 
 from qnic.cli import main
@@ -21,7 +22,7 @@ def predicted_s() -> float:
     """S the default station's bench parameters predict (docs/physics.md):
     sqrt 2 V (1 + c), times each PBS's contrast 1 - 2/(1 + ER), times C/(C + A)."""
     st = yaml.safe_load(default_station_path().read_text())
-    sim, window = st["sim"], st["qnic"]["window_ps"]
+    sim, window = physics(st), wiring(st)["window_ps"]
     v, c = sim["state"]["visibility"], sim["state"]["coherence"]
     contrast = np.prod([1 - 2 / (1 + sim[a]["extinction_ratio"]) for a in "AB"])
     eta = {a: sim[a]["transmission"] * np.mean([d["efficiency"] for d in sim[a]["detectors"].values()])
@@ -76,13 +77,13 @@ def test_same_seed_same_result(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_bad_station_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     st = yaml.safe_load(default_station_path().read_text())
-    del st["qnic"]["A"]
+    del wiring(st)["A"]
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(st))
     assert main(["chsh", "--station", str(path), "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert str(path) in captured.err and "qnic.A" in captured.err
+    assert str(path) in captured.err and "instruments.qnic.init.A" in captured.err
 
 
 def test_bad_arguments_are_rejected(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from station_files import physics
 
 from qnic.cli import main
 from qnic.station import default_station_path
@@ -19,7 +20,7 @@ def test_curve_visibility_matches_the_bench(tmp_path: Path, capsys: pytest.Captu
     assert main(["curve", "--json", "--fixed-deg", str(fixed), "--points", "16", "--dwell", "0.4",
                  "--seed", "2", "--out", str(png), "--calibration-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    sim = yaml.safe_load(default_station_path().read_text())["sim"]
+    sim = physics(yaml.safe_load(default_station_path().read_text()))
     v, c = sim["state"]["visibility"], sim["state"]["coherence"]
     contrast = (1 - 2 / (1 + sim["A"]["extinction_ratio"])) * (1 - 2 / (1 + sim["B"]["extinction_ratio"]))
     expected = (v if basis == "HV" else v * c) * contrast

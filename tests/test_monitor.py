@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from station_files import physics
 from scipy.special import erf
 
 from qnic.cli import main
@@ -21,7 +22,7 @@ def test_monitor_json_rates_match_the_bench(tmp_path: Path, capsys: pytest.Captu
     assert main(["monitor", "--seconds", str(seconds), "--json", "--seed", "5",
                  "--calibration-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    sim = yaml.safe_load(default_station_path().read_text())["sim"]
+    sim = physics(yaml.safe_load(default_station_path().read_text()))
     eta = {a: sim[a]["transmission"] * 0.65 for a in "AB"}
     # singles: pair_rate x transmission x efficiency x 1/2 + dark (dead-time
     # loss r tau = 7e-4 is below a tenth of the 4-sigma tolerance); Poisson

@@ -7,25 +7,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from station_files import default_dict, old_layout, physics, wiring, write
 
 from qnic.station import (
     DeprecatedPathWarning,
+    DeprecatedSectionWarning,
     StationError,
-    default_station_path,
     load_station_config,
     open_station,
 )
 
-
-def default_dict() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load(default_station_path().read_text())
-
-
-def write(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+W = "instruments.qnic.init"
+"""Where the default station's wiring is, as error keys name it."""
 
 
 def test_default_station_loads_and_opens() -> None:
@@ -75,45 +68,45 @@ def test_type_that_is_not_an_instrument(tmp_path: Path) -> None:
 
 
 def test_missing_arm(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["qnic"].pop("B"))
-    assert err.key == "qnic.B" and "missing arm B" in err.expected
+    err = mutate(tmp_path, lambda d: wiring(d).pop("B"))
+    assert err.key == f"{W}.B" and "missing arm B" in err.expected
 
 
 def test_channel_used_twice_across_arms(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["qnic"]["B"].update(channels=[2, 4]))
-    assert err.key == "qnic.B.channels" and "channel 2" in err.expected
+    err = mutate(tmp_path, lambda d: wiring(d)["B"].update(channels=[2, 4]))
+    assert err.key == f"{W}.B.channels" and "channel 2" in err.expected
 
 
 def test_channel_used_twice_within_an_arm(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["qnic"]["A"].update(channels=[1, 1]))
-    assert err.key == "qnic.A.channels"
+    err = mutate(tmp_path, lambda d: wiring(d)["A"].update(channels=[1, 1]))
+    assert err.key == f"{W}.A.channels"
 
 
 def test_rotator_that_is_not_an_instrument(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["qnic"]["A"].update(rotator="rotator_z"))
-    assert err.key == "qnic.A.rotator" and "rotator_z" in err.expected
+    err = mutate(tmp_path, lambda d: wiring(d)["A"].update(rotator="rotator_z"))
+    assert err.key == f"{W}.A.rotator" and "rotator_z" in err.expected
 
 
 def test_channel_without_simulated_detector(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["qnic"]["B"].update(channels=[3, 7]))
-    assert err.key == "qnic.B.channels" and "channel 7" in err.expected
+    err = mutate(tmp_path, lambda d: wiring(d)["B"].update(channels=[3, 7]))
+    assert err.key == f"{W}.B.channels" and "channel 7" in err.expected
 
 
 def test_bad_sim_value_names_its_key(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["sim"]["state"].update(visibility=1.5))
-    assert err.key == "sim.state.visibility" and "[0.0, 1.0]" in err.expected
+    err = mutate(tmp_path, lambda d: physics(d)["state"].update(visibility=1.5))
+    assert err.key == "instruments.sim.init.state.visibility" and "[0.0, 1.0]" in err.expected
 
 
 def test_unknown_sim_key(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["sim"]["A"].update(transmision=0.3))
-    assert err.key == "sim.A.transmision" and "unknown key" in err.expected
+    err = mutate(tmp_path, lambda d: physics(d)["A"].update(transmision=0.3))
+    assert err.key == "instruments.sim.init.A.transmision" and "unknown key" in err.expected
 
 
 def test_sim_channel_used_twice(tmp_path: Path) -> None:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
-        d["sim"]["B"]["detectors"] = {1: {"outcome": 0}, 4: {"outcome": 1}}
+        physics(d)["B"]["detectors"] = {1: {"outcome": 0}, 4: {"outcome": 1}}
     err = mutate(tmp_path, edit)
-    assert err.key.startswith("sim.") and "channel 1" in err.expected
+    assert err.key.startswith("instruments.sim.init.") and "channel 1" in err.expected
 
 
 def test_unknown_top_level_section(tmp_path: Path) -> None:
@@ -122,8 +115,8 @@ def test_unknown_top_level_section(tmp_path: Path) -> None:
 
 
 def test_bad_window(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d["qnic"].update(window_ps=-5))
-    assert err.key == "qnic.window_ps"
+    err = mutate(tmp_path, lambda d: wiring(d).update(window_ps=-5))
+    assert err.key == f"{W}.window_ps"
 
 
 def test_not_yaml(tmp_path: Path) -> None:
@@ -151,8 +144,9 @@ def test_sim_address_with_unknown_arm(tmp_path: Path) -> None:
 
 
 def test_sim_address_without_sim_section(tmp_path: Path) -> None:
-    err = mutate(tmp_path, lambda d: d.pop("sim"))
-    assert err.key == "instruments.rotator_a.address" and "sim: section" in err.expected
+    err = mutate(tmp_path, lambda d: d["instruments"].pop("sim"))
+    assert err.key == "instruments.rotator_a.address"
+    assert "qnic.sim.bench_instrument.SimulatedBench" in err.expected
 
 
 def test_bad_init_argument_fails_with_the_instrument_key(tmp_path: Path) -> None:
@@ -190,18 +184,27 @@ def test_the_sim_section_is_found_through_its_entry_point() -> None:
     assert type(section_registry().handlers()["sim"]).__module__ == "qnic.sim.station_section"
 
 
+LAB_MODULE = """
+from qcodes.instrument import Instrument
+from qnic.instruments.clock import VirtualClock
+
+class LabThing(Instrument):
+    def __init__(self, name, ok=False, seed=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.ok, self.seed, self.clock = ok, seed, VirtualClock()
+"""
+
+
 def test_a_section_registered_by_hand_is_read_and_opened(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from contextlib import contextmanager
-
-    from qnic.instruments.clock import VirtualClock
     from qnic.sections import SectionRegistry
 
-    opened: list[object] = []
+    (tmp_path / "labsection.py").write_text(LAB_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
 
     class Lab:
         address_schemes = ("lab://",)
-        clock = VirtualClock()
+        instrument_type = "labsection.LabThing"
 
         def parse(self, raw: object) -> object:
             if raw != {"ok": True}:
@@ -214,22 +217,79 @@ def test_a_section_registered_by_hand_is_read_and_opened(tmp_path: Path,
         def check_address(self, address: str, parsed: object) -> None:
             pass
 
-        @contextmanager
-        def open(self, parsed: object, seed: int | None):  # type: ignore[no-untyped-def]
-            opened.append(parsed)
-            yield self
+        def section_to_init(self, raw: dict) -> dict:  # type: ignore[type-arg]
+            return dict(raw)
+
+        def live(self, instrument: object) -> object:
+            return instrument
 
     registry = SectionRegistry()
     registry.add("lab", Lab())
     monkeypatch.setattr("qnic.station.section_registry", lambda: registry)
     data = default_dict()
-    data["lab"] = {"ok": False}
-    with pytest.raises(StationError, match=r"station.yaml: lab: expected ok: true"):
+    data["instruments"]["lab"] = {"type": "labsection.LabThing", "init": {"ok": False}}
+    with pytest.raises(StationError, match=r"station.yaml: instruments.lab.init: expected ok: true"):
         load_station_config(write(tmp_path, data))
-    data["lab"] = {"ok": True}
+    data["instruments"]["lab"]["init"]["ok"] = True
     cfg = load_station_config(write(tmp_path, data))
-    with open_station(cfg) as st:
-        assert opened == [{"ok": True}] and st.bench is not None
+    assert cfg.section_instruments["lab"] == "lab" and cfg.extensions["lab"] == {"ok": True}
+    with open_station(cfg, seed=3) as st:  # loaded first, with the seed
+        lab = st.station.components["lab"]
+        assert lab.ok is True and lab.seed == 3
+    del data["instruments"]["lab"]
+    data["lab"] = {"ok": True}  # the older layout: a top-level section
+    with pytest.warns(DeprecatedSectionWarning, match="lab: a top-level section is deprecated"):
+        cfg = load_station_config(write(tmp_path, data))
+    assert cfg.instruments["lab"] == {"type": "labsection.LabThing", "init": {"ok": True}}
+
+
+def test_the_older_layout_loads_with_a_warning_and_its_own_keys(tmp_path: Path) -> None:
+    new = load_station_config()
+    path = write(tmp_path, old_layout(default_dict()))
+    with pytest.warns(DeprecatedSectionWarning) as caught:
+        cfg = load_station_config(path)
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert "qnic: a top-level section is deprecated" in messages[0]
+    assert "type: qnic.wiring.QNICWiring" in messages[0]
+    assert "sim: a top-level section is deprecated" in messages[1] and "bench:" in messages[1]
+    assert (cfg.arms, cfg.window_ps, cfg.source) == (new.arms, new.window_ps, new.source)
+    assert repr(cfg.sim) == repr(new.sim)
+    assert cfg.instruments["sim"]["init"]["bench"] == "default"
+    with open_station(cfg, seed=4) as st:
+        assert st.bench.params.seed == 4 and set(st.qnics) == {"A", "B"}
+    for edit, key in [(lambda d: d["qnic"].pop("B"), "qnic.B"),
+                      (lambda d: d["sim"]["A"].update(transmision=0.3), "sim.A.transmision"),
+                      (lambda d: d["sim"].update(name=""), "sim.name")]:
+        data = old_layout(default_dict())
+        edit(data)
+        with pytest.warns(DeprecatedSectionWarning), pytest.raises(StationError) as err:
+            load_station_config(write(tmp_path, data))
+        assert err.value.key == key
+
+
+def test_the_wiring_instrument_is_required_once(tmp_path: Path) -> None:
+    err = mutate(tmp_path, lambda d: d["instruments"].pop("qnic"))
+    assert err.key == "instruments" and "qnic.wiring.QNICWiring" in err.expected
+    err = mutate(tmp_path, lambda d: d["instruments"].update(qnic2=d["instruments"]["qnic"]))
+    assert err.key == "instruments.qnic2" and "second QNIC wiring" in err.expected
+    err = mutate(tmp_path, lambda d: physics(d).update(name="default"))
+    assert err.key == "instruments.sim.init.name" and "instrument's" in err.expected
+
+
+def test_parameters_of_a_taggers_inputs_are_set_after_it_makes_them(tmp_path: Path) -> None:
+    data = default_dict()
+    data["instruments"]["tagger"]["parameters"] = {"ch1.trigger_level_v": {"initial_value": 0.3},
+                                                   "ch2.delay_ps": {"initial_value": 40}}
+    with open_station(load_station_config(write(tmp_path, data))) as st:
+        tagger = st.station.components["tagger"]
+        assert tagger.submodules["ch1"].trigger_level_v() == 0.3
+        assert tagger.submodules["ch2"].delay_ps() == 40
+    data["instruments"]["tagger"]["parameters"] = {"ch9.trigger_level_v": {"initial_value": 0.3}}
+    with pytest.raises(StationError) as err, open_station(load_station_config(write(tmp_path, data))):
+        pass
+    assert err.value.key == "instruments.tagger.parameters.ch9.trigger_level_v"
+    assert "ch1" in err.value.expected
 
 
 def test_a_labs_own_instruments_package_keeps_its_path(tmp_path: Path,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from station_files import physics
 
 from qnic.cli import main
 from qnic.experiments.xor_bench import NotRealizableError, linear_phis, play_on_bench
@@ -17,7 +18,7 @@ from qnic.station import default_station_path, load_station_config, open_station
 
 def coherent_station(tmp_path: Path, visibility: float) -> Path:
     data = copy.deepcopy(yaml.safe_load(default_station_path().read_text()))
-    data["sim"]["state"].update(visibility=visibility, coherence=1.0)
+    physics(data)["state"].update(visibility=visibility, coherence=1.0)
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
