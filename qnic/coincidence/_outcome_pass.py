@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qnic.coincidence._matching_kernel import _resolve_cluster, match_clusters
-from qnic.coincidence._outcome_kernel import DOUBLE, N_COUNTS, arm_events
+from qnic.coincidence._greedy import candidates, greedy_pairs, scratch_size, shell_sort
+from qnic.coincidence._outcome_kernel import DOUBLE, N_COUNTS, _segment_end
 from qnic.instruments.kernel_cache import cached_njit
 
 _NO_LIMIT = np.iinfo(np.int64).max
@@ -131,58 +131,96 @@ def _write(arm: int, t: int, outcome: int, events: np.ndarray, ev_a_t: np.ndarra
 
 
 @cached_njit()
+def _arm_run_events(t0: np.ndarray, t1: np.ndarray, window: int, out_t: np.ndarray,
+                    out_o: np.ndarray) -> int:
+    """One arm's events of a run, in the order of docs/coincidences.md.
+
+    The clicks of the two detectors are matched nearest first; each pair is
+    a double click (outcome 2) at the earlier time, every other click a
+    single. Events are ordered by (time, doubles < outcome 0 < outcome 1,
+    click order). Returns the number of events written to ``out_t``/``out_o``.
+    """
+    n0 = t0.size
+    n1 = t1.size
+    small = min(n0, n1)
+    work = np.empty(scratch_size(n0, n1, candidates(t0, t1, window, 0)) + 2 * small
+                    + 4 * (n0 + n1), np.int64)
+    pa = work[:small]
+    pb = work[small:2 * small]
+    m = n0 + n1
+    times = work[2 * small:2 * small + m]
+    ranks = work[2 * small + m:2 * small + 2 * m]
+    index = work[2 * small + 2 * m:2 * small + 3 * m]
+    order = work[2 * small + 3 * m:2 * small + 4 * m]
+    n_pairs = greedy_pairs(t0, t1, window, 0, pa, pb, work[2 * small + 4 * m:])
+    # ranks double as "used" marks before they are set: 1 = in a double
+    for q in range(m):
+        ranks[q] = 0
+    k = 0
+    for p in range(n_pairs):
+        ranks[pa[p]] = 1
+        ranks[n0 + pb[p]] = 1
+        times[k] = min(t0[pa[p]], t1[pb[p]])
+        index[k] = pa[p]
+        k += 1
+    doubles = k
+    for q in range(n0):
+        if ranks[q] == 0:
+            times[k] = t0[q]
+            index[k] = q
+            k += 1
+    singles0 = k
+    for q in range(n1):
+        if ranks[n0 + q] == 0:
+            times[k] = t1[q]
+            index[k] = q
+            k += 1
+    for q in range(k):
+        ranks[q] = 0 if q < doubles else (1 if q < singles0 else 2)
+        order[q] = q
+    shell_sort(order, k, times, ranks, index)
+    for q in range(k):
+        o = order[q]
+        out_t[q] = times[o]
+        out_o[q] = DOUBLE if ranks[o] == 0 else ranks[o] - 1
+    return k
+
+
+@cached_njit()
 def _general_run(mk: np.ndarray, k: int, e: int, window: int,
                  counts: np.ndarray, events: np.ndarray, want: bool, ev_a_t: np.ndarray,
-                 ev_a_o: np.ndarray, ev_b_t: np.ndarray, ev_b_o: np.ndarray,
-                 work: np.ndarray, work_o: np.ndarray) -> None:
-    """Resolve a run of three or more clicks by the full rule.
-
-    ``work`` (int64) and ``work_o`` (int8) are scratch of at least ``8 * (e -
-    k)`` and ``2 * (e - k)`` entries, so that runs (frequent at high rates)
-    allocate nothing.
-    """
+                 ev_a_o: np.ndarray, ev_b_t: np.ndarray, ev_b_o: np.ndarray) -> None:
+    """Resolve a run of three or more clicks by the full rule (one allocation)."""
     size = e - k
-    c0 = c1 = c2 = c3 = 0
+    c = np.zeros(5, np.int64)
+    for q in range(k, e):
+        c[(mk[q] & 3) + 1] += 1
+    for s in range(4):
+        c[s + 1] += c[s]
+    work = np.empty(4 * size, np.int64)
+    clicks = work[:size]
+    fill = c[:4].copy()
     for q in range(k, e):
         s = mk[q] & 3
-        c0 += s == 0
-        c1 += s == 1
-        c2 += s == 2
-        c3 += s == 3
-    # the four slots' click times, one after the other in work[:size]
-    f0, f1, f2, f3 = 0, c0, c0 + c1, c0 + c1 + c2
-    for q in range(k, e):
-        s = mk[q] & 3
-        t = mk[q] >> 2
-        if s == 0:
-            work[f0] = t
-            f0 += 1
-        elif s == 1:
-            work[f1] = t
-            f1 += 1
-        elif s == 2:
-            work[f2] = t
-            f2 += 1
-        else:
-            work[f3] = t
-            f3 += 1
-    b1 = c0 + c1
-    b2 = b1 + c2
+        clicks[fill[s]] = mk[q] >> 2
+        fill[s] += 1
     ta = work[size:2 * size]
     tb = work[2 * size:3 * size]
-    oa = work_o[:size]
-    ob = work_o[size:2 * size]
-    na, _, _ = arm_events(work[:c0], work[c0:b1], window, _NO_LIMIT, ta, oa)
-    nb, _, _ = arm_events(work[b1:b2], work[b2:size], window, _NO_LIMIT, tb, ob)
+    oa = np.empty(2 * size, np.int8)
+    ob = oa[size:]
+    na = _arm_run_events(clicks[c[0]:c[1]], clicks[c[1]:c[2]], window, ta, oa)
+    nb = _arm_run_events(clicks[c[2]:c[3]], clicks[c[3]:c[4]], window, tb, ob)
     events[0] += na
     events[1] += nb
     if na and nb:
-        pa = work[3 * size:4 * size]
-        pb = work[4 * size:5 * size]
-        n_pairs = _resolve_cluster(ta[:na], tb[:nb], window, 0, 0, na, 0, nb, pa, pb, 0)
+        a = ta[:na]
+        b = tb[:nb]
+        pairs = work[3 * size:]
+        g = np.empty(scratch_size(na, nb, candidates(a, b, window, 0)), np.int64)
+        n_pairs = greedy_pairs(a, b, window, 0, pairs[:size // 2 + 1], pairs[size // 2 + 1:], g)
         for p in range(n_pairs):
-            out_a = oa[pa[p]]
-            out_b = ob[pb[p]]
+            out_a = oa[pairs[p]]
+            out_b = ob[pairs[size // 2 + 1 + p]]
             if out_a == DOUBLE:
                 counts[4] += 1
             elif out_b == DOUBLE:
@@ -194,6 +232,20 @@ def _general_run(mk: np.ndarray, k: int, e: int, window: int,
             _write(0, ta[q], oa[q], events, ev_a_t, ev_a_o, ev_b_t, ev_b_o)
         for q in range(nb):
             _write(1, tb[q], ob[q], events, ev_a_t, ev_a_o, ev_b_t, ev_b_o)
+
+
+@cached_njit()
+def _lower_bound(a: np.ndarray, x: int) -> int:
+    """The first index k with ``a[k] >= x`` in a sorted array (binary search)."""
+    lo = 0
+    hi = a.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @cached_njit()
@@ -239,7 +291,7 @@ def count_runs(
     if limit - window >= KEY_LIMIT_PS:
         end = m
     else:
-        end = int(np.searchsorted(mk, 4 * (limit - window)))
+        end = _lower_bound(mk, 4 * (limit - window))
     if end < m:
         while end > 0 and (mk[end] >> 2) - (mk[end - 1] >> 2) <= window:
             end -= 1
@@ -247,8 +299,6 @@ def count_runs(
         return 0
     singles = np.zeros(4, np.int64)
     pairs = np.zeros(16, np.int64)
-    work = np.empty(64, np.int64)
-    work_o = np.empty(16, np.int8)
     last = end - 1
     na = events[2]
     nb = events[3]
@@ -274,15 +324,8 @@ def count_runs(
                 e += 1
             events[2] = na
             events[3] = nb
-            # (a fresh scratch only for a run longer than 8: reassigning the
-            # loop's own would cost reference counting on every click)
-            if 8 * (e - k) <= work.size:
-                _general_run(mk, k, e, window, counts, events, want,
-                             ev_a_t, ev_a_o, ev_b_t, ev_b_o, work, work_o)
-            else:
-                _general_run(mk, k, e, window, counts, events, want, ev_a_t, ev_a_o, ev_b_t,
-                             ev_b_o, np.empty(8 * (e - k), np.int64),
-                             np.empty(2 * (e - k), np.int8))
+            _general_run(mk, k, e, window, counts, events, want,
+                         ev_a_t, ev_a_o, ev_b_t, ev_b_o)
             na = events[2]
             nb = events[3]
         elif want:
@@ -323,154 +366,169 @@ def count_runs(
 
 
 BLOCK = 1 << 15
-"""Tags per block of :func:`count_batch`: the block's clicks stay in cache."""
+"""Tags per block of the batch kernels: the block's clicks stay in cache."""
 
 
 @cached_njit()
-def _grow(a: np.ndarray, size: int) -> np.ndarray:
-    """``a`` with room for at least ``size`` elements (contents kept)."""
-    if a.size >= size:
-        return a
-    out = np.empty(max(size, 2 * a.size), a.dtype)
-    out[:a.size] = a
-    return out
+def _start(ts: np.ndarray, carry: np.ndarray) -> tuple[np.ndarray, int]:
+    """The key buffer: sentinel, carried keys, room for the batch."""
+    mk = np.empty(carry.size + ts.size + 1, np.int64)
+    mk[0] = np.iinfo(np.int64).min
+    for q in range(carry.size):
+        mk[q + 1] = carry[q]
+    return mk, carry.size
+
+
+@cached_njit()
+def _shift_down(a: np.ndarray, start: int, stop: int, by: int) -> None:
+    """Move ``a[start:stop]`` to ``a[start - by:stop - by]`` (by >= 0)."""
+    for q in range(start, stop):
+        a[q - by] = a[q]
 
 
 @cached_njit(nogil=True)
-def count_batch(
-    ts: np.ndarray,
-    ch: np.ndarray,
-    chans: np.ndarray,
-    delays: np.ndarray,
-    window: int,
-    offsets: np.ndarray,
-    limit_end: int,
-    carry: np.ndarray,
-    ev_a_t: np.ndarray,
-    ev_a_o: np.ndarray,
-    ev_b_t: np.ndarray,
-    ev_b_o: np.ndarray,
-    cursors: np.ndarray,
-    counts: np.ndarray,
-    events: np.ndarray,
+def count_plain(
+    ts: np.ndarray, ch: np.ndarray, chans: np.ndarray, delays: np.ndarray, window: int,
+    limit_end: int, carry: np.ndarray, counts: np.ndarray, events: np.ndarray,
     singles: np.ndarray,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Count one batch of the interleaved stream, block by block, in one pass.
+) -> tuple[int, np.ndarray]:
+    """Count one batch at zero offset only.
 
     Each block of :data:`BLOCK` tags joins the delayed sequence (carried
-    clicks first); the runs that the next tag cannot reach any more are
-    counted at zero offset, and, when there are offset windows, written as
-    events that are matched at each offset (``match_clusters``) as far as
-    the events still to come allow. Everything stays in a few cache-sized
-    buffers.
+    clicks first) and the runs that the next tag cannot reach any more are
+    counted; the unfinished run moves to the front of the buffer, so the
+    part of it in use stays in cache.
 
     Args:
-        ts, ch: The batch: int64 ps sorted, and integer channels, shape (n,).
+        ts, ch: The batch: int64 ps sorted, and int32 channels, shape (n,).
         chans, delays: int64 (4,): slots' channels and delays in ps.
         window: Coincidence window in ps (>= 0).
-        offsets: int64 (K,): offsets of arm B; row r of ``counts`` is offset r,
-            and rows with offset 0 are counted from the runs directly.
         limit_end: Earliest delayed time of a click after this batch (ps).
         carry: int64: keys of the clicks carried from the last batch.
-        ev_a_t, ev_a_o, ev_b_t, ev_b_o: Events carried for the offsets.
-        cursors: int64 (K, 2): per offset, first A and B events not counted.
-        counts: int64 (K, 6), incremented (layout of ``N_COUNTS``).
+        counts: int64 (6,), incremented (layout of ``N_COUNTS``).
         events: int64 (2,): events of A and B, incremented.
         singles: int64 (4,): clicks per slot, incremented.
 
     Returns:
-        ``(bad, carry, ev_a_t, ev_a_o, ev_b_t, ev_b_o)``: ``bad``
-        the first index where ``ts`` decreases (-1 if sorted; the state is
-        then unchanged), and what to carry to the next batch.
+        ``(bad, carry)``: the first index where ``ts`` decreases (-1 if
+        sorted; the caller then drops what was counted) and the keys to carry.
     """
     n = ts.size
-    n_off = offsets.size
-    shifted = 0
-    for r in range(n_off):
-        shifted += int(offsets[r] != 0)
-    dmax = delays.max()
-    cap = 2 * BLOCK + carry.size
-    mk = np.empty(cap + 1, np.int64)
-    mk[0] = np.iinfo(np.int64).min
-    m = carry.size
-    mk[1:m + 1] = carry
-    # Event buffers: carried events at [0, na), new ones appended.
-    na = ev_a_t.size
-    nb = ev_b_t.size
-    if shifted:
-        ev_a_t = _grow(ev_a_t.copy(), na + cap)
-        ev_a_o = _grow(ev_a_o.copy(), na + cap)
-        ev_b_t = _grow(ev_b_t.copy(), nb + cap)
-        ev_b_o = _grow(ev_b_o.copy(), nb + cap)
-    zero = np.zeros(N_COUNTS, np.int64)
+    dmax = max(max(delays[0], delays[1]), max(delays[2], delays[3]))
+    mk, m = _start(ts, carry)
     pos = np.zeros(4, np.int64)
-    no_outcomes = np.empty(0, np.int8)
+    no_t = mk[:0]
+    no_o = np.empty(0, np.int8)
     prev = np.iinfo(np.int64).min
     k = 0
     while True:
         stop = min(n, k + BLOCK)
         m, bad, prev = _insert(ts, ch, k, stop, chans, delays, singles, mk, m, prev)
         if bad >= 0:
-            return bad, carry, ev_a_t[:na], ev_a_o[:na], ev_b_t[:nb], ev_b_o[:nb]
+            return bad, carry
         k = stop
         limit = ts[k] - dmax if k < n else limit_end
-        if shifted:
-            ev_a_t = _grow(ev_a_t, na + m)
-            ev_a_o = _grow(ev_a_o, na + m)
-            ev_b_t = _grow(ev_b_t, nb + m)
-            ev_b_o = _grow(ev_b_o, nb + m)
-            pos[0] = 0
-            pos[1] = 0
-            pos[2] = na
-            pos[3] = nb
-            done = count_runs(mk[1:m + 1], window, limit, zero, pos, True,
-                              ev_a_t, ev_a_o, ev_b_t, ev_b_o)
-            na = pos[2]
-            nb = pos[3]
-            frontier = limit if done == m else min(limit, mk[done + 1] >> 2)
-            if limit_end == np.iinfo(np.int64).max and k >= n:
-                frontier = limit_end
-            for r in range(n_off):
-                if offsets[r] != 0:
-                    _match_offset(ev_a_t[:na], ev_a_o[:na], ev_b_t[:nb], ev_b_o[:nb], window,
-                                  offsets[r], frontier, cursors[r], counts[r])
-            drop_a = na
-            drop_b = nb
-            for r in range(n_off):
-                if offsets[r] != 0:
-                    drop_a = min(drop_a, cursors[r, 0])
-                    drop_b = min(drop_b, cursors[r, 1])
-            ev_a_t[:na - drop_a] = ev_a_t[drop_a:na].copy()
-            ev_a_o[:na - drop_a] = ev_a_o[drop_a:na].copy()
-            ev_b_t[:nb - drop_b] = ev_b_t[drop_b:nb].copy()
-            ev_b_o[:nb - drop_b] = ev_b_o[drop_b:nb].copy()
-            na -= drop_a
-            nb -= drop_b
-            for r in range(n_off):
-                if offsets[r] != 0:
-                    cursors[r, 0] -= drop_a
-                    cursors[r, 1] -= drop_b
-        else:
-            pos[0] = 0
-            pos[1] = 0
-            done = count_runs(mk[1:m + 1], window, limit, zero, pos, False,
-                              mk[:0], no_outcomes, mk[:0], no_outcomes)
-        events[0] += pos[0]
-        events[1] += pos[1]
-        # The unfinished run moves to the front; the buffer grows if it is long.
-        rest = m - done
-        mk[1:rest + 1] = mk[done + 1:m + 1].copy()
-        m = rest
+        done = count_runs(mk[1:m + 1], window, limit, counts, pos, False, no_t, no_o, no_t, no_o)
+        _shift_down(mk, done + 1, m + 1, done)
+        m -= done
         if k >= n:
             break
-        if m + BLOCK > cap:
-            cap = 2 * (m + BLOCK)
-            mk = _grow(mk, cap + 1)
+    events[0] += pos[0]
+    events[1] += pos[1]
+    return -1, mk[1:m + 1].copy()
+
+
+@cached_njit(nogil=True)
+def count_shifted(
+    ts: np.ndarray, ch: np.ndarray, chans: np.ndarray, delays: np.ndarray, window: int,
+    offsets: np.ndarray, limit_end: int, carry: np.ndarray, ev_a_t: np.ndarray,
+    ev_a_o: np.ndarray, ev_b_t: np.ndarray, ev_b_o: np.ndarray, cursors: np.ndarray,
+    counts: np.ndarray, events: np.ndarray, singles: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Count one batch at zero offset and at offset windows.
+
+    As :func:`count_plain` (same arguments where named alike); the events of each arm are written as the runs are counted and matched
+    at each offset, segment by segment, as far as the events still to come
+    allow.
+
+    Args:
+        offsets: int64 (K,): offsets of arm B in ps; row r of ``counts`` and
+            ``cursors`` belongs to offset r (rows of offset 0 are counted
+            from the runs).
+        ev_a_t, ev_a_o, ev_b_t, ev_b_o: Events carried from the last batch.
+        cursors: int64 (K, 2): per offset, first A and B events not counted.
+        counts: int64 (K, 6), incremented.
+
+    Returns:
+        ``(bad, carry, ev_a_t, ev_a_o, ev_b_t, ev_b_o)``: what to carry.
+    """
+    n = ts.size
+    n_off = offsets.size
+    dmax = max(max(delays[0], delays[1]), max(delays[2], delays[3]))
+    mk, m = _start(ts, carry)
+    na = ev_a_t.size
+    nb = ev_b_t.size
+    # events: carried ones first, room for every click of the batch
+    room = m + n
+    a_t = np.empty(na + room, np.int64)
+    a_o = np.empty(na + room, np.int8)
+    b_t = np.empty(nb + room, np.int64)
+    b_o = np.empty(nb + room, np.int8)
+    a_t[:na] = ev_a_t
+    a_o[:na] = ev_a_o
+    b_t[:nb] = ev_b_t
+    b_o[:nb] = ev_b_o
+    zero = np.zeros(N_COUNTS, np.int64)
+    pos = np.zeros(4, np.int64)
+    prev = np.iinfo(np.int64).min
+    k = 0
+    while True:
+        stop = min(n, k + BLOCK)
+        m, bad, prev = _insert(ts, ch, k, stop, chans, delays, singles, mk, m, prev)
+        if bad >= 0:
+            return bad, carry, ev_a_t, ev_a_o, ev_b_t, ev_b_o
+        k = stop
+        limit = ts[k] - dmax if k < n else limit_end
+        pos[2] = na
+        pos[3] = nb
+        done = count_runs(mk[1:m + 1], window, limit, zero, pos, True, a_t, a_o, b_t, b_o)
+        na = pos[2]
+        nb = pos[3]
+        # events still to come are no earlier than the unfinished run
+        frontier = limit if done == m else min(limit, mk[done + 1] >> 2)
+        if limit_end == np.iinfo(np.int64).max and k >= n:
+            frontier = limit_end
+        drop_a = na
+        drop_b = nb
+        for r in range(n_off):
+            if offsets[r] != 0:
+                _match_offset(a_t[:na], a_o[:na], b_t[:nb], b_o[:nb], window, offsets[r],
+                              frontier, cursors[r], counts[r])
+                drop_a = min(drop_a, cursors[r, 0])
+                drop_b = min(drop_b, cursors[r, 1])
+        _shift_down(a_t, drop_a, na, drop_a)
+        _shift_down(b_t, drop_b, nb, drop_b)
+        for q in range(drop_a, na):
+            a_o[q - drop_a] = a_o[q]
+        for q in range(drop_b, nb):
+            b_o[q - drop_b] = b_o[q]
+        na -= drop_a
+        nb -= drop_b
+        for r in range(n_off):
+            if offsets[r] != 0:
+                cursors[r, 0] -= drop_a
+                cursors[r, 1] -= drop_b
+        _shift_down(mk, done + 1, m + 1, done)
+        m -= done
+        if k >= n:
+            break
+    events[0] += pos[0]
+    events[1] += pos[1]
     for r in range(n_off):
         if offsets[r] == 0:
             counts[r] += zero
-    return (-1, mk[1:m + 1].copy(), ev_a_t[:na].copy(), ev_a_o[:na].copy(),
-            ev_b_t[:nb].copy(), ev_b_o[:nb].copy())
+    return (-1, mk[1:m + 1].copy(), a_t[:na].copy(), a_o[:na].copy(), b_t[:nb].copy(),
+            b_o[:nb].copy())
 
 
 @cached_njit()
@@ -478,36 +536,54 @@ def _match_offset(ta: np.ndarray, oa: np.ndarray, tb: np.ndarray, ob: np.ndarray
                   offset: int, frontier: int, cursor: np.ndarray, counts: np.ndarray) -> None:
     """Count the pairs of the events at one offset, as far as ``frontier`` allows.
 
-    An A event is out of reach of events still to come when it lies more
-    than a window before them (B's seen on A's axis, ``t - offset``); a B
-    event likewise. Clusters beyond that wait in place (``cursor``).
+    The events of A and of B (on A's axis, ``t - offset``) are cut into
+    segments at gaps wider than the window, as the clicks are for the true
+    coincidences; a segment is counted once no event still to come can join
+    it (events to come are at ``frontier`` or later on their own axis).
+    ``cursor`` holds the first events of A and B not yet counted.
     """
     i = cursor[0]
     j = cursor[1]
-    a = ta[i:]
-    b = tb[j:]
-    if frontier == np.iinfo(np.int64).max:
-        safe_a = a.size
-        safe_b = b.size
-    else:
-        safe_a = int(np.searchsorted(a, frontier - offset - window))
-        safe_b = int(np.searchsorted(b, frontier + offset - window))
-    if a.size == 0 or b.size == 0:
-        cursor[0] = i + safe_a
-        cursor[1] = j + safe_b
-        return
-    pa, pb, n_pairs, hold_a, hold_b, _ = match_clusters(a, b, window, offset, safe_a, safe_b)
-    for p in range(n_pairs):
-        out_a = oa[i + pa[p]]
-        out_b = ob[j + pb[p]]
+    open_end = frontier == np.iinfo(np.int64).max
+    limit = frontier - max(offset, 0)
+    pair = np.empty(2, np.int64)
+    while i < ta.size or j < tb.size:
+        i2, j2, end = _segment_end(ta, tb, offset, window, i, j)
+        if not open_end and end + window >= limit:
+            break
+        na = i2 - i
+        nb = j2 - j
+        if na == 1 and nb == 1:
+            pair[0] = 0
+            pair[1] = 0
+            _count_pairs(oa[i:i2], ob[j:j2], pair[:1], pair[1:], 1, counts)
+        elif na > 0 and nb > 0:
+            a = ta[i:i2]
+            b = tb[j:j2]
+            small = min(na, nb)
+            pa = np.empty(2 * small, np.int64)
+            g = np.empty(scratch_size(na, nb, candidates(a, b, window, offset)), np.int64)
+            n_pairs = greedy_pairs(a, b, window, offset, pa[:small], pa[small:], g)
+            _count_pairs(oa[i:i2], ob[j:j2], pa[:small], pa[small:], n_pairs, counts)
+        i = i2
+        j = j2
+    cursor[0] = i
+    cursor[1] = j
+
+
+@cached_njit()
+def _count_pairs(oa: np.ndarray, ob: np.ndarray, pa: np.ndarray, pb: np.ndarray, n: int,
+                 counts: np.ndarray) -> None:
+    """Add pairs ``(pa[p], pb[p])`` of events with outcomes ``oa``, ``ob``."""
+    for p in range(n):
+        out_a = oa[pa[p]]
+        out_b = ob[pb[p]]
         if out_a == DOUBLE:
             counts[4] += 1
         elif out_b == DOUBLE:
             counts[5] += 1
         else:
             counts[2 * out_a + out_b] += 1
-    cursor[0] = i + hold_a
-    cursor[1] = j + hold_b
 
 
 @cached_njit()

@@ -23,11 +23,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qnic.coincidence._outcome_kernel import N_COUNTS
-from qnic.coincidence._outcome_pass import KEY_LIMIT_PS, count_batch, quiet_cut
+from qnic.coincidence._outcome_pass import KEY_LIMIT_PS, count_plain, count_shifted, quiet_cut
 from qnic.coincidence._validate import as_int_array, as_int_ps, clamp_int64
 from qnic.coincidence.outcomes import END_OF_STREAM, OutcomeCounts, check_arms
 
 _EMPTY_T = np.empty(0, np.int64)
+_EMPTY_CH = np.empty(0, np.int32)
+_I32 = np.iinfo(np.int32)
 
 TWO_CORE_MIN_TAGS = 1 << 17
 """Batches of at least this many tags are counted on two threads (when the
@@ -94,6 +96,7 @@ class OutcomeStream:
         if not self._offsets:
             raise ValueError("offsets_ps must hold at least one offset (0 for true coincidences)")
         self._offsets_arr = np.array(self._offsets, np.int64)
+        self._shifted = any(o != 0 for o in self._offsets)
         self._counts = np.zeros((len(self._offsets), N_COUNTS), np.int64)
         self._singles = np.zeros(4, np.int64)
         self._events = np.zeros(2, np.int64)
@@ -139,9 +142,13 @@ class OutcomeStream:
             raise RuntimeError("OutcomeStream.push() called after finish()")
         t = as_int_array(timestamps, "timestamps")
         ch = np.asarray(channels)
-        # int32 (what taggers hand out) and int64 go to the kernel as they are.
+        # int32, what taggers hand out, is the kernels' one channel type (one
+        # compilation after an install, not one per integer type).
         if ch.dtype != np.int32:
             ch = as_int_array(ch, "channels")
+            if ch.size and not (_I32.min <= int(ch.min()) and int(ch.max()) <= _I32.max):
+                raise ValueError("channels must fit in int32 (hardware channel numbers)")
+            ch = ch.astype(np.int32)
         if ch.size != t.size:
             raise ValueError(f"timestamps and channels differ in length: {t.size} != {ch.size}")
         if t.size and self._last is not None and int(t[0]) < self._last:
@@ -168,7 +175,7 @@ class OutcomeStream:
         """Count everything held back and return the counts per offset."""
         if not self._finished:
             self._finished = True
-            self._count(_EMPTY_T, _EMPTY_T, END_OF_STREAM)
+            self._count(_EMPTY_T, _EMPTY_CH, END_OF_STREAM)
         return self.counts()
 
     def counts(self) -> list[OutcomeCounts]:
@@ -181,52 +188,67 @@ class OutcomeStream:
             for row in self._counts
         ]
 
-    def _count(self, t: NDArray[np.int64], ch: NDArray[np.int64], limit: int) -> None:
-        # The kernel counts into copies, so a batch found unsorted half-way
+    def _count(self, t: NDArray[np.int64], ch: NDArray[np.int32], limit: int) -> None:
+        # The kernels count into copies, so a batch found unsorted half-way
         # leaves the stream as it was.
         cursors, counts = self._cursors.copy(), self._counts.copy()
         events, singles = self._events.copy(), self._singles.copy()
-        cut = self._two_core_cut(t)
-        if cut > 0:
-            # Two halves at a quiet stretch, the first on a thread of its own
-            # (the kernel releases the GIL): nothing carries across the cut.
-            first: list[Any] = []
-
-            def run_first() -> None:
-                try:
-                    first.append(count_batch(
-                        t[:cut], ch[:cut], self._chans, self._delays, self._window,
-                        self._offsets_arr, END_OF_STREAM, self._carry, *self._ev, cursors.copy(),
-                        counts, events, singles))
-                except BaseException as exc:  # noqa: BLE001 - raised below
-                    first.append(exc)
-
-            thread = threading.Thread(target=run_first, name="qnic-count")
-            thread.start()
-            c2, e2, s2 = np.zeros_like(counts), np.zeros_like(events), np.zeros_like(singles)
-            try:
-                bad2, carry, *ev = count_batch(
-                    t[cut:], ch[cut:], self._chans, self._delays, self._window,
-                    self._offsets_arr, limit, _EMPTY_T, *self._ev, cursors, c2, e2, s2)
-            finally:
-                thread.join()
-            if isinstance(first[0], BaseException):
-                raise first[0]
-            bad = first[0][0] if first[0][0] >= 0 else (cut + bad2 if bad2 >= 0 else -1)
-            counts += c2
-            events += e2
-            singles += s2
-        else:
-            bad, carry, *ev = count_batch(
+        if self._shifted:
+            bad, carry, *ev = count_shifted(
                 t, ch, self._chans, self._delays, self._window, self._offsets_arr, limit,
                 self._carry, *self._ev, cursors, counts, events, singles)
+            self._check(t, bad)
+            self._ev = (ev[0], ev[1], ev[2], ev[3])
+        else:
+            row = np.zeros(N_COUNTS, np.int64)
+            cut = self._two_core_cut(t)
+            if cut > 0:
+                carry = self._count_two_halves(t, ch, cut, limit, row, events, singles)
+            else:
+                bad, carry = count_plain(t, ch, self._chans, self._delays, self._window, limit,
+                                         self._carry, row, events, singles)
+                self._check(t, bad)
+            counts += row  # every row is offset 0
+        self._carry = carry
+        self._cursors, self._counts, self._events, self._singles = cursors, counts, events, singles
+
+    def _count_two_halves(self, t: NDArray[np.int64], ch: NDArray[np.int32], cut: int,
+                          limit: int, row: NDArray[np.int64], events: NDArray[np.int64],
+                          singles: NDArray[np.int64]) -> NDArray[np.int64]:
+        """:func:`count_plain` on ``t[:cut]`` on a thread of its own (the kernel
+        releases the GIL) beside ``t[cut:]`` here; nothing carries across the cut."""
+        first: list[Any] = []
+
+        def run_first() -> None:
+            try:
+                first.append(count_plain(t[:cut], ch[:cut], self._chans, self._delays,
+                                         self._window, END_OF_STREAM, self._carry, row, events,
+                                         singles))
+            except BaseException as exc:  # noqa: BLE001 - raised below
+                first.append(exc)
+
+        thread = threading.Thread(target=run_first, name="qnic-count")
+        thread.start()
+        row2, events2, singles2 = np.zeros_like(row), np.zeros_like(events), np.zeros_like(singles)
+        try:
+            bad2, carry = count_plain(t[cut:], ch[cut:], self._chans, self._delays, self._window,
+                                      limit, _EMPTY_T, row2, events2, singles2)
+        finally:
+            thread.join()
+        if isinstance(first[0], BaseException):
+            raise first[0]
+        self._check(t, first[0][0] if first[0][0] >= 0 else (cut + bad2 if bad2 >= 0 else -1))
+        row += row2
+        events += events2
+        singles += singles2
+        return carry  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _check(t: NDArray[np.int64], bad: int) -> None:
         if bad >= 0:
             raise ValueError(
                 f"timestamps must be sorted ascending: timestamps[{bad}] = {int(t[bad])} < "
                 f"timestamps[{bad - 1}] = {int(t[bad - 1])} (first decrease at index {bad})")
-        self._carry = carry
-        self._ev = (ev[0], ev[1], ev[2], ev[3])
-        self._cursors, self._counts, self._events, self._singles = cursors, counts, events, singles
 
     def _two_core_cut(self, t: NDArray[np.int64]) -> int:
         """Where to split a large batch for two cores (0: count it on one).
