@@ -149,7 +149,7 @@ def scan(ports: Iterable[Any] | None = None, usb_devices: Iterable[Any] | None =
 
             usb_devices = list(usb.core.find(find_all=True) or [])
         except Exception as exc:  # no libusb backend, no permission
-            notes.append(f"USB devices not listed ({exc.__class__.__name__}: {exc})")
+            notes.append(_usb_note(exc))
             usb_devices = []
     seen_ports = {f.port for f in found}
     for d in usb_devices:
@@ -158,3 +158,18 @@ def scan(ports: Iterable[Any] | None = None, usb_devices: Iterable[Any] | None =
         if f is not None and f.port not in seen_ports:
             found.append(Found(f.port, f.kind, "USB device without a serial port here", ()))
     return found, notes
+
+
+def _usb_note(exc: Exception) -> str:
+    """What to tell the user when pyusb cannot list USB devices."""
+    if exc.__class__.__name__ == "NoBackendError":
+        return ("USB devices not listed: pyusb found no libusb library. Install it "
+                "(Debian/Ubuntu: sudo apt install libusb-1.0-0; Fedora: sudo dnf install "
+                "libusb1; macOS: brew install libusb) to see USB instruments without a serial "
+                "port, such as Thorlabs APT controllers before their driver binds; serial ports "
+                "are listed without it (docs/hardware.md)")
+    if isinstance(exc, PermissionError) or "Access denied" in str(exc):
+        return (f"USB devices not listed ({exc}): no permission to read the USB bus; add a "
+                "udev rule for the device or run as a member of the plugdev group "
+                "(docs/hardware.md)")
+    return f"USB devices not listed ({exc.__class__.__name__}: {exc})"

@@ -63,3 +63,19 @@ def test_probe_recognises_apt_and_conex_by_identification(url: str, model: str, 
     found, _ = scan([port(url)], [], probe=True)
     assert len(found) == 1 and model in found[0].kind
     assert found[0].station_lines[0] == type_line
+
+
+def test_missing_libusb_gets_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import usb.core
+
+    class NoBackendError(Exception):
+        """Stands in for usb.core.NoBackendError (matched by name)."""
+
+    def no_backend(**_: object) -> None:
+        raise NoBackendError("No backend available")
+
+    monkeypatch.setattr(usb.core, "find", no_backend)
+    found, notes = scan([], None)
+    assert found == []
+    assert len(notes) == 1 and "no libusb library" in notes[0]
+    assert "apt install libusb-1.0-0" in notes[0] and "brew install libusb" in notes[0]
