@@ -11,10 +11,23 @@ import argparse
 import logging
 import sys
 
-from qnic.cli import calibrate, chsh, curve, demo, lbnet, lbsim, monitor, net, station, tags, xor
+from qnic.cli import (
+    calibrate,
+    chsh,
+    curve,
+    demo,
+    export,
+    lbnet,
+    lbsim,
+    monitor,
+    net,
+    station,
+    tags,
+    xor,
+)
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 
-COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, lbnet, net, station, tags]
+COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, lbnet, net, station, tags, export]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +50,7 @@ _HANDLED = (
     ("qnic.instruments.errors", "InstrumentError", EXIT_FAILED, "instrument error: "),
     ("qnic.fringe", "FringeFitError", EXIT_FAILED, ""),
     ("qnic.calibration.store", "CalibrationFileError", EXIT_BAD_INPUT, ""),
+    ("qnic.storage", "StorageError", EXIT_BAD_INPUT, ""),
 )
 
 

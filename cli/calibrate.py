@@ -21,6 +21,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished calibration")
     p.add_argument("--show", action="store_true", help="print the bench's calibration history and exit")
     p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_calibrate)
 
@@ -29,11 +30,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from qnic.calibration.context import Context
     from qnic.calibration.errors import CalibrationError
     from qnic.calibration.plots import save_fit_plots
+    from qnic.calibration.record import calibration_recorder, record_step
     from qnic.calibration.runner import Calibration, bench_name
     from qnic.calibration.store import CalibrationStore
     from qnic.station import load_station_config, open_station
+    from qnic.storage import command_arguments, run_facts, use_database
     config = load_station_config(args.station)
     store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
+    db = None if args.show else use_database(args.db)
+    run_id = None
     with open_station(config, seed=args.seed) as st:
         if args.show:
             return show_history(store, bench_name(st), args.json)
@@ -42,19 +47,29 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         cal = Calibration.start(ctx, store, Path(args.out) if args.out else None, args.resume)
         plots: dict[str, Any] = {}
         steps = cal.remaining()
+        recorder = calibration_recorder(st)
         try:
-            with _Progress(len(steps), enabled=not args.json) as progress:
+            with recorder.run(), _Progress(len(steps), enabled=not args.json) as progress:
+                recorder.add_facts(run_facts(st, None, args.seed, command_arguments(args)))
+                recorder.add_metadata("calibration_file", str(cal.path))
                 for name, step in steps:
                     progress.step(name)
-                    plots.update(cal.run_step(name, step).plots)
+                    result = cal.run_step(name, step)
+                    record_step(recorder, result)
+                    recorder.add_metadata("steps_done", cal.record.steps_done)
+                    plots.update(result.plots)
                     progress.done()
+                if recorder.started:
+                    run_id = recorder.run_id
+                    recorder.add_metadata("summary", summary(cal.record))
         except CalibrationError as exc:
             print(f"qnic: {exc}\n  steps kept in {cal.path}: {', '.join(cal.record.steps_done) or 'none'};"
                   " fix the cause and rerun with --resume", file=sys.stderr)
             return EXIT_FAILED
         pngs = save_fit_plots(plots, cal.path)
     report = summary(cal.record)
-    report.update({"file": str(cal.path), "plots": [str(p) for p in pngs], "bench": cal.record.bench})
+    report.update({"file": str(cal.path), "plots": [str(p) for p in pngs], "bench": cal.record.bench,
+                   "run_id": run_id, "db": db})
     if args.json:
         print(json.dumps(report))
     else:
@@ -86,6 +101,8 @@ def format_summary(r: dict[str, Any]) -> str:
     for ch, v in r["dark_count_hz"].items():
         lines.append(f"  dark counts ch {ch}: {v:9.1f} +- {u['dark_count_hz'][ch]:.1f} Hz")
     lines += [f"  plot: {p}" for p in r["plots"]]
+    if r.get("run_id") is not None:
+        lines.append(f"  recorded in {r['db']} (run {r['run_id']})")
     return "\n".join(lines)
 
 

@@ -64,22 +64,20 @@ def _progress(enabled: bool) -> Any:
 
 
 def cmd_chsh(args: argparse.Namespace) -> int:
-    from qnic.experiments.chsh import COLUMNS, CHSHRun, save_tags
+    from qnic.experiments.chsh import CHSHRun, chsh_recorder, save_tags
     from qnic.station import load_station_config, open_station
-    from qnic.storage import RunRecorder, use_database
+    from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
     config = load_station_config(args.station)
+    db = use_database(args.db)
     station_name = "embedded simulated bench" if args.station is None else args.station
     with open_station(config, seed=args.seed) as st:
         calibration_file = use_calibration(st, args)
-        db = use_database(args.db)
-        recorder = RunRecorder("chsh", Path(config.path).stem, st.station,
-                               ["setting_x", "setting_y"], COLUMNS)
+        recorder = chsh_recorder(st)
         window = int(args.window_ps) if args.window_ps else None
         run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
                       progress=_progress(not args.json and sys.stderr.isatty()))
         with recorder.run():
-            run_id = recorder.run_id
-            recorder.add_metadata("station_file", config.path)
+            recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
             recorder.add_metadata("seconds_per_setting", args.seconds)
             try:
                 run.run(recorder)
@@ -87,16 +85,13 @@ def cmd_chsh(args: argparse.Namespace) -> int:
                 if args.save_tags and run.settings:
                     save_tags(Path(args.save_tags), run.settings)
                     recorder.add_metadata("raw_tags_file", str(Path(args.save_tags).resolve()))
+            run_id = recorder.run_id
             result = run.analyze()
             result.metadata["run_id"] = run_id
-            result.metadata["calibration"] = {
-                "file": calibration_file, "window_ps": st.window_ps,
-                **{name: {"waveplate_zero_deg": q.waveplate_zero_deg, "delays_ps": list(q.delays_ps)}
-                   for name, q in st.qnics.items()}}
+            result.metadata["calibration"] = calibration_in_use(st, calibration_file)
             for key in ("S", "S_err", "S_corrected", "S_corrected_err"):
                 recorder.add_metadata(key, float(getattr(result, key)))
             recorder.add_metadata("window_ps", int(run.window_ps or 0))
-            recorder.add_metadata("calibration", result.metadata["calibration"])
     report = {
         "S": result.S, "S_err": result.S_err, "E": result.E, "E_err": result.E_err,
         "counts": result.counts,

@@ -23,31 +23,46 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="PNG", default="correlation_curve.png", help="the plot to write")
     p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
     p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_curve)
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
     from qnic.cli.chsh import use_calibration
-    from qnic.experiments.curve import measure_curve, save_curve_png
+    from qnic.experiments.curve import curve_recorder, measure_curve, save_curve_png
+    from qnic.storage import command_arguments, run_facts, use_database
 
     if args.points < 4:
         raise SystemExit("qnic curve: --points must be at least 4")
     from qnic.station import load_station_config, open_station
     config = load_station_config(args.station)
+    db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
+    png = Path(args.out)
     with open_station(config, seed=args.seed) as st:
         calibration_file = use_calibration(st, args)
         for q in st.qnics.values():
             q.rotator.home()
-        result = measure_curve(st, args.arm, args.fixed_deg, args.points, args.dwell)
-    png = Path(args.out)
+        recorder = curve_recorder(st)
+        with recorder.run():
+            recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
+            result = measure_curve(st, args.arm, args.fixed_deg, args.points, args.dwell,
+                                   on_point=lambda row: recorder.add_row(**row))
+            run_id = recorder.run_id
+            fit = result.to_json()
+            for key in ("scan_arm", "fixed_phi_deg", "visibility", "visibility_err", "phase_deg",
+                        "phase_err_deg", "offset", "chi2_red"):
+                recorder.add_metadata(key, fit[key])
+            recorder.add_metadata("png", str(png.resolve()))
     save_curve_png(result, png)
-    report = {**result.to_json(), "png": str(png.resolve()), "calibration_file": calibration_file}
+    report = {**result.to_json(), "png": str(png.resolve()), "calibration_file": calibration_file,
+              "run_id": run_id, "db": db}
     if args.json:
         print(json.dumps(report))
     else:
         print(f"correlation curve, arm {args.arm} scanned, other arm at {args.fixed_deg:g} deg: "
               f"V = {result.fit.amplitude:.4f} +- {result.fit.amplitude_err:.4f}, "
-              f"phase {result.fit.phase:.2f} deg, chi2/dof {result.fit.chi2_red:.2f}\n  plot: {png}")
+              f"phase {result.fit.phase:.2f} deg, chi2/dof {result.fit.chi2_red:.2f}\n  plot: {png}\n"
+              f"  recorded in {db} (run {run_id})")
     return EXIT_OK

@@ -65,6 +65,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="use the station file's zeros and delays, not a calibration")
     p.add_argument("--out", metavar="PNG", help="write win rate and queues over rounds to this PNG")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--no-pace", action="store_true",
                    help="live view: do not pace a simulated bench to wall time")
     p.add_argument("--net", action="store_true",

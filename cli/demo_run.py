@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,9 @@ def demo_inputs(args: argparse.Namespace) -> tuple[DemoConfig, Trace]:
 
 def run_demo(args: argparse.Namespace) -> int:
     from qnic.cli.chsh import use_calibration
+    from qnic.experiments.demo_store import demo_recorder, record_rounds
     from qnic.experiments.demo_view import demo_report, format_demo, plot_demo
+    from qnic.storage import command_arguments, run_facts, use_database
 
     try:
         config, trace = demo_inputs(args)
@@ -127,35 +130,60 @@ def run_demo(args: argparse.Namespace) -> int:
         return _bad(str(exc))
     except StationError as exc:
         return _bad(f"bad station file: {exc}")
+    db = use_database(args.db)
     label = "embedded simulated bench" if args.station is None else str(args.station)
     live = sys.stdout.isatty() and not args.json
     interrupted = False
+    run_id = None
     with open_station(station_config, seed=args.seed) as st:
         try:
             calibration = use_calibration(st, args)
         except ValueError as exc:  # CalibrationFileError, an unfinished calibration
             return _bad(str(exc))
         run = DemoRun(st, config, trace)
+        recorder = demo_recorder(st, run.systems)
+        recorded = 0
+
+        def on_block(r: DemoRun) -> None:
+            nonlocal recorded
+            recorded = record_rounds(recorder, r.record(), recorded)
+
         try:
             run.prepare()
-            if live:
-                interrupted = _live_run(run, label, paced=st.bench is not None and not args.no_pace)
-            else:
-                run.run()
+            with recorder.run():
+                recorder.add_facts(run_facts(st, calibration, args.seed, command_arguments(args)))
+                recorder.add_metadata("trace", trace.source)
+                if live:
+                    interrupted = _live_run(run, label, st.bench is not None and not args.no_pace,
+                                            on_block)
+                else:
+                    run.run(on_block)
+                if interrupted:
+                    recorder.outcome = "interrupted"
+                if recorder.started:
+                    run_id = recorder.run_id
+                    summary = demo_report(run.record(), label)
+                    for key in ("rounds", "win_rate", "S_measured", "predicted_quantum"):
+                        recorder.add_metadata(key, summary[key])
         except DemoError as exc:
             return _bad(str(exc), EXIT_FAILED)
     record = run.record()
-    extra: dict[str, Any] = {"calibration": calibration, "interrupted": interrupted}
+    extra: dict[str, Any] = {"calibration": calibration, "interrupted": interrupted,
+                             "run_id": run_id, "db": db}
     if args.out is not None and record.rounds:
         plot_demo(record, demo_report(record, label), Path(args.out))
         extra["files"] = {"png": str(Path(args.out).resolve())}
     report = demo_report(record, label, extra)
     print(json.dumps(report) if args.json else format_demo(report))
+    if not args.json and run_id is not None:
+        print(f"  recorded in {db} (run {run_id})")
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
-def _live_run(run: DemoRun, label: str, paced: bool) -> bool:
-    """Run under a rich live dashboard; a simulated bench is paced to wall time.
+def _live_run(run: DemoRun, label: str, paced: bool,
+              on_block: Callable[[DemoRun], None] | None = None) -> bool:
+    """Run under a rich live dashboard; a simulated bench is paced to wall time;
+    ``on_block`` is called after each block.
 
     Returns:
         Whether the run was interrupted (Ctrl-C).
@@ -171,6 +199,8 @@ def _live_run(run: DemoRun, label: str, paced: bool) -> bool:
 
     def update(r: DemoRun) -> None:
         nonlocal shown
+        if on_block is not None:
+            on_block(r)
         record = r.record()
         for name, track in record.tracks.items():
             history[name].append(float(track.queue_total[shown:].mean()))

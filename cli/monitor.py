@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, positive_float, seed
@@ -21,33 +23,47 @@ def add_parser(sub: Any) -> None:
                    help="acquisition per refresh in seconds (default 0.25)")
     p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
     p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store to take delays from")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--json", action="store_true", help="print one JSON object (needs --seconds)")
     p.set_defaults(func=cmd_monitor)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from qnic.cli.chsh import use_calibration
-    from qnic.experiments.monitor import read_rates
+    from qnic.experiments.monitor import monitor_recorder, read_rates, record_reading
+    from qnic.storage import command_arguments, run_facts, use_database
 
     if args.json and args.seconds is None:
         raise SystemExit("qnic monitor: --json needs --seconds")
     from qnic.station import load_station_config, open_station
     config = load_station_config(args.station)
+    db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
     with open_station(config, seed=args.seed) as st:
-        use_calibration(st, args)
-        if args.json:
-            r = read_rates(st, args.seconds)
-            print(json.dumps({"singles_hz": r.singles_hz, "coincidences_hz": r.coincidences_hz,
-                              "accidentals_hz": r.accidentals_hz, "car": r.car,
-                              "window_ps": st.window_ps, "seconds": r.live_s}))
-            return EXIT_OK
-        return live_view(st, args.interval, args.seconds)
+        calibration_file = use_calibration(st, args)
+        recorder = monitor_recorder(st)
+        with recorder.run():
+            recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
+            recorder.add_metadata("window_ps", st.window_ps)
+            if args.json:
+                r = read_rates(st, args.seconds)
+                record_reading(recorder, r)
+                print(json.dumps({"singles_hz": r.singles_hz, "coincidences_hz": r.coincidences_hz,
+                                  "accidentals_hz": r.accidentals_hz, "car": r.car,
+                                  "window_ps": st.window_ps, "seconds": r.live_s,
+                                  "run_id": recorder.run_id, "db": db}))
+                return EXIT_OK
+            live_view(st, args.interval, args.seconds, lambda r: record_reading(recorder, r))
+            if recorder.started:
+                print(f"recorded in {db} (run {recorder.run_id})", file=sys.stderr)
+    return EXIT_OK
 
 
-def live_view(st: Any, interval: float, seconds: float | None) -> int:
+def live_view(st: Any, interval: float, seconds: float | None,
+              on_reading: Callable[[Any], None] | None = None) -> int:
     """Refresh a rich table every ``interval`` of wall time (a simulated
-    bench is paced to real time so the view reads like the lab's)."""
+    bench is paced to real time so the view reads like the lab's);
+    ``on_reading`` gets each reading as it is taken."""
     from rich.live import Live
 
     from qnic.experiments.monitor import RateHistory, read_rates
@@ -59,6 +75,8 @@ def live_view(st: Any, interval: float, seconds: float | None) -> int:
             while seconds is None or time.monotonic() - start < seconds:
                 t0 = time.monotonic()
                 r = read_rates(st, interval)
+                if on_reading is not None:
+                    on_reading(r)
                 for key, v in (*r.singles_hz.items(), *r.coincidences_hz.items()):
                     history.setdefault(key, RateHistory()).add(r.time_s, v)
                 live.update(_table(r, history, st.window_ps))

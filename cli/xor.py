@@ -35,6 +35,8 @@ def add_parser(sub: Any) -> None:
     xor.add_argument("--station", metavar="FILE", help="--bench: station file (default: simulated bench)")
     xor.add_argument("--seconds", type=float, default=1.0, metavar="S",
                      help="--bench: acquisition per question pair (default 1)")
+    xor.add_argument("--db", metavar="FILE",
+                     help="--bench: QCoDeS database (default: QCoDeS's configured one)")
     xor.add_argument("--visibility", type=float, metavar="V",
                      help="--bench: the bench's visibility, to predict the strategy's value there")
     xor.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -117,22 +119,34 @@ def _game(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
     """Play the game on the bench; a message (str) when it cannot be."""
     from qnic.cli.chsh import use_calibration
-    from qnic.experiments.xor_bench import NotRealizableError, play_on_bench
+    from qnic.experiments.xor_bench import NotRealizableError, play_on_bench, xor_bench_recorder
     from qnic.station import load_station_config, open_station
+    from qnic.storage import command_arguments, run_facts, use_database
 
     if not args.seconds > 0:
         return f"--seconds must be positive, got {args.seconds}"
     if args.visibility is not None and not 0 <= args.visibility <= 1:
         return f"--visibility must be within [0, 1], got {args.visibility}"
     config = load_station_config(args.station)
+    db = use_database(args.db)
     args.calibration, args.uncalibrated, args.calibration_dir = None, False, None
     with open_station(config, seed=args.seed) as st:
-        use_calibration(st, args)
+        calibration_file = use_calibration(st, args)
+        recorder = xor_bench_recorder(st)
         try:
-            result = play_on_bench(st, game, args.seconds, args.visibility)
+            with recorder.run():
+                recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
+                recorder.add_metadata("game", str(Path(args.game).resolve()))
+                recorder.add_metadata("seconds_per_question", args.seconds)
+                result = play_on_bench(st, game, args.seconds, args.visibility,
+                                       on_question=lambda row: recorder.add_row(**row))
+                run_id = recorder.run_id
+                for key, value in result.to_json().items():
+                    if key != "per_question":
+                        recorder.add_metadata(key, value)
         except NotRealizableError as exc:
             return str(exc)
-    return result.to_json()
+    return {**result.to_json(), "run_id": run_id, "db": db}
 
 
 def _angle(value: float | None) -> str:
@@ -171,6 +185,8 @@ def format_game(r: dict[str, Any]) -> str:
                       + (f", predicted at V = {bench['visibility']:g}: {bench['predicted_at_visibility']:.4f}"
                          if bench["predicted_at_visibility"] is not None else "") + ")",
                   f"  ({bench['heralding']})"]
+        if bench.get("run_id") is not None:
+            lines.append(f"  recorded in {bench['db']} (run {bench['run_id']})")
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from qnic.coincidence import OutcomeCounts, OutcomeStream
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
-from qnic.storage import RunRecorder
+from qnic.storage import Quantity, RunRecorder
 
 # Accidentals are counted with arm B shifted by k * 1 us (k = 1..4): far
 # beyond the detector jitter and the afterpulse delays (tens of ns), so the
@@ -31,6 +31,29 @@ ACCIDENTAL_WINDOWS = 4
 
 COLUMNS = ["n00", "n01", "n10", "n11", "E", "double_a", "double_b",
            "acc00", "acc01", "acc10", "acc11", "singles_a_hz", "singles_b_hz", "live_s"]
+"""Names of the measured columns of a setting's row (docs/storage.md)."""
+
+SETPOINTS = (
+    Quantity("phi_a_deg", "Arm A basis angle (polarizer-equivalent)", "deg"),
+    Quantity("phi_b_deg", "Arm B basis angle (polarizer-equivalent)", "deg"),
+)
+"""The independent columns of a CHSH dataset: the setting's two bases."""
+
+VALUES = (
+    Quantity("setting_x", "CHSH question x (arm A)"),
+    Quantity("setting_y", "CHSH question y (arm B)"),
+    *(Quantity(f"n{ab}", f"Coincidences a={ab[0]}, b={ab[1]}", "counts")
+      for ab in ("00", "01", "10", "11")),
+    Quantity("E", "Correlator E (raw)"),
+    Quantity("double_a", "Coincidences set apart: arm A double click", "counts"),
+    Quantity("double_b", "Coincidences set apart: arm B double click", "counts"),
+    *(Quantity(f"acc{ab}", f"Accidental coincidences a={ab[0]}, b={ab[1]} (offset windows)",
+               "counts") for ab in ("00", "01", "10", "11")),
+    Quantity("singles_a_hz", "Singles rate, arm A", "Hz"),
+    Quantity("singles_b_hz", "Singles rate, arm B", "Hz"),
+    Quantity("live_s", "Live acquisition time", "s"),
+)
+"""The dependent columns: the questions, then :data:`COLUMNS` with labels and units."""
 
 
 @dataclass
@@ -66,8 +89,10 @@ class CHSHRun:
     progress: Callable[[str, int, int], None] | None = None
     chunk_s: float = 0.1
     settings: list[SettingData] = field(default_factory=list)
+    prepared: bool = False
 
     def prepare(self) -> None:
+        """Check the wiring and the time, and home the rotators (first device traffic)."""
         if not self.seconds_per_setting > 0:
             raise ValueError(f"seconds per setting must be > 0, got {self.seconds_per_setting}")
         a, b = self.station.qnics["A"], self.station.qnics["B"]
@@ -78,6 +103,7 @@ class CHSHRun:
         if self.station.config.home_on_start:
             a.rotator.home()
             b.rotator.home()
+        self.prepared = True
 
     def measure_setting(self, key: str) -> SettingData:
         """Turn both arms to setting ``key`` ("xy"), acquire and count.
@@ -108,8 +134,10 @@ class CHSHRun:
                            acc.mean(axis=0) / ACCIDENTAL_WINDOWS, live_s, _join(kept))
 
     def run(self, recorder: RunRecorder | None = None) -> list[SettingData]:
-        """Measure the four settings, recording each row as it is measured."""
-        self.prepare()
+        """Measure the four settings, recording each row as it is measured
+        (:meth:`prepare` first, unless done)."""
+        if not self.prepared:
+            self.prepare()
         for i, key in enumerate(SETTINGS):
             if self.progress:
                 self.progress(key, i, len(SETTINGS))
@@ -125,6 +153,7 @@ class CHSHRun:
         total = n.sum()
         live = max(d.live_s, 1e-12)
         return {
+            "phi_a_deg": d.angle_a_deg, "phi_b_deg": d.angle_b_deg,
             "setting_x": int(d.key[0]), "setting_y": int(d.key[1]),
             **{f"n{ab}": float(v) for ab, v in zip(("00", "01", "10", "11"), n)},
             "E": float((n[0] - n[1] - n[2] + n[3]) / total) if total else float("nan"),
@@ -138,6 +167,11 @@ class CHSHRun:
     def analyze(self) -> CHSHResult:
         """S from the measured settings (pure)."""
         return analyze_chsh(self.settings, int(self.window_ps or 0), self.seconds_per_setting)
+
+
+def chsh_recorder(st: LoadedStation) -> RunRecorder:
+    """The recorder of a CHSH run: a row per setting over its two bases (docs/storage.md)."""
+    return RunRecorder("chsh", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
 
 
 def _join(batches: list[TagBatch]) -> TagBatch | None:

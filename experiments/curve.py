@@ -9,6 +9,7 @@ the fixed arm.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,26 @@ from qnic.coincidence import outcome_counts_at
 from qnic.fringe import FringeFit, fit_fringe
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
+from qnic.storage import Quantity, RunRecorder
 
 _K_PER_DEG = 2.0 * math.pi / 180.0
 _ACC_OFFSETS_PS = (1_000_000, 2_000_000, 3_000_000, 4_000_000)
+
+SETPOINTS = (Quantity("phi_a_deg", "Arm A basis angle (polarizer-equivalent)", "deg"),
+             Quantity("phi_b_deg", "Arm B basis angle (polarizer-equivalent)", "deg"))
+"""The independent columns of a curve dataset: both arms' bases (one of them fixed)."""
+VALUES = (Quantity("E", "Correlator E (accidentals subtracted)"),
+          Quantity("E_err", "Correlator E uncertainty"),
+          Quantity("E_raw", "Correlator E (raw)"),
+          *(Quantity(f"n{ab}", f"Coincidences a={ab[0]}, b={ab[1]}", "counts")
+            for ab in ("00", "01", "10", "11")),
+          Quantity("live_s", "Live acquisition time", "s"))
+"""The dependent columns: a row per scan point."""
+
+
+def curve_recorder(st: LoadedStation) -> RunRecorder:
+    """The recorder of a correlation curve (run name ``curve``, docs/storage.md)."""
+    return RunRecorder("curve", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
 
 
 @dataclass
@@ -46,8 +64,13 @@ class CurveResult:
 
 
 def measure_curve(st: LoadedStation, scan_arm: str = "A", fixed_phi_deg: float = 0.0,
-                  points: int = 24, dwell_s: float = 0.5) -> CurveResult:
-    """Scan ``scan_arm``'s basis over [0, 180) with the other arm at ``fixed_phi_deg``."""
+                  points: int = 24, dwell_s: float = 0.5,
+                  on_point: Callable[[dict[str, float]], None] | None = None) -> CurveResult:
+    """Scan ``scan_arm``'s basis over [0, 180) with the other arm at ``fixed_phi_deg``.
+
+    ``on_point`` is given each point's row (the columns of :data:`SETPOINTS`
+    and :data:`VALUES`) as soon as it is measured.
+    """
     if scan_arm not in ("A", "B"):
         raise ValueError(f"scan arm must be 'A' or 'B', got {scan_arm!r}")
     if points < 4:
@@ -70,6 +93,11 @@ def measure_curve(st: LoadedStation, scan_arm: str = "A", fixed_phi_deg: float =
         e.append(val)
         err.append(math.sqrt(max(1 - val * val, 1e-4) / total))
         raw.append((n[0] - n[1] - n[2] + n[3]) / max(n.sum(), 1.0))
+        if on_point is not None:
+            on_point({"phi_a_deg": float(pa), "phi_b_deg": float(pb), "E": float(val),
+                      "E_err": err[-1], "E_raw": float(raw[-1]),
+                      **{f"n{ab}": float(v) for ab, v in zip(("00", "01", "10", "11"), n)},
+                      "live_s": batch.duration_s - batch.lost_s})
     fit = fit_fringe(phi, np.array(e), np.array(err), _K_PER_DEG, 180.0)
     return CurveResult(scan_arm, fixed_phi_deg, phi, np.array(e), np.array(err), np.array(raw), fit)
 

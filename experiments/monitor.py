@@ -11,11 +11,25 @@ fit in a fixed size at a resolution that coarsens with age.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from qnic.coincidence import outcome_counts
 from qnic.station import LoadedStation
+from qnic.storage import Quantity, RunRecorder
+
+TIME = Quantity("time_s", "Tagger time at the end of the reading", "s")
+SERIES: list[tuple[tuple[Quantity, ...], tuple[Quantity, ...]]] = [
+    ((TIME,), (Quantity("live_s", "Live acquisition time of the reading", "s"),)),
+    ((TIME, Quantity("channel", "Tagger channel")), (Quantity("singles_hz", "Singles rate", "Hz"),)),
+    ((TIME, Quantity("channel_a", "Arm A tagger channel"), Quantity("channel_b", "Arm B tagger channel")),
+     (Quantity("coincidences", "Coincidences", "counts"),
+      Quantity("coincidences_hz", "Coincidence rate", "Hz"),
+      Quantity("accidentals_hz", "Accidental rate expected from the singles (R1 R2 2 window)", "Hz"),
+      Quantity("car", "Coincidence-to-accidental ratio"))),
+]
+"""The series of a monitor dataset: (setpoints, values), rows per reading."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,31 @@ def read_rates(station: LoadedStation, seconds: float) -> Reading:
             coinc[key] = n / live
             acc[key] = singles[str(ca)] * singles[str(cb)] * 2 * window * 1e-12
     return Reading(batch.stop_ps * 1e-12, live, singles, coinc, acc, counts)
+
+
+def monitor_recorder(st: LoadedStation) -> RunRecorder:
+    """The recorder of ``qnic monitor`` (run name ``monitor``, docs/storage.md)."""
+    recorder = RunRecorder("monitor", Path(st.config.path).stem, st.station)
+    for setpoints, values in SERIES:
+        recorder.add_series(setpoints, values)
+    return recorder
+
+
+def record_reading(recorder: RunRecorder, r: Reading) -> None:
+    """Add one reading's rows: its live time, each channel's singles, each A-B pair's rates."""
+    recorder.add_row(time_s=r.time_s, live_s=r.live_s)
+    channels = sorted(r.singles_hz, key=int)
+    recorder.add_rows(time_s=[r.time_s] * len(channels), channel=[int(c) for c in channels],
+                      singles_hz=[r.singles_hz[c] for c in channels])
+    pairs = list(r.coincidences_hz)
+    car = r.car
+    recorder.add_rows(time_s=[r.time_s] * len(pairs),
+                      channel_a=[int(p.split("-")[0]) for p in pairs],
+                      channel_b=[int(p.split("-")[1]) for p in pairs],
+                      coincidences=[r.counts[p] for p in pairs],
+                      coincidences_hz=[r.coincidences_hz[p] for p in pairs],
+                      accidentals_hz=[r.accidentals_hz[p] for p in pairs],
+                      car=[car[p] for p in pairs])
 
 
 class RateHistory:

@@ -13,7 +13,9 @@ classical value.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +24,28 @@ from qnic.coincidence import outcome_counts
 from qnic.games import XorGame
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
+from qnic.storage import Quantity, RunRecorder
 
 HERALDING = ("the pairs are heralded by coincidence matching after the fact; a deployment "
              "needs heralded or stored pairs")
+
+
+SETPOINTS = (Quantity("phi_a_deg", "Arm A basis angle (polarizer-equivalent)", "deg"),
+             Quantity("phi_b_deg", "Arm B basis angle (polarizer-equivalent)", "deg"))
+"""The independent columns of a game played on the bench: the question pair's bases."""
+VALUES = (Quantity("question_x", "Question x (player A)"),
+          Quantity("question_y", "Question y (player B)"),
+          Quantity("probability", "Probability of the question pair"),
+          *(Quantity(f"n{ab}", f"Coincidences a={ab[0]}, b={ab[1]}", "counts")
+            for ab in ("00", "01", "10", "11")),
+          Quantity("win_rate", "Win rate at the question pair"),
+          Quantity("live_s", "Live acquisition time", "s"))
+"""The dependent columns: a row per question pair asked."""
+
+
+def xor_bench_recorder(st: LoadedStation) -> RunRecorder:
+    """The recorder of ``qnic xor --bench`` (run name ``xor-bench``, docs/storage.md)."""
+    return RunRecorder("xor-bench", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
 
 
 class NotRealizableError(ValueError):
@@ -73,7 +94,8 @@ def linear_phis(game: XorGame) -> tuple[list[float], list[float]]:
 
 
 def play_on_bench(st: LoadedStation, game: XorGame, seconds_per_question: float = 1.0,
-                  visibility: float | None = None) -> XorBenchResult:
+                  visibility: float | None = None,
+                  on_question: Callable[[dict[str, float]], None] | None = None) -> XorBenchResult:
     """Measure the game's win rate with the station's two QNICs.
 
     Args:
@@ -82,6 +104,8 @@ def play_on_bench(st: LoadedStation, game: XorGame, seconds_per_question: float 
         seconds_per_question: acquisition per question pair (s).
         visibility: the bench's visibility V, to predict the strategy's
             value there: 1/2 + V sum p s E_ideal / 2 (None: not predicted).
+        on_question: given each question pair's row (the columns of
+            :data:`SETPOINTS` and :data:`VALUES`) as soon as it is measured.
     """
     phis_a, phis_b = linear_phis(game)
     a, b = st.qnics["A"], st.qnics["B"]
@@ -109,6 +133,11 @@ def play_on_bench(st: LoadedStation, game: XorGame, seconds_per_question: float 
             win += p * w
             var += p * p * w * (1 - w) / total
             per[f"{x}{y}"] = {"phi_deg": [phi_a, phi_b], "counts": n.tolist(), "win": w}
+            if on_question is not None:
+                on_question({"phi_a_deg": phi_a, "phi_b_deg": phi_b, "question_x": x,
+                             "question_y": y, "probability": p,
+                             **{f"n{ab}": float(v) for ab, v in zip(("00", "01", "10", "11"), n)},
+                             "win_rate": w, "live_s": batch.duration_s - batch.lost_s})
     predicted = None
     if visibility is not None:
         ideal = np.asarray(game.bench_bases().predicted_correlations())

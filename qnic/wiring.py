@@ -184,7 +184,8 @@ class ArmChannel(InstrumentChannel):
         return float(self.qnic.waveplate_zero_deg if self.qnic else self.wiring.waveplate_zero_deg)
 
     def _delays(self) -> tuple[int, int]:
-        return tuple(self.qnic.delays_ps if self.qnic else self.wiring.delays_ps)  # type: ignore[return-value]
+        delays = self.qnic.delays_ps if self.qnic else self.wiring.delays_ps
+        return int(delays[0]), int(delays[1])
 
 
 class QNICWiring(Instrument):

@@ -47,7 +47,10 @@ def test_chsh_json_on_default_station(tmp_path: Path, capsys: pytest.CaptureFixt
     # the dataset holds the counts of every setting
     ds = load_by_run_spec(captured_run_id=out["run_id"])
     data = ds.get_parameter_data()
-    rows = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(data["n00"]["setting_x"], data["n00"]["setting_y"]))}
+    # settings are the questions recorded beside the bases they set (docs/storage.md)
+    questions = zip(data["setting_x"]["setting_x"], data["setting_y"]["setting_y"])
+    rows = {(int(x), int(y)): i for i, (x, y) in enumerate(questions)}
+    assert data["n00"]["phi_b_deg"][rows[(0, 1)]] == -22.5
     assert len(rows) == 4
     for key, counts in out["counts"].items():
         i = rows[(int(key[0]), int(key[1]))]
