@@ -49,7 +49,8 @@ def channel_delays(ctx: Context) -> StepResult:
             rows.append(row)
             peaks.append(est.delay_ps)
             errs.append(max(est.delay_err_ps, 1e-3))
-            plots[f"{ca}-{cb}"] = {"x": centers.tolist(), "y": hist.tolist(), "peak": est.delay_ps}
+            plots[f"{ca}-{cb}"] = {"x": centers.tolist(), "y": hist.tolist(), "peak": est.delay_ps,
+                                   "peak_err": est.delay_err_ps}
     design = np.array(rows)
     if len(rows) < 3 or np.linalg.matrix_rank(design) < 3:
         raise CalibrationError("delays", f"only {len(rows)} of 4 detector pairs show a coincidence peak",
@@ -67,6 +68,9 @@ def channel_delays(ctx: Context) -> StepResult:
     ctx.window_ps = window
     out.values["window_ps"] = {"A-B": Measured(window, 0.0)}
     out.quality.update({"pairs_with_peak": len(rows), "peak_sigma_ps": sigma})
+    for h in plots.values():
+        h["window"] = window
+        h["sigma"] = sigma
     out.plots["cross_correlation"] = plots
     return out
 

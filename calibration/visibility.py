@@ -53,7 +53,10 @@ def visibilities(ctx: Context) -> StepResult:
         out.plots[f"visibility_{basis}"] = {
             "x": phi.tolist(), "y": e.tolist(), "y_err": err.tolist(),
             "model_x": model_x.tolist(), "model_y": fit.model(model_x, _K_PER_DEG).tolist(),
-            "xlabel": f"arm A basis phi (deg), arm B at {phi_b:g} deg", "ylabel": "E"}
+            "xlabel": f"arm A basis phi (deg), arm B at {phi_b:g} deg", "ylabel": "E",
+            "fit_text": (f"V = {fit.amplitude:.4f} +- {fit.amplitude_err:.4f}\n"
+                         f"phase = {fit.phase:.2f} deg, offset = {fit.offset:.3f}\n"
+                         f"chi2/dof = {fit.chi2_red:.2f}")}
     return out
 
 

@@ -62,7 +62,10 @@ def waveplate_zeros(ctx: Context) -> StepResult:
             out.plots[f"zero_{arm}"] = {
                 "x": theta.tolist(), "y": contrast, "y_err": sigma,
                 "model_x": model_x.tolist(), "model_y": fit.model(model_x, _K_PER_DEG).tolist(),
-                "xlabel": f"arm {arm} HWP motor angle (deg)", "ylabel": "outcome contrast"}
+                "xlabel": f"arm {arm} HWP motor angle (deg)", "ylabel": "outcome contrast",
+                "fit_text": (f"zero = {fit.phase:.2f} +- {fit.phase_err:.2f} deg\n"
+                             f"visibility = {fit.amplitude:.4f} +- {fit.amplitude_err:.4f}\n"
+                             f"chi2/dof = {fit.chi2_red:.2f}")}
     finally:
         if ctx.source is not None:
             ctx.set_source(pump_deg=45.0)
