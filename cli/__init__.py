@@ -15,6 +15,7 @@ from qnic.cli import (
     calibrate,
     chsh,
     curve,
+    dashboard,
     demo,
     export,
     lbnet,
@@ -27,7 +28,7 @@ from qnic.cli import (
 )
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 
-COMMANDS = [chsh, calibrate, monitor, curve, demo, xor, lbsim, lbnet, net, station, tags, export]
+COMMANDS = [chsh, calibrate, monitor, curve, demo, dashboard, xor, lbsim, lbnet, net, station, tags, export]
 
 
 def build_parser() -> argparse.ArgumentParser:
