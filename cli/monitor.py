@@ -54,8 +54,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                                   "run_id": recorder.run_id, "db": db}))
                 return EXIT_OK
             live_view(st, args.interval, args.seconds, lambda r: record_reading(recorder, r))
-            if recorder.started:
-                print(f"recorded in {db} (run {recorder.run_id})", file=sys.stderr)
+            if recorder.started:  # rich leaves a file (not a terminal) without a line end
+                print(("" if sys.stdout.isatty() else "\n") + f"  recorded in {db} (run {recorder.run_id})")
     return EXIT_OK
 
 
