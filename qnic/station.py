@@ -134,7 +134,7 @@ def _current_type(file: str, key: str, type_name: str) -> str:
         return type_name  # a lab's own package of that name: its path stays its own
     new = f"{_OLD_ROOTS[root]}.{rest}"
     warnings.warn(f"{file}: {key}: {type_name!r} is a deprecated path; write {new!r}",
-                  DeprecatedPathWarning, stacklevel=5)
+                  DeprecatedPathWarning, stacklevel=4)
     return new
 
 

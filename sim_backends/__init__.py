@@ -1,7 +1,11 @@
 """The simulated bench: physics model, virtual clock, and device emulators.
 
 Drivers never import this package; they reach it through ``sim://`` serial
-addresses (after :func:`register_serial_scheme`) and through the station file.
+addresses and through the station file (docs/station.md). pyserial finds the
+``sim://`` port class through the entry point ``sim`` of the group
+``qnic.serial_url_handlers``, which ``qnic.instruments`` consults when such a
+port opens; :func:`register_serial_scheme` lists this package's handler with
+pyserial directly (for a checkout used without installing it).
 """
 
 from __future__ import annotations

@@ -191,6 +191,15 @@ def test_a_database_in_a_missing_folder_is_named(tmp_path: Path,
     assert not missing.parent.exists()
 
 
+def test_a_file_that_is_not_a_database_is_named(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("lab notes, not a database\n")
+    assert main(["chsh", "--seconds", "0.01", "--db", str(notes)]) == 2
+    assert f"{notes}: cannot open it as a QCoDeS database: not an SQLite file" in capsys.readouterr().err
+    assert notes.read_text() == "lab notes, not a database\n"
+
+
 def test_an_instrument_that_does_not_open_leaves_no_run(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     data_ = default_dict()

@@ -1,8 +1,10 @@
 """The ``sim://`` scheme for pyserial: ``serial.serial_for_url("sim://ell14?...")``.
 
 pyserial looks for a module ``protocol_<scheme>`` in each package listed in
-``serial.protocol_handler_packages``; :func:`qnic.sim.register_serial_scheme`
-adds this package. The URL's host part names the device model, its query the
+``serial.protocol_handler_packages``: ``qnic.instruments.url_handlers`` (listed
+when ``qnic.instruments`` is imported) hands ``sim://`` ports to :class:`Serial`,
+declared as the entry point ``sim`` of the group ``qnic.serial_url_handlers``,
+and :func:`qnic.sim.register_serial_scheme` lists this package itself. The URL's host part names the device model, its query the
 bench and the device's place on it, e.g.
 ``sim://ell14?bench=default&arm=A&addr=0``. The device emulator behind the
 port is built by the factory registered for the model in
