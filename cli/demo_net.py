@@ -55,7 +55,8 @@ def demo_config(args: argparse.Namespace) -> Any:
     unused = [option for option, given in (
         ("--trace", args.trace), ("--memory-us", args.memory_us),
         ("--memory-sweep-us", args.memory_sweep_us), ("--out", args.out),
-        ("--calibration", args.calibration), ("--uncalibrated", args.uncalibrated))
+        ("--calibration", args.calibration), ("--uncalibrated", args.uncalibrated),
+        ("--db", args.db))
         if given not in (None, False)]
     if unused:
         raise ValueError(f"{', '.join(unused)}: not used with --net (see qnic lb-net for the "

@@ -161,6 +161,13 @@ def test_demo_records_every_round(tmp_path: Path, capsys: pytest.CaptureFixture[
     check_facts(ds, None)
 
 
+def test_demo_net_records_nothing_and_says_so(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--net", "--db", str(tmp_path / "runs.db")]) == 2
+    assert "--db: not used with --net" in capsys.readouterr().err
+    assert not (tmp_path / "runs.db").exists()
+
+
 def test_xor_bench_records_each_question_pair(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "runs.db"
