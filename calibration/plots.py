@@ -31,7 +31,7 @@ def save_fit_plots(plots: dict[str, dict[str, Any]], calibration_file: Path) -> 
             # the fitted values head the legend, placed where the data leave room
             legend = ax.legend(loc="best", fontsize=8, title=p.get("fit_text"),
                                title_fontsize=8, framealpha=0.85)
-            legend.get_title().set_family("monospace")
+            legend.get_title().set_fontfamily("monospace")
             ax.set_title(name.replace("_", " "))
         fig.tight_layout()
         fig.savefig(path, dpi=100)

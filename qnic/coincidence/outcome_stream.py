@@ -241,7 +241,7 @@ class OutcomeStream:
         row += row2
         events += events2
         singles += singles2
-        return carry  # type: ignore[no-any-return]
+        return carry
 
     @staticmethod
     def _check(t: NDArray[np.int64], bad: int) -> None:
