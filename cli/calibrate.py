@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_FAILED, EXIT_OK, seed
+from qnic.cli.common import EXIT_FAILED, EXIT_OK, bench_seed, seed
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +39,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
     db = None if args.show else use_database(args.db)
     run_id = None
-    with open_station(config, seed=args.seed) as st:
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
         if args.show:
             return show_history(store, bench_name(st), args.json)
         ask = _ask if sys.stdin.isatty() else None

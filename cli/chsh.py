@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, positive_float, seed
+from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed
 
 
 def add_parser(sub: Any) -> None:
@@ -70,8 +70,9 @@ def cmd_chsh(args: argparse.Namespace) -> int:
     config = load_station_config(args.station)
     db = use_database(args.db)
     station_name = "embedded simulated bench" if args.station is None else args.station
-    with open_station(config, seed=args.seed) as st:
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
+        seed_used = None if st.bench is None else int(st.bench.params.seed)
         recorder = chsh_recorder(st)
         window = int(args.window_ps) if args.window_ps else None
         run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
@@ -104,6 +105,7 @@ def cmd_chsh(args: argparse.Namespace) -> int:
         "double_clicks": result.metadata["double_clicks"],
         "raw_tags_file": str(Path(args.save_tags).resolve()) if args.save_tags else None,
         "calibration": result.metadata["calibration"],
+        "seed": seed_used,
     }
     if args.json:
         print(json.dumps(report))
@@ -129,7 +131,15 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
         da, db = r["double_clicks"][key]
         lines.append(f"  {key:>7}  {angles[key][0]:7.2f}  {angles[key][1]:7.2f}  "
                      + "".join(f"{v:>9d}" for v in n) + f"  {r['E'][key]:+7.4f}  {da + db:>8d}")
-    lines += ["", f"  recorded in {r['db']} (run {r['run_id']})"]
+    cal = r["calibration"]
+    lines += [""]
+    if cal.get("file"):
+        lines.append(f"  calibration: {cal['file']} (written {cal.get('written') or 'at an unknown time'})")
+    else:
+        lines.append("  calibration: none, the station file's waveplate zeros and delays")
+    if r.get("seed") is not None:
+        lines.append(f"  seed {r['seed']} (qnic chsh --seed {r['seed']} repeats this run)")
+    lines += [f"  recorded in {r['db']} (run {r['run_id']})"]
     if r["raw_tags_file"]:
         lines.append(f"  raw tags in {r['raw_tags_file']}")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -65,3 +66,22 @@ def probability(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a probability within [0, 1], got {text!r}")
     return value
 
+
+
+def bench_seed(config: Any, seed: int | None) -> int | None:
+    """The seed to run a simulated bench with (docs/commands.md).
+
+    ``--seed`` when given; else the station file's own ``seed:`` when it sets
+    one; else a fresh random seed, so two runs do not repeat each other's
+    numbers by accident (the commands print it, and ``--seed`` repeats the
+    run). None for a station without a simulated bench.
+    """
+    if seed is not None or config.sim is None:
+        return seed
+    name = config.section_instruments.get("sim")
+    init = (config.instruments.get(name) or {}).get("init") or {} if name else {}
+    if "seed" in init:
+        return None
+    import secrets
+
+    return secrets.randbelow(2**31)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, positive_float, seed
+from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed
 
 
 def add_parser(sub: Any) -> None:
@@ -40,7 +40,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
     png = Path(args.out)
-    with open_station(config, seed=args.seed) as st:
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
         for q in st.qnics.values():
             q.rotator.home()

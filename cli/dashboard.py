@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_float, positive_int, seed
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_float, positive_int, seed
 
 if TYPE_CHECKING:
     import socket
@@ -130,5 +130,5 @@ def _open_bench(config: StationConfig, args: argparse.Namespace) -> Iterator[Ope
     from qnic.experiments.dashboard.worker import OpenedBench
     from qnic.station import open_station
 
-    with open_station(config, seed=args.seed) as st:
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
         yield OpenedBench(st, use_calibration(st, args))

@@ -24,6 +24,7 @@ from qnic.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    bench_seed,
 )
 from qnic.experiments.demo import DemoConfig, DemoError, DemoRun, Trace, draw_trace
 from qnic.station import StationError, load_station_config, open_station
@@ -135,7 +136,7 @@ def run_demo(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty() and not args.json
     interrupted = False
     run_id = None
-    with open_station(station_config, seed=args.seed) as st:
+    with open_station(station_config, seed=bench_seed(station_config, args.seed)) as st:
         try:
             calibration = use_calibration(st, args)
         except ValueError as exc:  # CalibrationFileError, an unfinished calibration

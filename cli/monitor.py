@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, positive_float, seed
+from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +39,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     config = load_station_config(args.station)
     db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
-    with open_station(config, seed=args.seed) as st:
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
         recorder = monitor_recorder(st)
         with recorder.run():
@@ -89,7 +89,8 @@ def live_view(st: Any, interval: float, seconds: float | None,
 def _table(r: Any, history: dict[str, Any], window_ps: int) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"qnic monitor: window {window_ps} ps, {r.live_s:.2f} s per reading")
+    table = Table(title=f"qnic monitor: window {window_ps} ps, {r.live_s:.2f} s per reading",
+                  caption="history: bars from 0 to the highest reading shown; Ctrl-C to quit")
     for col in ("", "rate (Hz)", "accidentals (Hz)", "CAR", "history"):
         table.add_column(col, justify="right")
     for ch, v in r.singles_hz.items():

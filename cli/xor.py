@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_int, seed
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_int, seed
 
 _FIGURE3_ONLY = ("trials", "out")
 
@@ -130,7 +130,7 @@ def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
     config = load_station_config(args.station)
     db = use_database(args.db)
     args.calibration, args.uncalibrated, args.calibration_dir = None, False, None
-    with open_station(config, seed=args.seed) as st:
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
         recorder = xor_bench_recorder(st)
         try:

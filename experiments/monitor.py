@@ -122,11 +122,17 @@ class RateHistory:
             self.values = list(old_v.reshape(-1, 2).mean(axis=1)) + self.values[half:]
 
     def sparkline(self, width: int = 40) -> str:
-        """The newest ``width`` points as a unicode sparkline."""
+        """The newest ``width`` points as a unicode sparkline on a fixed baseline.
+
+        Bars run from 0 (a rate's floor) to the highest point shown, so a
+        steady rate with counting noise is a row of nearly full bars and a
+        real drop stands out; scaling to the points' own range would blow
+        the noise up to full height.
+        """
         vals = np.asarray(self.values[-width:], dtype=float)
         if vals.size == 0:
             return ""
-        lo, hi = float(vals.min()), float(vals.max())
+        lo, hi = min(0.0, float(vals.min())), float(vals.max())
         bars = "▁▂▃▄▅▆▇█"
         if hi <= lo:
             return bars[0] * vals.size

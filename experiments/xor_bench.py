@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 from qnic.coincidence import outcome_counts
 from qnic.games import XorGame
@@ -132,7 +133,9 @@ def play_on_bench(st: LoadedStation, game: XorGame, seconds_per_question: float 
             w = wins / total
             win += p * w
             var += p * p * w * (1 - w) / total
-            per[f"{x}{y}"] = {"phi_deg": [phi_a, phi_b], "counts": n.tolist(), "win": w}
+            ci = binomtest(wins, total).proportion_ci(confidence_level=0.95, method="wilson")
+            per[f"{x}{y}"] = {"phi_deg": [phi_a, phi_b], "counts": n.tolist(), "win": w,
+                              "win_ci95": [float(ci.low), float(ci.high)]}
             if on_question is not None:
                 on_question({"phi_a_deg": phi_a, "phi_b_deg": phi_b, "question_x": x,
                              "question_y": y, "probability": p,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from qnic.experiments.demo_view import wilson_bounds
 from qnic.games import XorGame, random_graph_game
 
 DEFAULT_NS: tuple[int, ...] = (3, 4, 5, 6, 7)
@@ -79,6 +80,13 @@ class Figure3Result:
         """Binomial standard error sqrt(f (1 - f) / trials), shape (R, P)."""
         f = self.fraction
         return np.sqrt(f * (1.0 - f) / self.trials)
+
+    @property
+    def ci95(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Wilson 95% interval of each fraction: (low, high), shape (R, P) each."""
+        low, high = wilson_bounds(self.advantage_counts, np.full_like(self.advantage_counts,
+                                                                       self.trials))
+        return low, high
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; per-n series are keyed by str(n)."""
@@ -165,12 +173,13 @@ def save_figure3(result: Figure3Result, out_dir: Path) -> dict[str, Path]:
 
 def format_figure3(result: Figure3Result) -> str:
     """A table of the fractions (rows: p, columns: n)."""
-    head = "     p  " + "".join(f"{'n = ' + str(n):>15}" for n in result.ns)
+    head = "     p  " + "".join(f"{'n = ' + str(n):>22}" for n in result.ns)
     title = (f"Random XOR games on K_n: P(quantum > classical + {result.threshold:g}), "
              f"{result.trials} games per point, seed {result.seed}")
     lines = [title, head]
+    low, high = result.ci95
     for k, p in enumerate(result.ps):
-        cells = "".join(f"{result.fraction[i, k]:.3f} +- {result.stderr[i, k]:.3f}".rjust(15)
+        cells = "".join(f"{result.fraction[i, k]:.3f} [{low[i, k]:.3f}, {high[i, k]:.3f}]".rjust(22)
                         for i in range(len(result.ns)))
         lines.append(f"  {p:4.2f}  {cells}")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import math
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -326,9 +327,16 @@ class RunRecorder:
 
 
 def calibration_in_use(st: LoadedStation, file: str | None) -> dict[str, Any]:
-    """The calibration a run used: its file (or None), the window and each
-    arm's waveplate zero and delays as in use."""
-    return {"file": file, "window_ps": st.window_ps,
+    """The calibration a run used: its file (or None) and when it was written
+    (UTC, ISO 8601), the window and each arm's waveplate zero and delays as in use."""
+    created = None
+    if file is not None:
+        try:
+            created = datetime.fromtimestamp(Path(file).stat().st_mtime, timezone.utc).isoformat(
+                timespec="seconds")
+        except OSError:
+            created = None
+    return {"file": file, "written": created, "window_ps": st.window_ps,
             **{name: {"waveplate_zero_deg": q.waveplate_zero_deg, "delays_ps": list(q.delays_ps)}
                for name, q in st.qnics.items()}}
 

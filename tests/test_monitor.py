@@ -58,3 +58,17 @@ def test_history_stays_bounded_newest_at_full_resolution() -> None:
 def test_json_needs_seconds() -> None:
     with pytest.raises(SystemExit):
         main(["monitor", "--json"])
+
+
+def test_sparkline_keeps_a_fixed_baseline_so_noise_stays_small() -> None:
+    h = RateHistory(capacity=8)
+    for v in (1000.0, 1010.0, 990.0, 1005.0):
+        h.add(0.0, v)
+    # counting noise of 1 % leaves every bar near full height
+    assert set(h.sparkline()) <= {"▇", "█"}
+    h.add(0.0, 500.0)
+    assert h.sparkline()[-1] in "▄▅"  # a real drop to half shows as half
+    z = RateHistory(capacity=4)
+    z.add(0.0, 0.0)
+    z.add(0.0, 0.0)
+    assert z.sparkline() == "▁▁"
