@@ -271,6 +271,8 @@ def outcome_counts(
     window_ps: int,
     delays_ps: Mapping[int, int] | None = None,
     offset_ps: int = 0,
+    *,
+    threads: int | None = None,
 ) -> OutcomeCounts:
     """Count coincidences of two arms per outcome from one tag batch.
 
@@ -286,6 +288,7 @@ def outcome_counts(
             channel's timestamps; missing channels have delay 0.
         offset_ps: Extra delay of arm B in ps (int), for accidental
             estimation with an offset window (0 for true coincidences).
+        threads: As :class:`OutcomeStream` (the counts do not depend on it).
 
     Returns:
         The counts; see :class:`OutcomeCounts`.
@@ -298,7 +301,7 @@ def outcome_counts(
             ``window_ps < 0``.
     """
     return outcome_counts_at(timestamps, channels, arm_a, arm_b, window_ps, delays_ps,
-                             (offset_ps,))[0]
+                             (offset_ps,), threads=threads)[0]
 
 
 def outcome_counts_at(
@@ -309,12 +312,14 @@ def outcome_counts_at(
     window_ps: int,
     delays_ps: Mapping[int, int] | None = None,
     offsets_ps: Sequence[int] = (0,),
+    *,
+    threads: int | None = None,
 ) -> list[OutcomeCounts]:
     """:func:`outcome_counts` at several offsets of arm B in one pass.
 
     Returns:
         One :class:`OutcomeCounts` per offset, in the order given.
     """
-    stream = OutcomeStream(arm_a, arm_b, window_ps, delays_ps, offsets_ps)
+    stream = OutcomeStream(arm_a, arm_b, window_ps, delays_ps, offsets_ps, threads)
     stream.push(timestamps, channels)
     return stream.finish()
