@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qnic.coincidence import outcome_counts
+from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.station import LoadedStation
 from qnic.storage import Quantity, RunRecorder
 
@@ -52,12 +53,17 @@ class Reading:
 def read_rates(station: LoadedStation, seconds: float) -> Reading:
     """Acquire ``seconds`` and compute the rates (delays and window of the
     station or its calibration)."""
+    return rates_of(station, station.qnics["A"].tagger.acquire(seconds))
+
+
+def rates_of(station: LoadedStation, batch: TagBatch) -> Reading:
+    """The rates of one acquired batch: singles per channel, coincidences per
+    A-B outcome pair (one pass, double clicks apart) and accidentals from the
+    singles, with the station's delays and window."""
     a, b = station.qnics["A"], station.qnics["B"]
-    batch = a.tagger.acquire(seconds)
     live = max(batch.duration_s - batch.lost_s, 1e-12)
     window = station.window_ps
     delays = {**a.channel_delays, **b.channel_delays}
-    # One pass over the tags: coincidences per outcome pair (double clicks apart).
     oc = outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels, window, delays)
     singles = {str(ch): n / live for ch, n in oc.singles.items()}
     coinc, acc, counts = {}, {}, {}

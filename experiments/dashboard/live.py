@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qnic.coincidence import cross_correlation, outcome_counts
+from qnic.coincidence import cross_correlation
 from qnic.experiments.dashboard.board import Board
-from qnic.experiments.monitor import RateHistory, Reading
+from qnic.experiments.monitor import RateHistory, Reading, rates_of
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.station import LoadedStation
 
@@ -39,22 +39,8 @@ MIN_RANGE_PS = 5_000
 
 def reading_from_batch(station: LoadedStation, batch: TagBatch) -> Reading:
     """Rates of one batch, counted as :func:`qnic.experiments.monitor.read_rates`
-    counts its acquisition (tests/test_dashboard.py checks they agree)."""
-    a, b = station.qnics["A"], station.qnics["B"]
-    live = max(batch.duration_s - batch.lost_s, 1e-12)
-    window = station.window_ps
-    delays = {**a.channel_delays, **b.channel_delays}
-    oc = outcome_counts(batch.timestamps, batch.channels, a.channels, b.channels, window, delays)
-    singles = {str(ch): n / live for ch, n in oc.singles.items()}
-    coinc, acc, counts = {}, {}, {}
-    for i, ca in enumerate(a.channels):
-        for j, cb in enumerate(b.channels):
-            key = f"{ca}-{cb}"
-            n = int(oc.n[i, j])
-            counts[key] = n
-            coinc[key] = n / live
-            acc[key] = singles[str(ca)] * singles[str(cb)] * 2 * window * 1e-12
-    return Reading(batch.stop_ps * 1e-12, live, singles, coinc, acc, counts)
+    counts its acquisition (the same function, :func:`~qnic.experiments.monitor.rates_of`)."""
+    return rates_of(station, batch)
 
 
 def arm_times(station: LoadedStation, arm: str, batch: TagBatch) -> NDArray[np.int64]:
