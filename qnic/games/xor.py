@@ -16,11 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qnic.games.classical import (
-    MAX_ENUMERATED_QUESTIONS,
-    ClassicalResult,
-    solve_classical,
-)
+from qnic.games.classical import ClassicalResult, solve_classical
 from qnic.games.sdp import QuantumValue, solve_tsirelson
 from qnic.games.strategy import RANK_REDUCTION_TOL, QuantumStrategy, reduce_strategy
 from qnic.games.waveplates import BenchBases, bench_bases
@@ -160,13 +156,16 @@ class XorGame:
     def quantum_value(self) -> QuantumValue:
         """Quantum value from Tsirelson's SDP with a dual certificate (cached).
 
-        The optimal classical strategy (rank-one vectors) is a candidate too,
-        so the value is never below the classical value when that is computable.
+        The SDP alone: no classical search runs here (issue #18: the search
+        is exponential in the questions). When the classical value has been
+        computed already (:meth:`classical_value`), its optimal strategy
+        (rank-one vectors) is a candidate too, so the value is then never
+        below it.
         """
         if self._quantum is None:
             result = solve_tsirelson(self.cost_matrix)
-            if min(self.shape) <= MAX_ENUMERATED_QUESTIONS:
-                classical = self.classical_value()
+            classical = self._classical
+            if classical is not None:
                 if classical.value >= result.value:
                     alpha, beta = classical.signs()
                     result = dataclasses.replace(
