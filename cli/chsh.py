@@ -64,6 +64,19 @@ def _progress(enabled: bool) -> Any:
 
 
 def cmd_chsh(args: argparse.Namespace) -> int:
+    from qnic.coincidence.warm import start_warmup
+
+    # a first run after an install compiles the counting kernels beside the
+    # bench's (qnic.coincidence.warm); nothing starts when they are cached
+    warmup = start_warmup()
+    try:
+        return _chsh(args, warmup)
+    finally:
+        if warmup is not None:
+            warmup.stop()
+
+
+def _chsh(args: argparse.Namespace, warmup: Any) -> int:
     from qnic.experiments.chsh import CHSHRun, chsh_recorder, save_tags
     from qnic.station import load_station_config, open_station
     from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
@@ -76,7 +89,8 @@ def cmd_chsh(args: argparse.Namespace) -> int:
         recorder = chsh_recorder(st)
         window = int(args.window_ps) if args.window_ps else None
         run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
-                      progress=_progress(not args.json and sys.stderr.isatty()))
+                      progress=_progress(not args.json and sys.stderr.isatty()),
+                      before_counting=None if warmup is None else warmup.wait)
         with recorder.run():
             recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
             recorder.add_metadata("seconds_per_setting", args.seconds)

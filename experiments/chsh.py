@@ -80,6 +80,9 @@ class CHSHRun:
         window_ps: coincidence window (defaults to the station's).
         keep_tags: keep each setting's raw tags (for a side file).
         progress: called with (setting key, index, total) before each setting.
+        before_counting: called once, just before the first tags are
+            counted (``qnic chsh`` waits there for the kernels compiled
+            beside it, qnic.coincidence.warm).
     """
 
     station: LoadedStation
@@ -88,6 +91,7 @@ class CHSHRun:
     keep_tags: bool = False
     progress: Callable[[str, int, int], None] | None = None
     chunk_s: float = 0.1
+    before_counting: Callable[[], None] | None = None
     settings: list[SettingData] = field(default_factory=list)
     prepared: bool = False
 
@@ -124,6 +128,9 @@ class CHSHRun:
         live_s = 0.0
         kept: list[TagBatch] = []
         for batch in a.tagger.stream(self.seconds_per_setting, self.chunk_s):
+            if self.before_counting is not None:
+                self.before_counting()
+                self.before_counting = None
             counter.push(batch.timestamps, batch.channels, until_ps=batch.stop_ps)
             live_s += batch.duration_s - batch.lost_s
             if self.keep_tags:
