@@ -64,23 +64,30 @@ def _progress(enabled: bool) -> Any:
 
 
 def cmd_chsh(args: argparse.Namespace) -> int:
-    from qnic.coincidence.warm import start_warmup
+    from qnic.coincidence import warm as count_warm
+    from qnic.station import load_station_config
 
-    # a first run after an install compiles the counting kernels beside the
-    # bench's (qnic.coincidence.warm); nothing starts when they are cached
-    warmup = start_warmup()
-    try:
-        return _chsh(args, warmup)
-    finally:
-        if warmup is not None:
-            warmup.stop()
-
-
-def _chsh(args: argparse.Namespace, warmup: Any) -> int:
-    from qnic.experiments.chsh import CHSHRun, chsh_recorder, save_tags
-    from qnic.station import load_station_config, open_station
-    from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
     config = load_station_config(args.station)
+    # A first run after an install compiles its kernels in two child processes
+    # (the counting ones, and the simulated bench's) beside its own start
+    # (docs/architecture.md); nothing starts when they are cached.
+    warmups = [count_warm.start_warmup()]
+    if config.sim is not None:
+        from qnic.sim import warm as sim_warm
+
+        warmups.append(sim_warm.start_warmup())
+    try:
+        return _chsh(args, config, warmups[0], warmups[1] if len(warmups) > 1 else None)
+    finally:
+        for w in warmups:
+            if w is not None:
+                w.stop()
+
+
+def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup: Any) -> int:
+    from qnic.experiments.chsh import CHSHRun, chsh_recorder, save_tags
+    from qnic.station import open_station
+    from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
     db = use_database(args.db)
     station_name = "embedded simulated bench" if args.station is None else args.station
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
@@ -90,7 +97,9 @@ def _chsh(args: argparse.Namespace, warmup: Any) -> int:
         window = int(args.window_ps) if args.window_ps else None
         run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
                       progress=_progress(not args.json and sys.stderr.isatty()),
-                      before_counting=None if warmup is None else warmup.wait)
+                      before_counting=None if count_warmup is None else count_warmup.wait)
+        if bench_warmup is not None:
+            bench_warmup.wait()  # the bench's kernels, before its first tags
         with recorder.run():
             recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
             recorder.add_metadata("seconds_per_setting", args.seconds)
@@ -152,7 +161,11 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
     else:
         lines.append("  calibration: none, the station file's waveplate zeros and delays")
     if r.get("seed") is not None:
-        lines.append(f"  seed {r['seed']} (qnic chsh --seed {r['seed']} repeats this run)")
+        again = f"qnic chsh --seconds {r['seconds_per_setting']:g} --seed {r['seed']}"
+        if r["station"] != "embedded simulated bench":
+            again = f"qnic chsh --station {r['station']} --seconds {r['seconds_per_setting']:g} " \
+                    f"--seed {r['seed']}"
+        lines.append(f"  seed {r['seed']} ({again} repeats this run)")
     lines += [f"  recorded in {r['db']} (run {r['run_id']})"]
     if r["raw_tags_file"]:
         lines.append(f"  raw tags in {r['raw_tags_file']}")

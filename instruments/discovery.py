@@ -3,11 +3,11 @@
 USB identities (vendor id, product id) recognised:
 
 - 0x0403:0x6015, FTDI FT-X series: the chip of the Elliptec bus interface
-  (an FT230X was seen on a real ELL14 bus, instruments.md 1.2; FTDI_FTX_PID
+  (an FT230X was seen on a real ELL14 bus, docs/protocols.md 1.2; FTDI_FTX_PID
   in the Linux ftdi_sio_ids.h).
-- 0x0403:0xFAF0, Thorlabs Kinesis / APT cubes (instruments.md 2.2, marked
+- 0x0403:0xFAF0, Thorlabs Kinesis / APT cubes (docs/protocols.md 2.2, marked
   UNVERIFIED there for every model); the 8-digit USB serial number's first
-  two digits name the model: 27 KDC101, 55 K10CR1 (instruments.md 2.2).
+  two digits name the model: 27 KDC101, 55 K10CR1 (docs/protocols.md 2.2).
 - 0x104D:0x3002, Newport CONEX-CC (a public CONEX-CC driver-installation
   note); any other 0x104D device is reported as Newport.
 
@@ -28,7 +28,7 @@ CONEX_CC = ("0x104d", "0x3002")
 NEWPORT_VID = 0x104D
 
 APT_SERIAL_PREFIX = {"27": "KDC101", "55": "K10CR1", "26": "KST101", "28": "KBD101",
-                     "83": "TDC001", "80": "TST001"}  # instruments.md 2.2
+                     "83": "TDC001", "80": "TST001"}  # docs/protocols.md 2.2
 
 
 @dataclass(frozen=True)

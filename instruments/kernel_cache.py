@@ -19,10 +19,13 @@ numba functions keep numba's own rules.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numba
@@ -84,3 +87,58 @@ def is_cached(dispatcher: Any) -> bool:
         return bool(dispatcher._cache._cache_file._load_index())
     except Exception:  # noqa: BLE001 - any change in numba's internals: say "not cached"
         return False
+
+
+def warm_marker(modules: Sequence[ModuleType]) -> Path:
+    """The file that says these modules' kernels were compiled into the cache.
+
+    Keyed on the modules' names, sizes and modification times, numba's and
+    Python's versions, so an edited or reinstalled module (or another numba)
+    makes a new marker. It lives beside the cache (:func:`user_cache_dir`).
+    """
+    h = hashlib.sha1(f"{numba.__version__} {sys.version}".encode())
+    for m in modules:
+        st = os.stat(str(m.__file__))
+        h.update(f"{m.__name__} {st.st_size} {st.st_mtime_ns}".encode())
+    return user_cache_dir() / "warm" / f"{h.hexdigest()}.done"
+
+
+class Warmup:
+    """A child process, ``python -m MODULE``, compiling kernels into the cache.
+
+    A command starts it when the kernels it will need are not cached yet
+    (:func:`start_warmup`), goes on with its own start (imports, opening
+    instruments) and waits for it (:meth:`wait`) before it first calls them,
+    so their compilation runs beside its own on a second core. :meth:`stop`
+    kills it on errors and Ctrl-C.
+    """
+
+    def __init__(self, module: str) -> None:
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", module], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait(self) -> None:
+        """Wait for the child to finish (at once if it has)."""
+        if self._proc is not None:
+            self._proc.wait()
+            self._proc = None
+
+    def stop(self) -> None:
+        """Kill the child if it still runs, and reap it."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+
+def start_warmup(module: str, modules: Sequence[ModuleType]) -> Warmup | None:
+    """Start ``python -m module`` unless ``modules``' kernels are marked warm."""
+    return None if warm_marker(modules).exists() else Warmup(module)
+
+
+def mark_warm(modules: Sequence[ModuleType]) -> None:
+    """Record that ``modules``' kernels are compiled (the warming child's last step)."""
+    marker = warm_marker(modules)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()

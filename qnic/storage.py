@@ -469,7 +469,8 @@ def export_run(ds: Any, fmt: str, out: str | Path | None = None) -> list[Exporte
     written by QCoDeS's CSV writer.
 
     Raises:
-        StorageError: an unknown format or an ``out`` with another suffix.
+        StorageError: an unknown format, an ``out`` with another suffix or
+            in a folder that does not exist.
     """
     if fmt not in EXPORT_FORMATS:
         raise StorageError(f"unknown export format {fmt!r} (expected {', '.join(EXPORT_FORMATS)})")
@@ -477,6 +478,8 @@ def export_run(ds: Any, fmt: str, out: str | Path | None = None) -> list[Exporte
     target = None if out is None else Path(out).expanduser().resolve()
     if target is not None and target.suffix.lower() != suffix:
         raise StorageError(f"{target}: a {fmt} export is written to a {suffix} file")
+    if target is not None and not target.parent.is_dir():
+        raise StorageError(f"{target}: no such folder {target.parent} (create it first)")
     groups = _groups(ds)
     if fmt == "csv" and len(groups) > 1:
         return _export_csv_groups(ds, groups, target)

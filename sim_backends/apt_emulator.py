@@ -1,6 +1,6 @@
 """Emulator of a Thorlabs APT controller: K10CR1, or KDC101 with a PRM1-Z8 stage.
 
-Written from qnic.instruments.md section 2 alone. An :class:`AptEmulator` is one
+Written from qnic.docs/protocols.md section 2 alone. An :class:`AptEmulator` is one
 USB-serial port with one channel turning a :class:`~qnic.sim.motion.RotatorMotion`
 (a bench arm's HWP motor or a private one), answering byte for byte (6-byte
 little-endian headers, short and long messages, replies to 0x01 from 0x50;
@@ -122,7 +122,7 @@ class BenchLike(Protocol):
 
 
 class AptEmulator(SerialEmulator):
-    """One APT controller with one channel (instruments.md 2; choices in the module docs).
+    """One APT controller with one channel (docs/protocols.md 2; choices in the module docs).
 
     Args:
         clock: the bench's virtual clock.

@@ -1,6 +1,6 @@
 """Protocol constants, message helpers and axis state of the APT emulator.
 
-From instruments.md section 2: message IDs (2.4), status bits (2.5), unit
+From docs/protocols.md section 2: message IDs (2.4), status bits (2.5), unit
 conversions (2.6), reply framing (2.3), and the axis model (position counter,
 motion parameters, homing, the motion in progress) that
 :mod:`qnic.sim.apt_emulator` drives. No I/O and no clock here: this module
@@ -29,7 +29,7 @@ I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 class MsgId(enum.IntEnum):
-    """APT message IDs (instruments.md 2.4). GET = REQ + 1 (2.3)."""
+    """APT message IDs (docs/protocols.md 2.4). GET = REQ + 1 (2.3)."""
 
     HW_DISCONNECT = 0x0002
     HW_REQ_INFO = 0x0005
@@ -93,7 +93,7 @@ class MsgId(enum.IntEnum):
 
 
 class StatusBit(enum.IntFlag):
-    """Status word bits (instruments.md 2.5; thorlabs-apt-device names).
+    """Status word bits (docs/protocols.md 2.5; thorlabs-apt-device names).
 
     "Forward" is the direction of increasing position counts, the manual's
     sense (2.5: drivers disagree; the emulator keeps the bit positions).
@@ -244,7 +244,7 @@ def notice_msg(msg_id: int, code: int, rich: bool = True) -> bytes:
 
 def hw_info(model: StageModel, serial: int, firmware: tuple[int, int, int],
             hw_version: int = 1) -> bytes:
-    """The 84-byte HW_GET_INFO data (instruments.md 2.4 layout).
+    """The 84-byte HW_GET_INFO data (docs/protocols.md 2.4 layout).
 
     Hardware type (16) and hardware version are emulator values; the
     reference gives none. The stage ID sits at offset 76 (pyLabLib, 2.4).
@@ -260,7 +260,7 @@ def hw_info(model: StageModel, serial: int, firmware: tuple[int, int, int],
 # -- models and the axis ----------------------------------------------------
 @dataclass(frozen=True)
 class StageModel:
-    """What differs between the emulated controllers (instruments.md 2.2, 2.4, 2.6).
+    """What differs between the emulated controllers (docs/protocols.md 2.2, 2.4, 2.6).
 
     Attributes:
         key: the ``sim://`` model name.

@@ -1,4 +1,4 @@
-"""Emulator of a Newport CONEX controller, from qnic.instruments.md section 3.
+"""Emulator of a Newport CONEX controller, from qnic.docs/protocols.md section 3.
 
 One :class:`ConexEmulator` is one USB port with one controller: a CONEX-AGP
 with an AG-PR100P (``model=agp``) or a CONEX-CC with a PR50CC (``model=cc``),

@@ -1,9 +1,9 @@
-"""Emulator of a Thorlabs Elliptec ELL14 multidrop bus, from qnic.instruments.md section 1.
+"""Emulator of a Thorlabs Elliptec ELL14 multidrop bus, from qnic.docs/protocols.md section 1.
 
 One :class:`ElliptecBusEmulator` is one serial port with one or more
 :class:`ElliptecDevice` mounts on hex addresses, each turning a
 :class:`~qnic.sim.motion.RotatorMotion` (a bench arm's HWP motor or a
-private one), answering byte for byte as instruments.md 1.3-1.7 say, in
+private one), answering byte for byte as docs/protocols.md 1.3-1.7 say, in
 virtual time. Choices where the reference is silent:
 
 - Before homing, moves are accepted (the reference lists no refusal code), but
@@ -59,7 +59,7 @@ from qnic.sim.motion import RotatorMotion
 
 __all__ = ["ElliptecBusEmulator", "ElliptecDevice", "Fault", "FaultSpec", "Status"]
 
-DEFAULT_PULSES_PER_REV = 0x23000  # instruments.md 1.5: 143,360 counts per revolution
+DEFAULT_PULSES_PER_REV = 0x23000  # docs/protocols.md 1.5: 143,360 counts per revolution
 TRAVEL_DEG = 0x168  # 1.5: the IN travel field of a rotary stage, 360 degrees
 MODEL_ELL14 = 0x0E  # 1.5: IN model byte
 # 1.5: the manual's I1 example `0I1100428FFFFFFFF00BD008B` (motor 2 taken alike)
@@ -83,7 +83,7 @@ _URL_OPTIONS = frozenset({"bench", "arm", "addr", "devices", "serial", "fw", "ye
 
 
 class Status(enum.IntEnum):
-    """``GS`` status codes (instruments.md 1.6, the manual's table)."""
+    """``GS`` status codes (docs/protocols.md 1.6, the manual's table)."""
 
     OK = 0x00
     COMMUNICATION_TIMEOUT = 0x01
@@ -214,7 +214,7 @@ _Handler = Callable[[ElliptecDevice, str, float], list[_Reply]]
 
 
 class ElliptecBusEmulator(SerialEmulator):
-    """One Elliptec bus (instruments.md 1.2-1.3) with ELL14 devices on it.
+    """One Elliptec bus (docs/protocols.md 1.2-1.3) with ELL14 devices on it.
 
     Args:
         clock: the bench's virtual clock.

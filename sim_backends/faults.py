@@ -60,7 +60,7 @@ class FaultSpec:
         count: how many commands (or replies, or moves) it affects (int, >= 1).
         addr: the device address (hex digit) it is limited to; None for any device.
         code: the ``GS`` code sent for ``ERROR_CODE`` (int, 0x00 to 0xFF;
-            instruments.md 1.6, e.g. 0x02 mechanical time out, 0x0D over-current).
+            docs/protocols.md 1.6, e.g. 0x02 mechanical time out, 0x0D over-current).
         offset_counts: how far an ``OFF_TARGET`` move misses (int, counts).
         stall_fraction: the part of a ``STALL``ed move that is travelled
             (float, 0 to 1 exclusive).

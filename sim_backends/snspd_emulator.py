@@ -1,7 +1,7 @@
 """A Single Quantum Eos SNSPD controller served on loopback TCP, coupled to a bench.
 
 Two listening sockets on 127.0.0.1 (ephemeral ports), as the controller's
-(instruments.md 5.3): the control port speaks the JSON protocol (commands
+(docs/protocols.md 5.3): the control port speaks the JSON protocol (commands
 are answered by a broadcast of the label they set, requests by the labels
 asked for, every message followed by 0x17; a ``labelProps`` answer runs
 its objects together, ``{}{}``, as the reference says the controller may),

@@ -1,5 +1,5 @@
 """Byte-level tests of the APT emulator (K10CR1, KDC101 + PRM1-Z8) against
-instruments.md section 2.
+docs/protocols.md section 2.
 
 Every request and expected reply is written out by hand from the reference's
 tables (header 2.3, message IDs and layouts 2.4, status bits 2.5, unit

@@ -1,5 +1,5 @@
 """K10CR1 and KDC101 drivers on the wire: byte-exact exchanges from
-shared/reference/instruments.md section 2 (APT binary protocol).
+docs/protocols.md section 2 (APT binary protocol).
 
 Vectors are literal bytes written from the reference's tables (header 2.3,
 message IDs 2.4, status bits 2.5, unit conversions 2.6), never codec output,

@@ -38,6 +38,7 @@ def test_netcdf_holds_the_run_with_units(chsh_run: tuple[Path, dict[str, Any]], 
 
     db, chsh = chsh_run
     out = tmp_path / "exports" / "chsh.nc"
+    out.parent.mkdir()
     report = run(capsys, "export", str(chsh["run_id"]), "--db", str(db), "--format", "netcdf",
                  "--out", str(out))
     assert report["files"][0]["path"] == str(out) and report["name"] == "chsh"
@@ -114,6 +115,9 @@ def test_errors_name_what_was_wrong(chsh_run: tuple[Path, dict[str, Any]], tmp_p
     text.write_text("not a database, just notes\n" * 100)
     assert f"qnic export: {text}: cannot open it as a QCoDeS database" in error(
         capsys, "1", "--db", str(text), "--format", "csv")
+    assert "no such folder" in error(capsys, "1", "--db", str(db), "--format", "csv", "--out",
+                                     str(tmp_path / "missing" / "x.csv"))
+    assert not (tmp_path / "missing").exists()
     assert error(capsys, "1", "--db", str(db), "--format", "csv", "--out", str(tmp_path / "x.txt")) \
         == f"qnic export: {tmp_path / 'x.txt'}: a csv export is written to a .csv file\n"
     with pytest.raises(SystemExit) as exit_info:

@@ -32,5 +32,5 @@ def test_the_summary_names_the_seed_and_the_calibration(
     assert main(["chsh", "--seconds", "0.05", "--db", str(tmp_path / "r.db"), "--seed", "11",
                  "--calibration-dir", str(tmp_path / "cal")]) == 0
     out = capsys.readouterr().out
-    assert "seed 11 (qnic chsh --seed 11 repeats this run)" in out
+    assert "seed 11 (qnic chsh --seconds 0.05 --seed 11 repeats this run)" in out
     assert "calibration: none, the station file's waveplate zeros and delays" in out

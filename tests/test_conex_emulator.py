@@ -1,4 +1,4 @@
-"""Byte-level tests of the CONEX emulator against instruments.md section 3.
+"""Byte-level tests of the CONEX emulator against docs/protocols.md section 3.
 
 Requests and replies are literals from the reference (``1PA45.0``, ``1TP?``,
 ``1TS00000A``, the state table) or worked out from its numbers in a comment;

@@ -1,4 +1,4 @@
-"""CONEX driver on the wire: byte-exact exchanges from shared/reference/instruments.md 3.
+"""CONEX driver on the wire: byte-exact exchanges from docs/protocols.md 3.
 
 Vectors are literal bytes, never codec output: ``1PA45.0``, ``1TP12.34567``,
 ``1TS00000A`` and the state codes from section 3; the ``TE`` letters and the

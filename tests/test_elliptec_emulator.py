@@ -1,4 +1,4 @@
-"""Byte-level tests of the ELL14 bus emulator against instruments.md section 1.
+"""Byte-level tests of the ELL14 bus emulator against docs/protocols.md section 1.
 
 Every request and expected reply is a literal taken from the reference (or
 worked out from its numbers in a comment), never produced by a codec.
@@ -17,7 +17,7 @@ from qnic.sim.faults import FaultSpec, parse_fault_option
 from qnic.sim.motion import RotatorMotion
 from qnic.sim.registry import registered
 
-# RotatorMotion defaults: 430 deg/s (instruments.md 1.7), 4000 deg/s^2.
+# RotatorMotion defaults: 430 deg/s (docs/protocols.md 1.7), 4000 deg/s^2.
 T_90_DEG_S = 90 / 430 + 430 / 4000  # 0.31680 s, trapezoidal
 COUNT_DEG = 360 / 143360  # one encoder count (1.5)
 
@@ -72,7 +72,7 @@ def bus(bench: StandInBench) -> ElliptecBusEmulator:
 
 # -- identification, framing -------------------------------------------------
 @pytest.mark.parametrize("capture", [
-    b"2IN0E1140051720231701016800023000\r\n",  # instruments.md 1.5, real captures
+    b"2IN0E1140051720231701016800023000\r\n",  # docs/protocols.md 1.5, real captures
     b"3IN0E1140028420211501016800023000\r\n",
     b"8IN0E1140060920231701016800023000\r\n",
     b"0IN0E1140050920201501016800023000\r\n",

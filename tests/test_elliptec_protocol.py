@@ -1,4 +1,4 @@
-"""ELL14 driver on the wire: byte-exact exchanges from shared/reference/instruments.md 1.
+"""ELL14 driver on the wire: byte-exact exchanges from docs/protocols.md 1.
 
 Vectors are literal bytes from the reference (real device captures where it
 has them), never codec output, so a codec bug cannot hide on both sides.
@@ -13,7 +13,7 @@ from qnic.instruments.errors import DeviceFaultError, ProtocolError, TransportEr
 from qnic.instruments.rotators.elliptec import ELL14
 from qnic.instruments.rotators.elliptec_codec import ElliptecStatus
 
-# real ELL14 capture at address 2 (instruments.md 1.5): 143,360 pulses per 360 deg
+# real ELL14 capture at address 2 (docs/protocols.md 1.5): 143,360 pulses per 360 deg
 IN_2 = (b"2in", b"2IN0E1140051720231701016800023000\r\n")
 
 
@@ -60,7 +60,7 @@ def test_home_counter_clockwise() -> None:
 
 
 def test_move_absolute_90_degrees() -> None:
-    # instruments.md 1.3 / 1.5: 90 deg = 35,840 = 00008C00
+    # docs/protocols.md 1.3 / 1.5: 90 deg = 35,840 = 00008C00
     rot, port = make([IN_2, (b"2ma00008C00", b"2PO00008C00\r\n"),
                       (b"2gp", b"2PO00008C00\r\n")])
     rot.angle(90.0)
@@ -69,7 +69,7 @@ def test_move_absolute_90_degrees() -> None:
 
 
 def test_negative_angle_is_twos_complement() -> None:
-    # instruments.md 1.3: -10 deg on an ELL14 is FFFFF072
+    # docs/protocols.md 1.3: -10 deg on an ELL14 is FFFFF072
     rot, port = make([IN_2, (b"2maFFFFF072", b"2POFFFFF072\r\n")])
     rot.move_to(-10.0)
     port.assert_done()
@@ -118,7 +118,7 @@ FAULT_CODES = [(1, "Communication time out"),
 @pytest.mark.parametrize(("code", "meaning"), FAULT_CODES)
 def test_every_gs_error_code_raises_with_device_command_and_meaning(code: int, meaning: str) -> None:
     reply = f"2GS{code:02X}\r\n".encode()
-    # the driver reads the status once to clear the latched error (instruments.md 1.4)
+    # the driver reads the status once to clear the latched error (docs/protocols.md 1.4)
     rot, port = make([IN_2, (b"2ma00008C00", reply), (b"2gs", reply)])
     with pytest.raises(DeviceFaultError) as err:
         rot.angle(90.0)
@@ -129,7 +129,7 @@ def test_every_gs_error_code_raises_with_device_command_and_meaning(code: int, m
 
 
 def test_mechanical_timeout_accepted_when_the_stage_arrived() -> None:
-    # GS02 follows some good moves (instruments.md 1.6): the driver reads the
+    # GS02 follows some good moves (docs/protocols.md 1.6): the driver reads the
     # position back instead of repeating the move
     rot, port = make([IN_2, (b"2ma00008C00", b"2GS02\r\n"), (b"2gs", b"2GS00\r\n"),
                       (b"2gp", b"2PO00008C01\r\n")])

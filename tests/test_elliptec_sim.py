@@ -121,7 +121,7 @@ def test_arms_on_separate_buses_move_together() -> None:
 
 
 def test_devices_on_one_bus_move_one_at_a_time() -> None:
-    # instruments.md 1.7: one device moves at a time on a shared port
+    # docs/protocols.md 1.7: one device moves at a time on a shared port
     bench = make_bench()
     url = "sim://ell14?bench=default&devices=0:A,1:B"
     a, b = ELL14("a", url, device_id="0"), ELL14("b", url, device_id="1")

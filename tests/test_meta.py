@@ -1,5 +1,5 @@
 """Every driver builds without device traffic, and every parameter carries a
-unit, a validator and a docstring (STYLE.md)."""
+unit, a validator and a docstring."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 checked against the times they were built from and against ptufile.
 
 Records are packed here bit by bit from PicoQuant's record layouts
-(instruments.md 4c), never with the project's codec, so a codec bug cannot
+(docs/protocols.md 4c), never with the project's codec, so a codec bug cannot
 hide on both sides.
 """
 

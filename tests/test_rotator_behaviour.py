@@ -114,7 +114,7 @@ def test_stop_leaves_the_stage_at_rest_between(kind: Kind) -> None:
     rot = kind.build("rot", "A")
     rot.home()
     if kind.name == "ell14":
-        pytest.skip("the ELL14's st does not abort a bounded move (instruments.md 1.4)")
+        pytest.skip("the ELL14's st does not abort a bounded move (docs/protocols.md 1.4)")
     rot.move_to(170.0, wait=False)
     rot.stop()
     assert not rot.is_moving()

@@ -1,7 +1,7 @@
 """Expected-exchange tests of the Single Quantum Eos driver.
 
 Every message the driver must send is a literal from
-shared/reference/instruments.md 5.3, spelled as the vendor's
+docs/protocols.md 5.3, spelled as the vendor's
 WebSQControl.py sends it (``json.dumps``: ", " and ": " separators, key
 order command, label, value; no terminator). Replies are the controller's
 JSON objects, each ended by 0x17. Nothing here comes from the codec.
@@ -73,7 +73,7 @@ class ScriptedSocket:
 
 LABEL_PROPS = b'{"request": "labelProps", "value": "None"}'
 # a two-detector controller's labelProps answer, objects run together as the
-# controller may send them (instruments.md 5.3: "several {}{} may arrive together")
+# controller may send them (docs/protocols.md 5.3: "several {}{} may arrive together")
 PROPS_2 = (b'{"label": "NumberOfDetectors", "value": {"value": 2}}'
            b'{"label": "InptMeasurementPeriod", "value": {"value": 100, "unit": "ms"}}\x17'
            b'{"label": "BiasCurrent", "value": {"value": [0.0, 0.0], "unit": "uA"}}'
@@ -200,7 +200,7 @@ def test_a_list_of_the_wrong_length_is_rejected_before_the_command() -> None:
 
 
 def test_an_address_that_answers_as_another_device_names_what_was_expected() -> None:
-    # an Elliptec rotator's IN reply (instruments.md 1.5) where an Eos should answer
+    # an Elliptec rotator's IN reply (docs/protocols.md 1.5) where an Eos should answer
     eos, _ = make([(LABEL_PROPS, b"0IN0E1140060520201501016800023000\r\n")])
     with pytest.raises(ProtocolError, match="Single Quantum Eos control port") as err:
         eos.connect()

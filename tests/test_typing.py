@@ -1,4 +1,4 @@
-"""The package type-checks with mypy (STYLE: full annotations, py.typed).
+"""The package type-checks with mypy (full annotations, py.typed).
 
 mypy cannot follow the import hook of an editable install, and the
 repository's folders become ``qnic.*`` subpackages only through the package

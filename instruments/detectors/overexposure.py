@@ -1,7 +1,7 @@
 """Overexposure protection: stop a run when one detector sees too much light.
 
 Bright light damages single-photon detectors: a SPAD module overheats at
-sustained very high count rates (instruments.md 5.1), an SNSPD latches or
+sustained very high count rates (docs/protocols.md 5.1), an SNSPD latches or
 heats its cryostage. :func:`guard_readings` watches a stream of
 :class:`CountReading` (from an Eos counts port, or a time tagger through
 :func:`tagger_readings`); the first reading in which a watched detector

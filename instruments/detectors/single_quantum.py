@@ -1,6 +1,6 @@
 """Single Quantum Eos SNSPD controller, a QCoDeS Instrument over two TCP sockets.
 
-Facts: shared/reference/instruments.md section 5.3 (the vendor's MIT
+Facts: docs/protocols.md section 5.3 (the vendor's MIT
 ``WebSQControl.py``); messages in :mod:`single_quantum_codec`. Commands are
 not answered: like the vendor client, the driver keeps the labels the
 controller broadcasts, and a set is confirmed when the broadcast of its
@@ -332,7 +332,7 @@ class SingleQuantumEos(EosCounts, Instrument):
         Block the light first: the controller sweeps the bias and watches
         the counts. Sends ``DarkCountsAutoIV`` then ``AutoCaliBiasCurrents``,
         waits for ``StartAutoIV`` to go true and back to false, and reads
-        ``BiasCurrentAutoIV`` (instruments.md 5.3).
+        ``BiasCurrentAutoIV`` (docs/protocols.md 5.3).
 
         Args:
             dark_counts_hz: target dark counts per detector (int, counts/s;

@@ -1,10 +1,10 @@
 """One detector of a Single Quantum Eos, as a :class:`Detector`.
 
 Its bias and trigger level are elements of the controller's per-detector
-lists (``SetAllBiasCurrents``, ``SetAllTriggerLevels``, instruments.md
+lists (``SetAllBiasCurrents``, ``SetAllTriggerLevels``, docs/protocols.md
 5.3): setting one sends the whole list with that element changed. The
 figures are the system's test report (defaults: UNVERIFIED typical SNSPD
-values, instruments.md 6.3).
+values, docs/protocols.md 6.3).
 """
 
 from __future__ import annotations

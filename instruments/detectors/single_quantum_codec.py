@@ -1,6 +1,6 @@
 """Single Quantum Eos ("Atlas") SNSPD controller: messages, pure encode/parse.
 
-Facts: shared/reference/instruments.md section 5.3, from the vendor's MIT
+Facts: docs/protocols.md section 5.3, from the vendor's MIT
 ``WebSQControl.py`` (Single Quantum B.V.). Two TCP ports:
 
 - control (12000): the host sends JSON objects, as the vendor client does,
@@ -27,9 +27,9 @@ from typing import Any
 CONTROL_PORT = 12000
 COUNTS_PORT = 12345
 ETB = b"\x17"
-"""Separator of the controller's JSON messages (instruments.md 5.3)."""
+"""Separator of the controller's JSON messages (docs/protocols.md 5.3)."""
 MIN_PERIOD_MS = 10
-"""The shortest measurement period (instruments.md 5.3)."""
+"""The shortest measurement period (docs/protocols.md 5.3)."""
 BIAS_LIMIT_UA = 90.9
 """Bias-current bound, |I| < 90.9 uA (vendor WebSQControl ``iv_scan_setup``;
 labelProps reports the unit's own bounds)."""
@@ -42,7 +42,7 @@ is documented (5.3)."""
 
 
 class Command(str, enum.Enum):
-    """Commands of the control port (instruments.md 5.3)."""
+    """Commands of the control port (docs/protocols.md 5.3)."""
 
     SET_MEASUREMENT_PERIOD = "SetMeasurementPeriod"
     SET_ALL_BIAS_CURRENTS = "SetAllBiasCurrents"
@@ -53,7 +53,7 @@ class Command(str, enum.Enum):
 
 
 class Label(str, enum.Enum):
-    """Labels the controller reports (instruments.md 5.3)."""
+    """Labels the controller reports (docs/protocols.md 5.3)."""
 
     NUMBER_OF_DETECTORS = "NumberOfDetectors"
     MEASUREMENT_PERIOD = "InptMeasurementPeriod"
@@ -66,7 +66,7 @@ class Label(str, enum.Enum):
 
 
 class Request(str, enum.Enum):
-    """Requests of the control port (instruments.md 5.3)."""
+    """Requests of the control port (docs/protocols.md 5.3)."""
 
     LABEL_PROPS = "labelProps"
     BIAS_VOLTAGE = "BiasVoltage"

@@ -1,5 +1,5 @@
 """The counts port of the Single Quantum Eos: one line per measurement
-period, "Unix time, count, count, ..." (shared/reference/instruments.md
+period, "Unix time, count, count, ..." (docs/protocols.md
 section 5.3). Mixed into :class:`~qnic.instruments.detectors.single_quantum.SingleQuantumEos`,
 which supplies the connection, the period and the channels.
 """

@@ -1,6 +1,6 @@
 """Excelitas SPCM-AQRH silicon SPAD module as a :class:`Detector`.
 
-Facts: shared/reference/instruments.md section 5.1. The module has no data
+Facts: docs/protocols.md section 5.1. The module has no data
 interface: a power input, a TTL gate input (high = enabled) and a TTL pulse
 out per detection, which a time tagger counts. The driver therefore holds
 the module's figures (from the unit's test sheet; the defaults are the
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 FWHM_PER_RMS = 2.3548  # Gaussian: FWHM = 2 sqrt(2 ln 2) sigma
 
-# instruments.md 5.1 (UNVERIFIED datasheet values): dead time about 22-24 ns,
+# docs/protocols.md 5.1 (UNVERIFIED datasheet values): dead time about 22-24 ns,
 # about 350 ps FWHM timing resolution, about 65-70 % efficiency at 650-700 nm,
 # afterpulsing about 0.5 %, saturation well below 30 Mcounts/s; dark counts
 # depend on the grade (under 25 to about 1500 counts/s).
@@ -113,7 +113,7 @@ class SPCMAQRH(Instrument):
         return self._line
 
     def _set_gate(self, enabled: bool) -> None:
-        """Drive the gate and read it back (TTL high = enabled, instruments.md 5.1)."""
+        """Drive the gate and read it back (TTL high = enabled, docs/protocols.md 5.1)."""
         line = self.line
         if enabled:
             line.set_high()

@@ -1,7 +1,7 @@
 """Thorlabs APT rotators: K10CR1 and KDC101 (with a PRM1Z8 by default),
 QCoDeS Instruments over pyserial.
 
-Facts: shared/reference/instruments.md section 2. The unit is addressed as
+Facts: docs/protocols.md section 2. The unit is addressed as
 the generic USB unit 0x50 from the host 0x01, channel 1. Set commands have no
 reply; queries are answered by the GET message whose ID is the REQ's plus
 one; a move ends with MOT_MOVE_COMPLETED (MOT_MOVE_HOMED for homing,
@@ -299,7 +299,7 @@ class KDC101(_AptRotator, Instrument):
         stage: stage name (``"PRM1Z8"``, the default; ``"PRM1-Z8"`` too).
         counts_per_deg: encoder counts per degree of another stage, instead
             of ``stage``; velocity and acceleration scales follow from the
-            KDC101 time unit (instruments.md 2.6).
+            KDC101 time unit (docs/protocols.md 2.6).
         travel_deg: (min, max) angles of a stage with limited travel; moves
             outside it are refused. Default: a rotation stage (-360 to 360).
         max_velocity_deg_s: largest velocity the ``velocity`` parameter

@@ -1,6 +1,6 @@
 """Encoding and parsing of the Thorlabs APT binary protocol. No I/O.
 
-Facts: shared/reference/instruments.md section 2 (header 2.3, message IDs
+Facts: docs/protocols.md section 2 (header 2.3, message IDs
 2.4, status bits 2.5, unit conversions 2.6). Every message starts with a
 6-byte little-endian header. A short message carries two parameter bytes; a
 long one sets bit 7 of the destination byte and is followed by a data packet
@@ -27,7 +27,7 @@ CHANNEL = 1  # the channel ident of a single-channel unit (2.4)
 
 
 class MessageId(IntEnum):
-    """APT message IDs (instruments.md 2.4)."""
+    """APT message IDs (docs/protocols.md 2.4)."""
 
     HW_DISCONNECT = 0x0002
     HW_REQ_INFO = 0x0005
@@ -112,7 +112,7 @@ def message_name(msg_id: int) -> str:
 
 class StatusBits(IntFlag):
     """The 32 status bits of STATUSBITS, STATUSUPDATE, DCSTATUSUPDATE and
-    MOVE_COMPLETED (instruments.md 2.5; names as the manual and
+    MOVE_COMPLETED (docs/protocols.md 2.5; names as the manual and
     thorlabs-apt-device give them). Which way "forward" turns is a matter of
     configuration on some controllers (2.5): the bit positions are fixed."""
 
@@ -343,7 +343,7 @@ def _text(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class HardwareInfo:
-    """HW_GET_INFO (84 bytes, instruments.md 2.4)."""
+    """HW_GET_INFO (84 bytes, docs/protocols.md 2.4)."""
 
     serial: str
     model: str
@@ -371,7 +371,7 @@ class HardwareInfo:
                    channels=int(channels))
 
 
-# -- stages and units (instruments.md 2.6) -------------------------------------
+# -- stages and units (docs/protocols.md 2.6) -------------------------------------
 K10CR1_COUNTS_PER_DEG = 409600 / 3  # 200 steps x 2048 microsteps x 120:1 worm / 360
 K10CR1_VELOCITY_SCALE = 53.68  # internal velocity per (count/s)
 K10CR1_ACCELERATION_SCALE = 53.68 * 204.94e-6  # internal acceleration per (count/s^2)

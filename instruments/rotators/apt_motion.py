@@ -1,6 +1,6 @@
 """Moves of the Thorlabs APT rotators: starting them, waiting for their
 end message, and what to make of an end that is missing, garbled or off
-target (shared/reference/instruments.md section 2.4). Mixed into the
+target (docs/protocols.md section 2.4). Mixed into the
 drivers of :mod:`qnic.instruments.rotators.apt`, which supply the link, the
 stage and the queries.
 """

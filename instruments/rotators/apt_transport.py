@@ -1,6 +1,6 @@
 """The serial link to one Thorlabs APT unit: port, start-up, framing, replies.
 
-Facts: shared/reference/instruments.md 2.2 (transport and the FTDI start-up
+Facts: docs/protocols.md 2.2 (transport and the FTDI start-up
 sequence) and 2.3-2.4 (framing, status updates and their acknowledgement,
 HW_RESPONSE / HW_RICHRESPONSE error notices). Every wait is counted in read
 timeouts, never in wall-clock time, so it holds on a virtual clock too.
@@ -39,7 +39,7 @@ from qnic.instruments.rotators.apt_codec import (
 
 log = logging.getLogger(__name__)
 
-# instruments.md 2.2: 115200 baud, 8N1, RTS/CTS hardware flow control
+# docs/protocols.md 2.2: 115200 baud, 8N1, RTS/CTS hardware flow control
 SERIAL_SETTINGS: dict[str, Any] = {"baudrate": 115200, "bytesize": 8, "parity": "N",
                                    "stopbits": 1, "rtscts": True}
 # pyLabLib's start-up dwell around the purge (2.2)
@@ -108,7 +108,7 @@ class AptLink:
                     self._started = False
 
     def _startup(self, port: Any) -> None:
-        """The FTDI start-up of instruments.md 2.2 as pyLabLib does it with
+        """The FTDI start-up of docs/protocols.md 2.2 as pyLabLib does it with
         pyserial: RTS on, dwell, purge both buffers, dwell, RTS off, dwell.
         Baud rate, framing and flow control were set when the port opened.
         A port without modem-control lines (``sim://``, a test port) skips

@@ -1,7 +1,7 @@
 """Newport CONEX rotation stages, a QCoDeS Instrument over pyserial.
 
 ``model="agp"``: a CONEX-AGP with an AG-PR100P; ``model="cc"``: a CONEX-CC
-with a PR50CC. Facts: shared/reference/instruments.md section 3; codes and
+with a PR50CC. Facts: docs/protocols.md section 3; codes and
 parsing in :mod:`qnic.instruments.rotators.conex_codec`. Only queries are answered,
 so every set command is followed by ``TE`` (which reads and clears the last
 command error). A move ends when ``TS`` shows any READY state: a zero-length

@@ -1,6 +1,6 @@
 """Encoding and parsing of the Newport CONEX ASCII protocol. No I/O.
 
-Facts: shared/reference/instruments.md section 3. A command is
+Facts: docs/protocols.md section 3. A command is
 ``<address><two letters>[value or ?]`` CR LF, the address 1 to 31; only
 queries are answered, ``<address><command><value>`` CR LF. ``TS`` answers 4
 hex digits of positioner error bits and 2 of controller state; ``TE`` the

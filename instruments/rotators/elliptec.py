@@ -1,6 +1,6 @@
 """Thorlabs Elliptec ELL14 rotation mount, a QCoDeS Instrument over pyserial.
 
-Facts: shared/reference/instruments.md section 1. Pulses per revolution are
+Facts: docs/protocols.md section 1. Pulses per revolution are
 read from the ``IN`` reply at connection, never assumed. A move is answered
 once, when the motion ends, with ``PO`` (or ``GS`` and an error code); the
 device may send interim ``GS09`` (busy) frames first (1.7).
@@ -35,7 +35,7 @@ from qnic.instruments.rotators.elliptec_codec import (
 
 log = logging.getLogger(__name__)
 
-_HOME_DIRECTION = {"cw": "0", "ccw": "1"}  # instruments.md 1.4 / 1.7
+_HOME_DIRECTION = {"cw": "0", "ccw": "1"}  # docs/protocols.md 1.4 / 1.7
 T = TypeVar("T")
 
 
@@ -133,7 +133,7 @@ class ELL14(Instrument):
     # -- units --------------------------------------------------------------
     def _counts(self, angle_deg: float) -> int:
         info = self.connect()
-        # on rotary stages the pulses field is per full travel (instruments.md 1.5)
+        # on rotary stages the pulses field is per full travel (docs/protocols.md 1.5)
         return round(angle_deg * info.pulses_per_unit / info.travel)
 
     def _degrees(self, counts: int) -> float:
@@ -184,7 +184,7 @@ class ELL14(Instrument):
         while True:
             reply = self.bus.read_reply(self.name, self.device_id, frame, wait_s)
             if reply.mnemonic in ("BO", "BS"):
-                continue  # unsolicited front-panel messages (instruments.md 1.4)
+                continue  # unsolicited front-panel messages (docs/protocols.md 1.4)
             if reply.mnemonic == "PO" and expect != "PO" and self._late_po:
                 self._late_po = False  # the end of a move whose reply timed out
                 continue
@@ -221,7 +221,7 @@ class ELL14(Instrument):
         return f"{reply.address}{reply.mnemonic}{reply.data}\r\n".encode()
 
     def _clear_fault(self) -> None:
-        """Reading the status clears a latched error (instruments.md 1.4)."""
+        """Reading the status clears a latched error (docs/protocols.md 1.4)."""
         frame = encode(self.device_id, "gs")
         try:
             self.bus.write(self.name, frame)
@@ -272,7 +272,7 @@ class ELL14(Instrument):
 
     def _start(self, command: str, data: str, target_counts: int | None) -> None:
         """Send a move. Only one device on a bus may move at a time, with one
-        reply outstanding (instruments.md 1.7): another device's move on the
+        reply outstanding (docs/protocols.md 1.7): another device's move on the
         same bus is waited for first."""
         with self.bus.lock:
             self._finish_bus_move()
@@ -290,7 +290,7 @@ class ELL14(Instrument):
         """Wait for the move in progress; return the final angle (deg).
 
         A move answered ``GS02`` (mechanical time out, which the device also
-        reports after some good moves, instruments.md 1.6) is checked by
+        reports after some good moves, docs/protocols.md 1.6) is checked by
         reading the position back: within ``position_tolerance_deg`` of the
         target it is accepted with a warning, otherwise it raises. A move is
         never repeated blindly.

@@ -20,7 +20,7 @@ from qnic.instruments.rotators.elliptec_codec import TERMINATOR, Reply, parse_re
 
 log = logging.getLogger(__name__)
 
-# instruments.md 1.2: 9600 baud, 8 data bits, no parity, 1 stop bit
+# docs/protocols.md 1.2: 9600 baud, 8 data bits, no parity, 1 stop bit
 SERIAL_SETTINGS: dict[str, Any] = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 
 

@@ -1,6 +1,6 @@
 """Encoding and parsing of the Thorlabs Elliptec serial protocol. No I/O.
 
-Facts: shared/reference/instruments.md section 1 (framing 1.3, replies 1.5,
+Facts: docs/protocols.md section 1 (framing 1.3, replies 1.5,
 status codes 1.6). A frame is one hex address character, a two-letter
 mnemonic (lower case from the host, upper case from the device) and an
 optional upper-case hex data field; replies end CR LF.
@@ -17,7 +17,7 @@ ADDRESSES = "0123456789ABCDEF"
 
 
 class ElliptecStatus(IntEnum):
-    """``GS`` status codes (instruments.md 1.6, quoted from the manual)."""
+    """``GS`` status codes (docs/protocols.md 1.6, quoted from the manual)."""
 
     OK = 0
     COMMUNICATION_TIMEOUT = 1
@@ -61,7 +61,7 @@ def status_meaning(code: int) -> str:
 def encode(address: str, command: str, data: str = "") -> bytes:
     """One host frame, e.g. ``encode("2", "ma", "00008C00") == b"2ma00008C00"``.
 
-    No terminator is sent: the firmware needs none (instruments.md 1.2).
+    No terminator is sent: the firmware needs none (docs/protocols.md 1.2).
     """
     if len(address) != 1 or address.upper() not in ADDRESSES:
         raise ValueError(f"Elliptec address must be one hex digit 0-F, got {address!r}")
@@ -122,7 +122,7 @@ def parse_reply(line: bytes) -> Reply:
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """The ``IN`` reply (instruments.md 1.5)."""
+    """The ``IN`` reply (docs/protocols.md 1.5)."""
 
     model: int
     serial: str
@@ -136,7 +136,7 @@ class DeviceInfo:
     @classmethod
     def parse(cls, data: str) -> DeviceInfo:
         """Parse the data after ``<addr>IN``; tolerates extra trailing
-        characters of newer firmware (instruments.md 1.5)."""
+        characters of newer firmware (docs/protocols.md 1.5)."""
         if len(data) < 30:
             raise ValueError(f"IN reply has {len(data)} data characters, expected 30")
         try:

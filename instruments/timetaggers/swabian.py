@@ -1,6 +1,6 @@
 """Swabian Instruments Time Tagger (20, Ultra, X): ``SwabianTimeTagger``.
 
-A QCoDeS Instrument over the vendor's Python package (instruments.md 4a),
+A QCoDeS Instrument over the vendor's Python package (docs/protocols.md 4a),
 installed with the optional extra ``qnic-bench[swabian]``. The package is
 imported when the driver first needs the device (``connect()`` or first use),
 never when this module is imported, and its absence raises

@@ -1,10 +1,10 @@
 """Pure parts of the Swabian driver: model limits, stream buffers to batches.
 
 Nothing here does I/O. :func:`model_limits` gives the settable ranges of a
-model (instruments.md 4a); the rest turns ``TimeTagStream`` buffers into
+model (docs/protocols.md 4a); the rest turns ``TimeTagStream`` buffers into
 :class:`TagBatch` objects.
 
-A ``TimeTagStreamBuffer`` (instruments.md 4a) holds four parallel arrays:
+A ``TimeTagStreamBuffer`` (docs/protocols.md 4a) holds four parallel arrays:
 timestamps (int64 ps since the tagger started), channels (int32; rising edges
 positive), event types (uint8) and missed-event counts (uint16). Only events
 of type TimeTag are tags. An overflow (the USB link could not keep up) is an
@@ -36,7 +36,7 @@ _REQUEST = "TimeTagStream.getData()"
 
 
 class SwabianTagType(enum.IntEnum):
-    """Event types of a stream buffer (``TagType``, instruments.md 4a)."""
+    """Event types of a stream buffer (``TagType``, docs/protocols.md 4a)."""
 
     TIME_TAG = 0  # a normal event
     ERROR = 1  # e.g. a clock change: the time base was invalidated
@@ -82,7 +82,7 @@ class StreamBuffer:
 
 @dataclass(frozen=True)
 class ModelLimits:
-    """Settable ranges of one model in ps (instruments.md 4a)."""
+    """Settable ranges of one model in ps (docs/protocols.md 4a)."""
 
     max_delay_ps: int  # hardware delay; TT20 delays in software (range not given)
     min_dead_time_ps: int  # the clock period
@@ -137,7 +137,7 @@ class StreamDecoder:
     Args:
         instrument: the instrument's name, for error messages.
         n_max_events: the stream's buffer size; a buffer that comes back this
-            full has dropped the events after its last one (instruments.md 4a),
+            full has dropped the events after its last one (docs/protocols.md 4a),
             so the rest of its interval is flagged as lost.
     """
 

@@ -16,54 +16,35 @@ foreground.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 
-from qnic.coincidence._outcome_pass import count_plain, count_shifted
+from qnic.coincidence import _greedy, _outcome_kernel, _outcome_pass, outcome_stream
 from qnic.coincidence.outcome_stream import outcome_counts_at
-from qnic.instruments.kernel_cache import is_cached
+from qnic.instruments import kernel_cache
+from qnic.instruments.kernel_cache import Warmup
 
-
-def cached() -> bool:
-    """Whether the counting kernels are compiled in the cache."""
-    return is_cached(count_plain) and is_cached(count_shifted)
+MODULES = (_greedy, _outcome_kernel, _outcome_pass, outcome_stream)
+"""The modules whose kernels the warm-up compiles (their sources key the marker)."""
 
 
 def warm() -> None:
-    """Compile (or load) the counting kernels by counting a few tags."""
+    """Compile (or load) the kernels ``qnic chsh`` counts with (true and
+    accidental windows) by counting a few tags. Counting without offset
+    windows (the monitor) compiles on its own first use."""
     t = np.arange(0, 64_000, 1000, dtype=np.int64)
     ch = (np.arange(t.size) % 4 + 1).astype(np.int32)
-    outcome_counts_at(t, ch, (1, 2), (3, 4), 10, {3: 5}, (0,), threads=1)
     outcome_counts_at(t, ch, (1, 2), (3, 4), 10, {3: 5}, (0, 5000), threads=1)
+    kernel_cache.mark_warm(MODULES)
 
 
-class Warmup:
-    """A child process compiling the counting kernels (see the module doc)."""
-
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "qnic.coincidence.warm"], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def wait(self) -> None:
-        """Wait for the child to finish (at once if it has)."""
-        if self._proc is not None:
-            self._proc.wait()
-            self._proc = None
-
-    def stop(self) -> None:
-        """Stop the child if it still runs (on errors and Ctrl-C)."""
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
+def cached() -> bool:
+    """Whether the counting kernels are marked compiled in the cache."""
+    return kernel_cache.warm_marker(MODULES).exists()
 
 
 def start_warmup() -> Warmup | None:
     """Start compiling the counting kernels in a child process, unless cached."""
-    return None if cached() else Warmup()
+    return kernel_cache.start_warmup("qnic.coincidence.warm", MODULES)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Small fakes of vendor libraries, written from shared/reference/instruments.md."""
+"""Small fakes of vendor libraries, written from docs/protocols.md."""

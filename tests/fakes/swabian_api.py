@@ -1,4 +1,4 @@
-"""A small fake of the Swabian Time Tagger Python API (instruments.md section 4a).
+"""A small fake of the Swabian Time Tagger Python API (docs/protocols.md section 4a).
 
 The vendor's virtual tagger needs a licence (4a, verified), so the driver is
 tested against this fake instead. It holds only what the reference documents:

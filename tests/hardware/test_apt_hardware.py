@@ -2,7 +2,7 @@
 ``--device-address PORT`` is given; these move the optics).
 
 The driver class is chosen from the port's USB serial number, whose first two
-digits name the model (instruments.md 2.2: 55 K10CR1, 27 KDC101); a port that
+digits name the model (docs/protocols.md 2.2: 55 K10CR1, 27 KDC101); a port that
 is not one of them is skipped, so an Elliptec bus given as the address is
 never sent APT bytes. A KDC101 is assumed to drive a PRM1Z8.
 """

@@ -3,7 +3,7 @@ gives the tagger's serial number and the vendor package is installed).
 
 These touch no optics: they use the tagger's internal test signal, which the
 reference gives as 403.2 MHz / 504 = 800 kcounts/s on the Ultra and X
-(instruments.md 4a), and they switch it off again afterwards.
+(docs/protocols.md 4a), and they switch it off again afterwards.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The tagged header of PicoQuant unified files (PTU): parse and encode.
 
-Layout (PicoQuant ``apx_tagtypes``, instruments.md 4c): an 8-byte magic
+Layout (PicoQuant ``apx_tagtypes``, docs/protocols.md 4c): an 8-byte magic
 ``PQTTTR\\0\\0``, an 8-byte version string, then tags of 48 bytes each:
 ``Tag_Id`` char[32] (NUL-padded), ``Tag_Idx`` int32 (-1 unless an array
 element), ``Tag_TypeCode`` uint32 and an 8-byte ``Tag_Value``. For strings,

@@ -1,6 +1,6 @@
 """TTTR record codec: the 32-bit records of PicoQuant T2 and T3 files.
 
-Bit layouts (PicoQuant ``apx_tttrrecords``, instruments.md 4c; bit 31 is the
+Bit layouts (PicoQuant ``apx_tttrrecords``, docs/protocols.md 4c; bit 31 is the
 MSB of the little-endian 32-bit word):
 
 * PicoHarp 300 T2: channel (4) | timetag (28). Channel 15 is special: low 4
