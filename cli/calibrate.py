@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_FAILED, EXIT_OK, bench_seed, seed
+from qnic.cli.common import EXIT_FAILED, EXIT_OK, bench_seed, seed, seed_line, seed_used
 
 
 def add_parser(sub: Any) -> None:
@@ -42,6 +42,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
         if args.show:
             return show_history(store, bench_name(st), args.json)
+        seed_value = seed_used(st)
         ask = _ask if sys.stdin.isatty() else None
         ctx = Context(st, source=st.source, ask_operator=ask)
         cal = Calibration.start(ctx, store, Path(args.out) if args.out else None, args.resume)
@@ -69,7 +70,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         pngs = save_fit_plots(plots, cal.path)
     report = summary(cal.record)
     report.update({"file": str(cal.path), "plots": [str(p) for p in pngs], "bench": cal.record.bench,
-                   "run_id": run_id, "db": db})
+                   "run_id": run_id, "db": db, "seed": seed_value})
     if args.json:
         print(json.dumps(report))
     else:
@@ -103,6 +104,8 @@ def format_summary(r: dict[str, Any]) -> str:
     lines += [f"  plot: {p}" for p in r["plots"]]
     if r.get("run_id") is not None:
         lines.append(f"  recorded in {r['db']} (run {r['run_id']})")
+    if r.get("seed") is not None:
+        lines.append(seed_line(r["seed"], "qnic calibrate"))
     return "\n".join(lines)
 
 

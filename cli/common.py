@@ -85,3 +85,15 @@ def bench_seed(config: Any, seed: int | None) -> int | None:
     import secrets
 
     return secrets.randbelow(2**31)
+
+
+def seed_used(st: Any) -> int | None:
+    """The seed the station's simulated bench runs with (None on hardware)."""
+    bench = getattr(st, "bench", None)
+    return None if bench is None else int(bench.params.seed)
+
+
+def seed_line(seed_value: int | None, command: str) -> str:
+    """The summary's line naming the bench seed and how to repeat the run."""
+    return "" if seed_value is None else \
+        f"  seed {seed_value} ({command} --seed {seed_value} repeats the bench's randomness)"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed
+from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
 
 
 def add_parser(sub: Any) -> None:
@@ -42,6 +42,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     png = Path(args.out)
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
+        seed_value = seed_used(st)
         for q in st.qnics.values():
             q.rotator.home()
         recorder = curve_recorder(st)
@@ -57,7 +58,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
             recorder.add_metadata("png", str(png.resolve()))
     save_curve_png(result, png)
     report = {**result.to_json(), "png": str(png.resolve()), "calibration_file": calibration_file,
-              "run_id": run_id, "db": db}
+              "run_id": run_id, "db": db, "seed": seed_value}
     if args.json:
         print(json.dumps(report))
     else:
@@ -65,4 +66,6 @@ def cmd_curve(args: argparse.Namespace) -> int:
               f"V = {result.fit.amplitude:.4f} +- {result.fit.amplitude_err:.4f}, "
               f"phase {result.fit.phase:.2f} deg, chi2/dof {result.fit.chi2_red:.2f}\n  plot: {png}\n"
               f"  recorded in {db} (run {run_id})")
+        if seed_value is not None:
+            print(seed_line(seed_value, "qnic curve"))
     return EXIT_OK

@@ -25,6 +25,7 @@ from qnic.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     bench_seed,
+    seed_used,
 )
 from qnic.experiments.demo import DemoConfig, DemoError, DemoRun, Trace, draw_trace
 from qnic.station import StationError, load_station_config, open_station
@@ -137,6 +138,7 @@ def run_demo(args: argparse.Namespace) -> int:
     interrupted = False
     run_id = None
     with open_station(station_config, seed=bench_seed(station_config, args.seed)) as st:
+        seed_value = seed_used(st)
         try:
             calibration = use_calibration(st, args)
         except ValueError as exc:  # CalibrationFileError, an unfinished calibration
@@ -170,7 +172,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return _bad(str(exc), EXIT_FAILED)
     record = run.record()
     extra: dict[str, Any] = {"calibration": calibration, "interrupted": interrupted,
-                             "run_id": run_id, "db": db}
+                             "run_id": run_id, "db": db, "bench_seed": seed_value}
     if args.out is not None and record.rounds:
         plot_demo(record, demo_report(record, label), Path(args.out))
         extra["files"] = {"png": str(Path(args.out).resolve())}
@@ -178,6 +180,10 @@ def run_demo(args: argparse.Namespace) -> int:
     print(json.dumps(report) if args.json else format_demo(report))
     if not args.json and run_id is not None:
         print(f"  recorded in {db} (run {run_id})")
+    if not args.json and seed_value is not None:
+        # (--seed would also re-seed the requests, so it is no way to repeat this run)
+        print(f"  bench seed {seed_value} (drawn for this run; a seed: in the station file "
+              "fixes it)")
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed
+from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed, seed_used
 
 
 def add_parser(sub: Any) -> None:
@@ -51,7 +51,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                 print(json.dumps({"singles_hz": r.singles_hz, "coincidences_hz": r.coincidences_hz,
                                   "accidentals_hz": r.accidentals_hz, "car": r.car,
                                   "window_ps": st.window_ps, "seconds": r.live_s,
-                                  "run_id": recorder.run_id, "db": db}))
+                                  "run_id": recorder.run_id, "db": db,
+                                  "seed": seed_used(st)}))
                 return EXIT_OK
             live_view(st, args.interval, args.seconds, lambda r: record_reading(recorder, r))
             if recorder.started:  # rich leaves a file (not a terminal) without a line end

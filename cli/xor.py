@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_int, seed
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_int, seed, seed_used
 
 _FIGURE3_ONLY = ("trials", "out")
 
@@ -132,6 +132,7 @@ def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
     args.calibration, args.uncalibrated, args.calibration_dir = None, False, None
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
+        seed_value = seed_used(st)
         recorder = xor_bench_recorder(st)
         try:
             with recorder.run():
@@ -146,7 +147,7 @@ def _bench(args: argparse.Namespace, game: Any) -> dict[str, Any] | str:
                         recorder.add_metadata(key, value)
         except NotRealizableError as exc:
             return str(exc)
-    return {**result.to_json(), "run_id": run_id, "db": db}
+    return {**result.to_json(), "run_id": run_id, "db": db, "seed": seed_value}
 
 
 def _angle(value: float | None) -> str:

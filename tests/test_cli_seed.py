@@ -34,3 +34,14 @@ def test_the_summary_names_the_seed_and_the_calibration(
     out = capsys.readouterr().out
     assert "seed 11 (qnic chsh --seconds 0.05 --seed 11 repeats this run)" in out
     assert "calibration: none, the station file's waveplate zeros and delays" in out
+
+
+def test_the_other_measuring_commands_report_their_bench_seed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "r.db")
+    assert main(["monitor", "--seconds", "0.05", "--json", "--db", db, "--seed", "5"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == 5
+    assert main(["curve", "--points", "4", "--dwell", "0.02", "--db", db,
+                 "--out", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert "repeats the bench's randomness" in out and "qnic curve --seed" in out
