@@ -190,18 +190,24 @@ def test_bad_batches_get_named_errors() -> None:
         OutcomeStream((1, 2), (2, 3), 10)
 
 
+def pairs_and_noise(seed: int, n_pairs: int, n_noise: int) -> tuple[np.ndarray, np.ndarray]:
+    """An interleaved stream over 10 ms: pairs (arm B 700 +- 300 ps late) and
+    uncorrelated clicks on all four channels."""
+    rng = np.random.default_rng(seed)
+    emit = np.sort(rng.integers(0, 10**10, n_pairs))
+    t = np.concatenate((emit, emit + 700 + rng.integers(-300, 300, n_pairs),
+                        rng.integers(0, 10**10, n_noise)))
+    ch = np.concatenate((rng.integers(1, 3, n_pairs), rng.integers(3, 5, n_pairs),
+                         rng.integers(1, 5, n_noise)))
+    order = np.argsort(t, kind="stable")
+    return t[order], ch[order]
+
+
 def test_batches_larger_than_a_kernel_block_count_as_small_ones() -> None:
     # 3 blocks of the kernel in one batch, against the same tags in 7 batches,
     # and against merging each arm by hand (merge_arm) and matching the events.
-    rng = np.random.default_rng(5)
     n_pairs = 40_000
-    emit = np.sort(rng.integers(0, 10**10, n_pairs))
-    t = np.concatenate((emit, emit + 700 + rng.integers(-300, 300, n_pairs),
-                        rng.integers(0, 10**10, 30_000)))
-    ch = np.concatenate((rng.integers(1, 3, n_pairs), rng.integers(3, 5, n_pairs),
-                         rng.integers(1, 5, 30_000)))
-    order = np.argsort(t, kind="stable")
-    t, ch = t[order], ch[order]
+    t, ch = pairs_and_noise(5, n_pairs, 30_000)
     delays = {3: 700, 4: 700}
     offsets = (0, 5_000, -7_000)
     whole = outcome_counts_at(t, ch, ARM_A, ARM_B, 400, delays, offsets)
@@ -234,15 +240,8 @@ def test_one_batch_function_is_the_zero_offset_stream() -> None:
 def test_two_threads_count_what_one_does() -> None:
     # A batch above TWO_CORE_MIN_TAGS is cut at a quiet stretch and its halves
     # counted side by side; a stretch of double clicks and pairs sits at the cut.
-    rng = np.random.default_rng(8)
     n_pairs = 150_000
-    emit = np.sort(rng.integers(0, 10**10, n_pairs))
-    t = np.concatenate((emit, emit + 700 + rng.integers(-300, 300, n_pairs),
-                        rng.integers(0, 10**10, 60_000)))
-    ch = np.concatenate((rng.integers(1, 3, n_pairs), rng.integers(3, 5, n_pairs),
-                         rng.integers(1, 5, 60_000)))
-    order = np.argsort(t, kind="stable")
-    t, ch = t[order], ch[order]
+    t, ch = pairs_and_noise(8, n_pairs, 60_000)
     assert t.size >= TWO_CORE_MIN_TAGS
     delays = {3: 700, 4: 700}
     results = []
