@@ -79,16 +79,6 @@ def cached_njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     return numba.njit(cache=True, **options)
 
 
-def is_cached(dispatcher: Any) -> bool:
-    """Whether a ``cache=True`` kernel has compiled code in the cache for its
-    current source (so calling it loads rather than compiles). False when it
-    cannot be told (numba's cache layout is not public API)."""
-    try:
-        return bool(dispatcher._cache._cache_file._load_index())
-    except Exception:  # noqa: BLE001 - any change in numba's internals: say "not cached"
-        return False
-
-
 def warm_marker(modules: Sequence[ModuleType]) -> Path:
     """The file that says these modules' kernels were compiled into the cache.
 

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numba
 import pytest
 
 from qnic.coincidence import warm
-from qnic.instruments.kernel_cache import Warmup, is_cached
+from qnic.instruments.kernel_cache import Warmup
 
 
 def test_once_warm_the_kernels_are_cached_and_nothing_is_started() -> None:
     warm.warm()
     assert warm.cached()
     assert warm.start_warmup() is None
-
-
-def test_a_kernel_without_a_cache_is_not_cached() -> None:
-    @numba.njit
-    def plain(x: int) -> int:
-        return x + 1
-
-    plain(1)
-    assert not is_cached(plain)
 
 
 def test_a_started_warmup_can_be_waited_for_and_stopped() -> None:

@@ -14,14 +14,19 @@ file form one stream sorted in time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import BinaryIO, Self
 
 import numpy as np
 
 from qnic.instruments.timetaggers.protocol import TagBatch
 
 _EMPTY_I64 = np.empty(0, dtype=np.int64)
+
+DEFAULT_CHUNK_RECORDS = 1 << 20
+"""Records decoded per chunk by default (4 MiB of 32-bit records)."""
 _BINCOUNT_CHANNELS = 4096  # channel numbers below this are counted with bincount
 
 
@@ -123,3 +128,34 @@ class TimeOrder:
         cut = ts.size if bound_ps is None else int(np.searchsorted(ts, bound_ps, side="left"))
         self._held = {k: v[cut:] for k, v in arrays.items()} if cut < ts.size else None
         return {k: v[:cut] for k, v in arrays.items()}
+
+
+class ChunkedFile:
+    """What the chunked file readers share: reading whole, closing, ``with``.
+
+    A subclass sets ``_fh`` (the open binary stream) and ``_own`` (True when
+    it opened the file itself) and provides :meth:`chunks`.
+    """
+
+    _fh: BinaryIO
+    _own: bool
+
+    def chunks(self, chunk_records: int = DEFAULT_CHUNK_RECORDS) -> Iterator[TagChunk]:
+        """The file's tags in chunks of ``chunk_records`` records."""
+        raise NotImplementedError
+
+    def read(self) -> TagChunk:
+        """The whole file as one chunk (for files that fit in memory)."""
+        return concatenate(self.chunks())
+
+    def close(self) -> None:
+        """Close the file (a stream passed in is left open)."""
+        if getattr(self, "_own", False) and not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -24,10 +24,13 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO
 
-from qnic.instruments.timetaggers.picoquant.chunk import TagChunk, concatenate
+from qnic.instruments.timetaggers.picoquant.chunk import (
+    DEFAULT_CHUNK_RECORDS,
+    ChunkedFile,
+    TagChunk,
+)
 from qnic.instruments.timetaggers.picoquant.decoder import (
     TIMEHARP200,
     ChunkDecoder,
@@ -42,10 +45,8 @@ from qnic.instruments.timetaggers.picoquant.legacy_header import (
 )
 from qnic.instruments.timetaggers.picoquant.records import RecordType
 
-DEFAULT_CHUNK_RECORDS = 1 << 20
 
-
-class LegacyFile:
+class LegacyFile(ChunkedFile):
     """A legacy PicoQuant file opened for reading.
 
     Args:
@@ -171,23 +172,6 @@ class LegacyFile:
                 f"{self.name}: the header says {self.header_records} records but the stream "
                 f"held {blocks.records_read} whole records; read those", TagFileWarning,
                 stacklevel=2)
-
-    def read(self) -> TagChunk:
-        """The whole file as one chunk (for files that fit in memory)."""
-        return concatenate(self.chunks())
-
-    # -- lifetime ---------------------------------------------------------------
-    def close(self) -> None:
-        """Close the file (a stream passed in is left open)."""
-        if getattr(self, "_own", False) and not self._fh.closed:
-            self._fh.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"LegacyFile({self.name!r}, {self.header.label}, records={self.records}, "

@@ -31,12 +31,15 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO
 
 import numpy as np
 
-from qnic.instruments.timetaggers.picoquant.chunk import TagChunk, concatenate
+from qnic.instruments.timetaggers.picoquant.chunk import (
+    DEFAULT_CHUNK_RECORDS,
+    ChunkedFile,
+    TagChunk,
+)
 from qnic.instruments.timetaggers.picoquant.decoder import (
     ChunkDecoder,
     FileSummary,
@@ -62,7 +65,6 @@ from qnic.instruments.timetaggers.picoquant.records import (
     split_unit,
 )
 
-DEFAULT_CHUNK_RECORDS = 1 << 20  # 4 MiB of records per chunk
 
 # Older PicoQuant files this project does not read (TimeHarp 260's own .t2/.t3).
 _UNREAD_IDENTS = {b"TimeHarp 260": ".t2/.t3 (TimeHarp 260)"}
@@ -102,7 +104,7 @@ def check_ptu_magic(head: bytes, source: str) -> None:
                          f"expected {PTU_MAGIC!r}")
 
 
-class PtuFile:
+class PtuFile(ChunkedFile):
     """A PTU file opened for reading.
 
     Args:
@@ -273,23 +275,6 @@ class PtuFile:
         first, last = (ps(lo), ps(hi)) if lo <= hi else (None, None)
         return FileSummary(records, {int(c): int(counts[c]) for c in np.flatnonzero(counts)},
                            first, last, overflows, markers)
-
-    def read(self) -> TagChunk:
-        """The whole file as one chunk (for files that fit in memory)."""
-        return concatenate(self.chunks())
-
-    # -- lifetime ---------------------------------------------------------------
-    def close(self) -> None:
-        """Close the file (a stream passed in is left open)."""
-        if getattr(self, "_own", False) and not self._fh.closed:
-            self._fh.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"PtuFile({self.name!r}, {self.record_type.label}, records={self.records}, "
