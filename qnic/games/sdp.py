@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from qnic.games.blas import one_blas_thread
 from qnic.instruments.kernel_cache import cached_njit
 
 Array = NDArray[np.float64]
@@ -126,12 +127,18 @@ def _cholesky(mat: Array) -> tuple[Array, bool]:
     n = mat.shape[0]
     low = np.zeros((n, n))
     for j in range(n):
-        d = mat[j, j] - np.sum(low[j, :j] ** 2)
+        d = mat[j, j]
+        for k in range(j):
+            d -= low[j, k] * low[j, k]
         if not d > 0.0:
             return low, False
-        low[j, j] = np.sqrt(d)
+        root = np.sqrt(d)
+        low[j, j] = root
         for i in range(j + 1, n):
-            low[i, j] = (mat[i, j] - np.sum(low[i, :j] * low[j, :j])) / low[j, j]
+            acc = mat[i, j]
+            for k in range(j):
+                acc -= low[i, k] * low[j, k]
+            low[i, j] = acc / root
     return low, True
 
 
@@ -143,7 +150,10 @@ def _lower_inverse(low: Array) -> Array:
     for j in range(n):
         inv[j, j] = 1.0 / low[j, j]
         for i in range(j + 1, n):
-            inv[i, j] = -np.sum(low[i, j:i] * inv[j:i, j]) / low[i, i]
+            acc = 0.0
+            for k in range(j, i):
+                acc += low[i, k] * inv[k, j]
+            inv[i, j] = -acc / low[i, i]
     return inv
 
 
@@ -294,10 +304,11 @@ def solve_tsirelson(cost: Array) -> QuantumValue:
     """
     m = cost.shape[0]
     w = tsirelson_matrix(cost)
-    gram, z, iterations = interior_point(w)
-    vectors = gram_vectors(gram)
-    u, v, bias = mixing_ascent(cost, vectors[:m], vectors[m:], max_iter=_POLISH_ITER)
-    z, lowest = certify(w, z)
+    with one_blas_thread():  # see qnic.games.blas: small matrices, shared cores
+        gram, z, iterations = interior_point(w)
+        vectors = gram_vectors(gram)
+        u, v, bias = mixing_ascent(cost, vectors[:m], vectors[m:], max_iter=_POLISH_ITER)
+        z, lowest = certify(w, z)
     bound = float(z.sum())
     cert = DualCertificate(alice=z[:m].copy(), bob=z[m:].copy(), min_eigenvalue=lowest,
                            bias_bound=bound)
