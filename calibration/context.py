@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from qnic.coincidence import outcome_counts_at
+from qnic.coincidence import accidentals_under_peak, outcome_counts_at
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import QNIC, set_bases_together
 from qnic.station import LoadedStation
@@ -74,14 +74,15 @@ class Context:
         set_bases_together([(self.a, phi_a_deg), (self.b, phi_b_deg)])
 
     def counts(self, batch: TagBatch, window_ps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Coincidences per outcome (n00, n01, n10, n11) and the mean
-        accidentals in the same cells (offset windows)."""
+        """Coincidences per outcome (n00, n01, n10, n11) and the accidentals
+        expected under the true peak in the same cells (offset windows scaled
+        to the free events, docs/coincidences.md section 4)."""
         window = int(window_ps if window_ps is not None else (self.window_ps or self.station.window_ps))
         delays = self.delays_ps or {**self.a.channel_delays, **self.b.channel_delays}
         args = (batch.timestamps, batch.channels, self.a.channels, self.b.channels, window, delays)
         true, *shifted = outcome_counts_at(*args, (0, *ACCIDENTAL_OFFSETS_PS))
         n = true.n.ravel().astype(np.float64)
-        acc = np.mean([c.n.ravel() for c in shifted], axis=0)
+        acc = accidentals_under_peak(true, shifted, self.a.channels, self.b.channels).mean.ravel()
         return n, acc
 
     def set_source(self, shutter_open: bool | None = None, pump_deg: float | None = None) -> None:

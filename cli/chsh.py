@@ -129,7 +129,10 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
         "raw_tags_file": str(Path(args.save_tags).resolve()) if args.save_tags else None,
         "calibration": result.metadata["calibration"],
         "seed": seed_used,
+        "bound_violations": list(result.bound_violations),
     }
+    for problem in result.bound_violations:  # the correction is not to be trusted
+        print(f"qnic chsh: warning: {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(report))
     else:

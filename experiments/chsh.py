@@ -17,7 +17,7 @@ import numpy as np
 
 from qnic.bases import CHSH_ANGLES_DEG
 from qnic.chsh import SETTINGS, CHSHResult, analyze_counts
-from qnic.coincidence import OutcomeCounts, OutcomeStream
+from qnic.coincidence import OutcomeCounts, OutcomeStream, accidentals_under_peak
 from qnic.instruments.timetaggers.protocol import TagBatch
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
@@ -47,7 +47,7 @@ VALUES = (
     Quantity("E", "Correlator E (raw)"),
     Quantity("double_a", "Coincidences set apart: arm A double click", "counts"),
     Quantity("double_b", "Coincidences set apart: arm B double click", "counts"),
-    *(Quantity(f"acc{ab}", f"Accidental coincidences a={ab[0]}, b={ab[1]} (offset windows)",
+    *(Quantity(f"acc{ab}", f"Accidental coincidences a={ab[0]}, b={ab[1]} (under the peak)",
                "counts") for ab in ("00", "01", "10", "11")),
     Quantity("singles_a_hz", "Singles rate, arm A", "Hz"),
     Quantity("singles_b_hz", "Singles rate, arm B", "Hz"),
@@ -136,9 +136,11 @@ class CHSHRun:
             if self.keep_tags:
                 kept.append(batch)
         total, *shifted = counter.finish()
-        acc = np.array([c.n.ravel() for c in shifted], dtype=np.float64)
-        return SettingData(key, phi_a, phi_b, total, acc.mean(axis=0),
-                           acc.mean(axis=0) / ACCIDENTAL_WINDOWS, live_s, _join(kept))
+        # the offset windows scaled to the events left free under the true
+        # peak (docs/coincidences.md section 4): unbiased at high rates
+        acc = accidentals_under_peak(total, shifted, a.channels, b.channels)
+        return SettingData(key, phi_a, phi_b, total, acc.mean.ravel(), acc.var.ravel(),
+                           live_s, _join(kept))
 
     def run(self, recorder: RunRecorder | None = None) -> list[SettingData]:
         """Measure the four settings, recording each row as it is measured

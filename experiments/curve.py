@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from qnic.coincidence import outcome_counts_at
+from qnic.coincidence import accidentals_under_peak, outcome_counts_at
 from qnic.fringe import FringeFit, fit_fringe
 from qnic.node import set_bases_together
 from qnic.station import LoadedStation
@@ -86,7 +86,7 @@ def measure_curve(st: LoadedStation, scan_arm: str = "A", fixed_phi_deg: float =
         args = (batch.timestamps, batch.channels, a.channels, b.channels, st.window_ps, delays)
         true, *shifted = outcome_counts_at(*args, (0, *_ACC_OFFSETS_PS))
         n = true.n.ravel().astype(float)
-        acc = np.mean([c.n.ravel() for c in shifted], axis=0)
+        acc = accidentals_under_peak(true, shifted, a.channels, b.channels).mean.ravel()
         net = np.clip(n - acc, 0.0, None)
         total = max(net.sum(), 1.0)
         val = (net[0] - net[1] - net[2] + net[3]) / total

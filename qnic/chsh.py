@@ -21,6 +21,10 @@ SETTINGS = ("00", "01", "10", "11")
 SIGNS = np.array([1.0, -1.0, -1.0, 1.0])  # (-1)^(a xor b) for ab = 00, 01, 10, 11
 S_SIGNS = {"00": 1.0, "01": 1.0, "10": 1.0, "11": -1.0}
 LOCAL_BOUND = 2.0
+TSIRELSON_BOUND = 2.0 * math.sqrt(2.0)
+BOUND_SIGMAS = 3.0
+"""A corrected value past a physical bound by more than this many standard
+errors is flagged (:attr:`CHSHResult.bound_violations`)."""
 
 
 def correlator(n: Sequence[float], var: Sequence[float] | None = None) -> tuple[float, float]:
@@ -61,6 +65,10 @@ class CHSHResult:
     E_corrected: dict[str, float] | None = None
     accidentals: dict[str, list[float]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    bound_violations: tuple[str, ...] = ()
+    """Corrected values beyond a physical bound (|E| <= 1, |S| <= 2 sqrt 2)
+    by more than :data:`BOUND_SIGMAS` standard errors, one sentence each:
+    the accidental correction is then not to be trusted."""
 
     @property
     def sigmas_above_local(self) -> float:
@@ -134,8 +142,30 @@ def analyze_counts(counts: Mapping[str, Sequence[float]],
     for key in SETTINGS:
         net = np.array(raw[key]) - np.array(acc[key])
         var = np.array(raw[key]) + np.array(acc_var[key])
+        if net.sum() <= 0:
+            raise ValueError(f"accidentals[{key!r}]: the accidentals ({float(np.sum(acc[key])):g}) "
+                             f"are not below the coincidences ({float(np.sum(raw[key])):g}), so the "
+                             "corrected E is undefined; S_corrected needs a longer run or a "
+                             "narrower window")
         e_c[key], err = correlator(net, var)
         var_c[key] = err**2
     s_c = sum(S_SIGNS[k] * e_c[k] for k in SETTINGS)
-    return CHSHResult(s, s_err, e, e_err, int_counts, s_c, math.sqrt(sum(var_c.values())), e_c,
-                      {k: list(v) for k, v in acc.items()})
+    s_c_err = math.sqrt(sum(var_c.values()))
+    return CHSHResult(s, s_err, e, e_err, int_counts, s_c, s_c_err, e_c,
+                      {k: list(v) for k, v in acc.items()},
+                      bound_violations=_violations(e_c, var_c, s_c, s_c_err))
+
+
+def _violations(e: Mapping[str, float], var: Mapping[str, float], s: float, s_err: float
+                ) -> tuple[str, ...]:
+    """Corrected values past |E| <= 1 or |S| <= 2 sqrt 2 by > BOUND_SIGMAS sigma."""
+    out = []
+    for key in SETTINGS:
+        err = math.sqrt(var[key])
+        if abs(e[key]) - 1.0 > BOUND_SIGMAS * err:
+            out.append(f"corrected E({key}) = {e[key]:+.4f} +- {err:.4f} lies beyond |E| <= 1 "
+                       f"by {(abs(e[key]) - 1.0) / err:.1f} sigma")
+    if abs(s) - TSIRELSON_BOUND > BOUND_SIGMAS * s_err:
+        out.append(f"corrected S = {s:.4f} +- {s_err:.4f} lies above the Tsirelson bound "
+                   f"2 sqrt 2 by {(abs(s) - TSIRELSON_BOUND) / s_err:.1f} sigma")
+    return tuple(out)

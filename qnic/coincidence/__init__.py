@@ -14,7 +14,8 @@ Public names:
   :func:`outcome_counts_at` at several offsets (accidentals) in one pass;
   :class:`OutcomeStream` the same batch by batch, exact across batches.
 - :func:`accidentals_from_rates`, :func:`accidentals_from_offset`: accidental
-  coincidence estimates.
+  coincidence estimates; :func:`accidentals_under_peak` scales offset-window
+  counts to the accidentals that can form under the true peak.
 - :func:`cross_correlation`, :func:`estimate_delay`: cross-correlation
   histogram and the sub-bin delay at its peak.
 """
@@ -37,6 +38,7 @@ from qnic.coincidence.outcome_stream import (
     outcome_counts_at,
 )
 from qnic.coincidence.outcomes import DOUBLE_CLICK, ArmEvents, OutcomeCounts, merge_arm
+from qnic.coincidence.peak_accidentals import PeakAccidentals, accidentals_under_peak
 from qnic.coincidence.stream import (
     DEFAULT_CHUNK_SIZE,
     CoincidenceStream,
@@ -54,8 +56,10 @@ __all__ = [
     "IndexPairs",
     "OutcomeCounts",
     "OutcomeStream",
+    "PeakAccidentals",
     "accidentals_from_offset",
     "accidentals_from_rates",
+    "accidentals_under_peak",
     "cross_correlation",
     "estimate_delay",
     "find_coincidences",
