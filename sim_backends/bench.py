@@ -14,6 +14,8 @@ every pair is drawn with the angle at its own emission time.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from qnic.instruments.clock import VirtualClock
@@ -94,6 +96,15 @@ class Bench:
             raise ValueError(f"bench {self.name!r}: the state is an explicit density matrix; "
                              "the pump polarization cannot change it")
         self._rho = bell_family(*family, pump_deg=pump_deg)
+        self._rates_key = None
+
+    def set_pair_rate(self, pair_rate_hz: float) -> None:
+        """Set the source's pair rate (Hz, >= 0): the pump power turned up or
+        down. Takes effect for pairs not yet generated."""
+        rate = float(pair_rate_hz)
+        if not (rate >= 0.0 and np.isfinite(rate)):
+            raise ValueError(f"bench {self.name!r}: pair rate must be finite and >= 0 Hz, got {pair_rate_hz!r}")
+        self.params = replace(self.params, pair_rate_hz=rate)
         self._rates_key = None
 
     # -- what emulators turn ---------------------------------------------

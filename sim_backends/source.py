@@ -38,6 +38,12 @@ class SimulatedSource(Instrument):
             get_cmd=lambda: self._pump_deg, set_cmd=self._set_pump, vals=Numbers(0.0, 180.0),
             docstring="Control the pump polarization in degrees (float, 0 to 180; 45 entangles).")
 
+        self.pair_rate = self.add_parameter(
+            "pair_rate", label="Pair rate", unit="Hz",
+            get_cmd=lambda: self.bench.params.pair_rate_hz, set_cmd=self._set_pair_rate,
+            vals=Numbers(0.0, 1e9),
+            docstring="Control the rate of emitted pairs in Hz (float, 0 to 1e9): the pump power.")
+
     @property
     def bench(self) -> Bench:
         """The bench this source belongs to."""
@@ -45,6 +51,9 @@ class SimulatedSource(Instrument):
 
     def _set_shutter(self, is_open: bool) -> None:
         self.bench.source_enabled = bool(is_open)
+
+    def _set_pair_rate(self, hz: float) -> None:
+        self.bench.set_pair_rate(float(hz))
 
     def _set_pump(self, deg: float) -> None:
         self.bench.set_pump_polarization(float(deg))
