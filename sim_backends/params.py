@@ -85,6 +85,11 @@ class BenchParams:
     family: tuple[float, float, str, float] | None = (0.97, 0.98, "phi+", 0.0)
     arms: Mapping[str, ArmParams] = field(default_factory=dict)
     tagger: TaggerParams = field(default_factory=TaggerParams)
+    # pair-number statistics (docs/physics.md): "poisson" is the multimode
+    # limit (independent pairs); "thermal" a single mode, whose pairs come in
+    # Bose-Einstein bunches within one coherence time
+    pair_statistics: str = "poisson"
+    coherence_time_ps: float = 1.0
 
     def detector(self, channel: int) -> DetectorParams:
         for arm in self.arms.values():
@@ -198,7 +203,9 @@ def _arm(name: str, sec: Mapping[str, Any]) -> ArmParams:
     )
 
 
-_TOP_KEYS = {"name", "seed", "pair_rate_hz", "state", "A", "B", "tagger"}
+_TOP_KEYS = {"name", "seed", "pair_rate_hz", "state", "A", "B", "tagger", "pair_statistics",
+             "coherence_time_ps"}
+PAIR_STATISTICS = ("poisson", "thermal")
 
 
 def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
@@ -237,8 +244,12 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     if not isinstance(name, str) or not name:
         raise ParamError("name", f"expected a bench name, got {name!r}")
     rho, family = _state(sec)
+    statistics = sec.get("pair_statistics", "poisson")
+    if statistics not in PAIR_STATISTICS:
+        raise ParamError("pair_statistics", f"expected one of {', '.join(PAIR_STATISTICS)}, got {statistics!r}")
     return BenchParams(
         name=name, seed=seed,
         pair_rate_hz=_number(sec, "pair_rate_hz", "", 5e5, 0.0, 1e9),
-        rho=rho, family=family, arms=arms, tagger=tagger,
+        rho=rho, family=family, arms=arms, tagger=tagger, pair_statistics=statistics,
+        coherence_time_ps=_number(sec, "coherence_time_ps", "", 1.0, 1e-3, 1e6),
     )
