@@ -284,8 +284,13 @@ def test_move_relative_reads_the_position_first() -> None:
     done(port, MOVE_REL)
 
 
+MOVING_FWD = b"\x10\x05\x00\x80"  # MOVING_FORWARD, MOTOR_CONNECTED, HOMED, CHANNEL_ENABLED
+
+
 def test_start_move_then_wait() -> None:
-    rot, port = k10([(MOVE_ABS + K90, COMPLETED + K90 + NO_ENC + AT_REST)])
+    # is_moving asks the status bits; the end message comes after their reply
+    rot, port = k10([(MOVE_ABS + K90, None),
+                     (REQ_STATUS, GET_STATUS + MOVING_FWD + COMPLETED + K90 + NO_ENC + AT_REST)])
     rot.move_to(90.0, wait=False)
     assert rot.is_moving()
     assert rot.wait_for_move() == pytest.approx(90.0)
@@ -293,14 +298,31 @@ def test_start_move_then_wait() -> None:
     done(port)
 
 
-def test_move_end_seen_during_a_query_is_kept_for_the_wait() -> None:
+def test_move_end_seen_during_a_query_ends_the_move() -> None:
     rot, port = k10([(MOVE_ABS + K90, None),
-                     (REQ_POS, COMPLETED + K90 + NO_ENC + AT_REST + GET_POS + K90)])
+                     (REQ_STATUS, COMPLETED + K90 + NO_ENC + AT_REST + GET_STATUS + AT_REST),
+                     (REQ_POS, GET_POS + K90), (REQ_POS, GET_POS + K90)])
     rot.move_to(90.0, wait=False)
     assert rot.position_deg() == pytest.approx(90.0)
     assert not rot.is_moving()
     assert rot.wait_for_move() == pytest.approx(90.0)
     done(port)
+
+
+def test_stall_seen_by_a_position_read_is_latched_for_the_wait() -> None:
+    stopped = STOPPED + K45 + NO_ENC + b"\x00\x45\x00\x90"  # MOTION_ERROR set
+    rot, port = k10([(MOVE_ABS + K90, None), (REQ_STATUS, stopped + GET_STATUS + AT_REST)])
+    rot.move_to(90.0, wait=False)
+    with pytest.raises(DeviceFaultError) as seen:
+        rot.position_deg()
+    assert not rot.is_moving()
+    with pytest.raises(DeviceFaultError) as again:
+        rot.wait_for_move()
+    assert str(again.value) == str(seen.value)
+    assert "device error 0x90004500 (MOT_MOVE_STOPPED with MOTION_ERROR set (status bits " \
+        "MOTOR_CONNECTED|HOMED|MOTION_ERROR|POWER_OK|CHANNEL_ENABLED)" in str(seen.value)
+    assert "stopped at 45.0000 deg" in str(seen.value)
+    done(port, MOVE_ABS)
 
 
 def test_stop_waits_for_move_stopped() -> None:
@@ -526,12 +548,14 @@ def test_hw_response_to_a_query_is_not_retried() -> None:
 
 
 def test_fault_in_a_query_during_a_move_stops_the_stage() -> None:
-    rot, port = k10([(MOVE_ABS + K90, None), (REQ_POS, HW_RESPONSE),
+    rot, port = k10([(MOVE_ABS + K90, None), (REQ_STATUS, HW_RESPONSE),
                      (STOP, STOPPED + K45 + NO_ENC + AT_REST)])
     rot.move_to(90.0, wait=False)
     with pytest.raises(DeviceFaultError):
         rot.position_deg()
     assert not rot.is_moving()
+    with pytest.raises(DeviceFaultError, match="HW_RESPONSE"):
+        rot.wait_for_move()
     done(port, MOVE_ABS)
 
 

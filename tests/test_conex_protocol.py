@@ -187,8 +187,7 @@ def test_start_then_wait_and_is_moving() -> None:
     rot, port = make(CONNECT_AGP + [PA45, TE_OK, (b"1TS\r\n", b"1TS000028\r\n"),
                                     (b"1TS\r\n", b"1TS000028\r\n"),
                                     (b"1TS\r\n", b"1TS000033\r\n"),
-                                    (b"1TP\r\n", b"1TP45.00000\r\n"),
-                                    (b"1TS\r\n", b"1TS000033\r\n")])
+                                    (b"1TP\r\n", b"1TP45.00000\r\n")])
     rot.move_to(45.0, wait=False)
     assert rot.is_moving()
     assert rot.wait_for_move() == pytest.approx(45.0)
@@ -425,12 +424,27 @@ def test_link_lost_during_a_move_stops_and_reads_back() -> None:
 
 
 def test_lost_te_after_a_move_is_never_repeated() -> None:
-    rot, port = make(CONNECT_AGP + [PA45, (b"1TE\r\n", None), *STOP_AND_READ,
+    # the controller at rest off the target: it never took the move
+    rot, port = make(CONNECT_AGP + [PA45, (b"1TE\r\n", None), (b"1TS\r\n", b"1TS000033\r\n"),
                                     (b"1TP\r\n", b"1TP0.50000\r\n")])
     with pytest.raises(TransportError) as err:
         rot.move_to(45.0)
     assert "reading TE after b'1PA45.0\\r\\n'" in str(err.value)
-    assert "stopped at 0.5000 deg" in str(err.value)
+    assert "the move was not acknowledged: the controller is 33 READY from MOVING at " \
+        "0.5000 deg" in str(err.value)
+    assert not rot.is_moving()
+    port.assert_done()
+
+
+def test_lost_te_with_the_controller_moving_lets_the_move_go_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rot, port = make(CONNECT_AGP + [PA45, (b"1TE\r\n", None), (b"1TS\r\n", b"1TS000028\r\n"),
+                                    (b"1TP\r\n", b"1TP0.50000\r\n"),
+                                    (b"1TS\r\n", b"1TS000033\r\n"),
+                                    (b"1TP\r\n", b"1TP45.00000\r\n")])
+    with caplog.at_level(logging.WARNING):
+        rot.move_to(45.0)
+    assert "the move goes on" in caplog.text
     port.assert_done()
 
 
@@ -560,8 +574,9 @@ def test_sim_transient_faults_are_retried(bench: StandInBench) -> None:
 def test_sim_device_that_never_finishes_homing(bench: StandInBench) -> None:
     rot = sim(bench, zero_deg="100")
     rot.move_timeout_s = 5.0
-    with pytest.raises(DeviceFaultError, match=r"the home search did not end within 5 s "
-                                               r"\(CONEX-AGP at controller address 1 on sim://"):
+    with pytest.raises(DeviceFaultError, match=r"the home search did not end within 5 s; the "
+                                               r"stage was stopped at .* \(CONEX-AGP at "
+                                               r"controller address 1 on sim://"):
         rot.home()
     assert bench.angle("A") == pytest.approx(30 + 1.5 * 5, abs=0.2)  # stopped, not left running
 

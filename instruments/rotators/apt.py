@@ -41,8 +41,9 @@ from qnic.instruments.rotators.apt_codec import (
     normalize_stage_name,
     with_limits,
 )
-from qnic.instruments.rotators.apt_motion import AptMotion, Move
-from qnic.instruments.rotators.apt_transport import AptLink, Sleep, with_detail
+from qnic.instruments.rotators.apt_motion import AptMotion
+from qnic.instruments.rotators.apt_transport import AptLink, Sleep
+from qnic.instruments.rotators.move_state import MoveState, with_detail
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class _AptRotator(AptMotion, _Base):
         self.position_tolerance_deg = position_tolerance_deg
         self._link = AptLink(name, address, timeout_s, port, sleep)
         self._info: HardwareInfo | None = None
-        self._pending: Move | None = None
+        self._moves = MoveState(name)
         lo, hi = stage.angle_range_deg
         v_lo, a_lo = 1e-3, 1e-3
         v_hi, a_hi = stage.max_velocity_deg_s, stage.max_acceleration_deg_s2
@@ -183,23 +184,15 @@ class _AptRotator(AptMotion, _Base):
         try:
             return self._link.query(request, expect, decode, what, self._note_move_end)
         except DeviceFaultError as exc:
-            if self._pending is not None:
-                self._pending = None
+            if self._moves.move is not None:
                 self._halt(exc)
+                self._moves.fail(exc)
             raise
 
     def _chan(self, chan: int, value: T) -> T:
         if chan != CHANNEL:
             raise ValueError(f"reply for channel {chan}, expected {CHANNEL}")
         return value
-
-    def _note_move_end(self, frame: Frame) -> None:
-        move = self._pending
-        if move is not None and move.end is None and frame.msg_id in (move.expect,
-                                                                        M.MOT_MOVE_STOPPED):
-            move.end = frame
-        else:
-            log.debug("%s: %s with no move outstanding skipped", self.name, frame.name)
 
     # -- queries ------------------------------------------------------------------
     def position_counts(self) -> int:
@@ -208,12 +201,8 @@ class _AptRotator(AptMotion, _Base):
         return self._query(encode_short(M.MOT_REQ_POSCOUNTER, CHANNEL), M.MOT_GET_POSCOUNTER,
                            lambda f: self._chan(*decode_chan_i32(f.data)), "position")
 
-    def position_deg(self) -> float:
-        """Read the position in degrees."""
-        return self.stage.degrees(self.position_counts())
-
     def status_bits(self) -> StatusBits:
-        """Read the status bits (MOT_REQ_STATUSBITS)."""
+        """Read the status bits (MOT_REQ_STATUSBITS); ``describe_status`` names them."""
         self.connect()
         return self._query(encode_short(M.MOT_REQ_STATUSBITS, CHANNEL), M.MOT_GET_STATUSBITS,
                            lambda f: StatusBits(self._chan(*decode_chan_u32(f.data))),

@@ -161,6 +161,29 @@ class StatusBits(IntFlag):
         current, temperature, interlock, error)."""
         return self & _FAULTS
 
+    def __format__(self, spec: str) -> str:
+        """The word as 8 hex digits (``0x90004500``), as device codes print."""
+        return f"0x{int(self):08X}"
+
+    def names(self) -> list[str]:
+        """The names of the set bits, lowest bit first."""
+        return [bit.name for bit in StatusBits if self & bit and bit.name]
+
+
+def describe_status(bits: int) -> str:
+    """A status word in words: its fault bits first, then every set bit.
+
+    ``describe_status(0x90004500)`` is ``"MOTION_ERROR set (status bits
+    MOTOR_CONNECTED|HOMED|MOTION_ERROR|POWER_OK|CHANNEL_ENABLED)"``. The names
+    are those of the APT protocol's status-bit list (docs/protocols.md 2.5:
+    Thorlabs' Host-Controller Communications Protocol, with the names
+    thorlabs-apt-device's ``_parse_status_bits`` and pyLabLib's
+    ``status_bits`` give the same bit positions).
+    """
+    word = StatusBits(bits & 0xFFFFFFFF)
+    faults = "|".join(word.faults.names()) or "no fault bit"
+    return f"{faults} set (status bits {'|'.join(word.names()) or 'none'})"
+
 
 _MOVING = (StatusBits.MOVING_FORWARD | StatusBits.MOVING_REVERSE | StatusBits.JOGGING_FORWARD
            | StatusBits.JOGGING_REVERSE | StatusBits.HOMING)

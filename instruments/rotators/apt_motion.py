@@ -28,10 +28,13 @@ from qnic.instruments.rotators.apt_codec import (
     Stage,
     StatusBits,
     StatusPayload,
+    describe_status,
     encode_chan_i32,
     encode_short,
+    message_name,
 )
-from qnic.instruments.rotators.apt_transport import AptLink, with_detail
+from qnic.instruments.rotators.apt_transport import AptLink
+from qnic.instruments.rotators.move_state import Move, MovingRotator, with_detail
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +43,15 @@ _STOP_PROFILED = 0x02  # MOT_MOVE_STOP param2: 0x01 immediate, 0x02 profiled (2.
 
 
 @dataclasses.dataclass
-class Move:
-    """A move sent and not yet waited for."""
+class AptMove(Move):
+    """A move sent, with what its end message must be."""
 
-    request: bytes
-    expect: int  # MOT_MOVE_COMPLETED, or MOT_MOVE_HOMED for homing
-    target_counts: int | None  # None: homing
+    expect: int = M.MOT_MOVE_COMPLETED  # MOT_MOVE_HOMED for homing
+    target_counts: int | None = None  # None: homing
     end: Frame | None = None  # the end message, when seen while doing something else
 
 
-class AptMotion:
+class AptMotion(MovingRotator):
     """Homing, moves and stops of an APT rotator (see the module docstring)."""
 
     if TYPE_CHECKING:  # supplied by the driver
@@ -62,29 +64,26 @@ class AptMotion:
         position_tolerance_deg: float
         angle: Parameter
         _link: AptLink
-        _pending: Move | None
 
         def connect(self) -> object: ...
         def position_counts(self) -> int: ...
-        def position_deg(self) -> float: ...
         def status_bits(self) -> StatusBits: ...
 
     def home(self) -> None:
         """Home the stage and wait until MOT_MOVE_HOMED."""
         self.connect()
-        self._finish_pending()
-        self._start(encode_short(M.MOT_MOVE_HOME, CHANNEL), M.MOT_MOVE_HOMED, None)
-        self.wait_for_move()
+        self._launch(AptMove(encode_short(M.MOT_MOVE_HOME, CHANNEL), None, M.MOT_MOVE_HOMED),
+                     self._send, wait=True)
 
     def move_to(self, angle_deg: float, wait: bool = True) -> None:
-        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once."""
+        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once
+        (the move's outcome then follows the rules of :mod:`.move_state`)."""
         self.angle.validate(angle_deg)
         counts = self.stage.counts(angle_deg)
         self.connect()
-        self._finish_pending()
-        self._start(encode_chan_i32(M.MOT_MOVE_ABSOLUTE, counts), M.MOT_MOVE_COMPLETED, counts)
-        if wait:
-            self.wait_for_move()
+        self._launch(AptMove(encode_chan_i32(M.MOT_MOVE_ABSOLUTE, counts),
+                             self.stage.degrees(counts), M.MOT_MOVE_COMPLETED, counts),
+                     self._send, wait)
 
     def move_by(self, delta_deg: float, wait: bool = True) -> None:
         """Move by ``delta_deg`` degrees (signed, -360 to 360). The position is
@@ -93,43 +92,70 @@ class AptMotion:
         Numbers(-360.0, 360.0).validate(delta_deg)
         delta = self.stage.counts(delta_deg)
         self.connect()
-        self._finish_pending()
+        self._settle()
         target = self.position_counts() + delta
         if self.stage.travel_deg is not None:  # limited travel: refuse before moving
             self.angle.validate(self.stage.degrees(target))
-        self._start(encode_chan_i32(M.MOT_MOVE_RELATIVE, delta), M.MOT_MOVE_COMPLETED, target)
-        if wait:
-            self.wait_for_move()
+        self._launch(AptMove(encode_chan_i32(M.MOT_MOVE_RELATIVE, delta),
+                             self.stage.degrees(target), M.MOT_MOVE_COMPLETED, target),
+                     self._send, wait)
 
-    def _start(self, request: bytes, expect: int, target_counts: int | None) -> None:
+    def _send(self, move: AptMove) -> None:
         """Send a move. Stale input (a late end message) is dropped first,
-        so it cannot be taken for the end of this move."""
-        move = Move(request, expect, target_counts)
+        so it cannot be taken for the end of this move. Set commands have no
+        reply (2.4): a move is acknowledged by its end message only."""
         with self._link.lock:
             self._link.purge_input()
-            self._pending = move
             try:
-                self._link.write(request)
+                self._link.write(move.request)
             except TransportError as exc:
-                self._pending = None
-                self._recover(move, exc)
+                raise with_detail(exc, "the move was not sent") from exc
 
-    def _finish_pending(self) -> None:
-        if self._pending is not None:
-            self.wait_for_move()
+    def _pending_move(self) -> AptMove | None:
+        move = self._moves.move
+        return move if isinstance(move, AptMove) else None
 
-    def is_moving(self) -> bool:
-        """True while a move this driver started has not been waited for."""
-        return self._pending is not None and self._pending.end is None
+    def _note_move_end(self, frame: Frame) -> None:
+        move = self._pending_move()
+        if move is not None and move.end is None and frame.msg_id in (move.expect,
+                                                                        M.MOT_MOVE_STOPPED):
+            move.end = frame
+        else:
+            log.debug("%s: %s with no move outstanding skipped", self.name, frame.name)
 
-    def wait_for_move(self) -> float:
-        """Wait for the move in progress; return the final angle (deg).
+    def _poll_move(self, move: Move) -> float | None:
+        """Read what the unit sent; if no end message came, ask the status
+        bits: still moving is None, at rest with no end message is a lost
+        end message (checked as in :meth:`_recover`)."""
+        assert isinstance(move, AptMove)
+        with self._link.lock:
+            if move.end is None:
+                try:
+                    self._link.drain(move.request, self._note_move_end)
+                except DeviceFaultError as exc:
+                    self._halt(exc)
+                    raise
+                except (TransportError, ProtocolError) as exc:
+                    return self._recover(move, exc)
+            if move.end is None:
+                bits = self.status_bits()
+                if move.end is None and bits.is_moving:
+                    return None
+                if move.end is None:
+                    return self._recover(move, TransportError(
+                        self.name, move.request,
+                        f"no {message_name(move.expect)}, and the unit reports no motion "
+                        f"(status {describe_status(bits)}): the move was not acknowledged"))
+            return self._arrived(move, move.end)
 
-        Waiting is bounded by ``move_timeout_s``. After a fault (no end
-        message, a malformed one, a device error notice) the stage is
-        stopped and its position read back: a move whose end message was
-        lost or garbled but which reached its target is accepted with a
-        warning; anything else raises. A move is never repeated.
+    def _await_move(self, move: Move) -> float:
+        """Wait for the move's end message; bounded by ``move_timeout_s``.
+
+        After a fault (no end message, a malformed one, a device error
+        notice) the stage is stopped and its position read back: a move
+        whose end message was lost or garbled but which reached its target
+        is accepted with a warning; anything else raises. A move is never
+        repeated.
 
         Raises:
             MoveIncompleteError: the move ended off target (beyond
@@ -139,23 +165,22 @@ class AptMotion:
             TransportError, ProtocolError: the end message was lost or
                 malformed and the stage, stopped, is not at the target.
         """
-        move = self._pending
-        if move is None:
-            return self.position_deg()
+        assert isinstance(move, AptMove)
         with self._link.lock:
             try:
                 end = move.end or self._link.await_reply(
-                    move.request, (move.expect, M.MOT_MOVE_STOPPED),
-                    self.move_timeout_s)
+                    move.request, (move.expect, M.MOT_MOVE_STOPPED), self.move_timeout_s)
             except InstrumentError as exc:
-                self._pending = None
                 return self._recover(move, exc)
-            self._pending = None
             return self._arrived(move, end)
 
-    def _arrived(self, move: Move, end: Frame) -> float:
+    def _read_position_deg(self) -> float:
+        """Read the position (MOT_REQ_POSCOUNTER) in degrees."""
+        return self.stage.degrees(self.position_counts())
+
+    def _arrived(self, move: AptMove, end: Frame) -> float:
         if end.msg_id == M.MOT_MOVE_HOMED:
-            here = self.position_deg()
+            here = self._read_position_deg()
             log.info("%s: homed, at %.4f deg", self.name, here)
             return here
         try:
@@ -169,9 +194,9 @@ class AptMotion:
         if payload.status.faults or move.target_counts is None:
             # a stall, or homing cut short: the status word is the device's report
             raise DeviceFaultError(
-                self.name, int(payload.status),
-                f"{end.name}: {self._where(payload.position_counts, move)} "
-                f"(status bits {payload.status!r})", move.request)
+                self.name, payload.status,
+                f"{end.name} with {describe_status(payload.status)}: "
+                f"{self._where(payload.position_counts, move)}", move.request)
         raise MoveIncompleteError(self.name, move.request,
                                   self.stage.degrees(move.target_counts), here,
                                   self.position_tolerance_deg)
@@ -182,7 +207,7 @@ class AptMotion:
             off = (off + 180.0) % 360.0 - 180.0
         return abs(off) <= self.position_tolerance_deg
 
-    def _where(self, counts: int, move: Move) -> str:
+    def _where(self, counts: int, move: AptMove) -> str:
         here = self.stage.degrees(counts)
         if move.target_counts is None:
             return (f"{self.MODEL} {self.name!r} on port {self.address} did not finish homing; "
@@ -191,7 +216,7 @@ class AptMotion:
         return (f"the stage stopped at {here:.4f} deg, {here - target:+.4f} deg from the target "
                 f"{target:.4f} deg")
 
-    def _recover(self, move: Move, fault: InstrumentError) -> float:
+    def _recover(self, move: AptMove, fault: InstrumentError) -> float:
         """After a fault during a move: stop, read the position back, and
         accept the move only if a lost or garbled end message hid an arrival."""
         self._link.purge_input()  # the rest of a garbled message
@@ -224,7 +249,8 @@ class AptMotion:
         """Stop any motion (profiled MOT_MOVE_STOP) and wait until stopped."""
         self.connect()
         with self._link.lock:
-            self._pending = None
+            if self._moves.move is not None:
+                self._moves.succeed()  # ended by the caller, not failed
             self._stop_now()
 
     def _stop_now(self) -> None:

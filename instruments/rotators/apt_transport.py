@@ -36,6 +36,9 @@ from qnic.instruments.rotators.apt_codec import (
     message_name,
     parse_header,
 )
+from qnic.instruments.rotators.move_state import with_detail
+
+__all__ = ["AptLink", "Sleep", "fault_code", "fault_meaning", "with_detail"]
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +263,33 @@ class AptLink:
                             f"got {frame.name}")
 
 
+    def drain(self, request: bytes, on_move_end: Callable[[Frame], None]) -> None:
+        """Read every message already waiting, without waiting: move ends go
+        to ``on_move_end``, status updates are acknowledged, other replies
+        (late ones) are skipped. A port that cannot tell what is waiting
+        (no ``in_waiting``) is left alone.
+
+        Raises:
+            DeviceFaultError: an error notice was waiting.
+            ProtocolError, TransportError: as :meth:`read_frame`.
+        """
+        with self.lock:
+            while self._waiting(request):
+                frame = self.read_frame(request)
+                if frame is None:
+                    return
+                if frame.msg_id in MOVE_ENDS or frame.msg_id in STATUS_UPDATES or frame.msg_id in (
+                        MessageId.HW_RESPONSE, MessageId.HW_RICHRESPONSE):
+                    self._unsolicited(request, frame, (), on_move_end)
+                else:
+                    log.debug("%s: late %s skipped", self.device, frame.name)
+
+    def _waiting(self, request: bytes) -> int:
+        try:
+            return int(getattr(self.port, "in_waiting", 0))
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(self.device, request, f"read failed: {exc}") from exc
+
     def transact(self, request: bytes, expect: int,
                  on_move_end: Callable[[Frame], None] | None = None) -> Frame:
         """Send ``request``; return its reply of ID ``expect`` (one read
@@ -310,16 +340,3 @@ def fault_meaning(frame: Frame) -> str:
         notes = rich.notes or "no text given"
         return f"{notes} (HW_RICHRESPONSE for {message_name(rich.msg_ident)})"
     return "HW_RESPONSE: the device reports an event or error needing attention (no detail given)"
-
-
-def with_detail(fault: InstrumentError, extra: str) -> InstrumentError:
-    """The same kind of error as ``fault`` with ``extra`` added to its detail."""
-    if isinstance(fault, DeviceFaultError):
-        return DeviceFaultError(fault.instrument, fault.code, f"{fault.meaning}; {extra}",
-                                fault.request)
-    if isinstance(fault, ProtocolError):
-        return ProtocolError(fault.instrument, fault.request, fault.reply,
-                             f"{fault.detail}; {extra}")
-    if isinstance(fault, TransportError):
-        return TransportError(fault.instrument, fault.request, f"{fault.detail}; {extra}")
-    return InstrumentError(f"{fault}; {extra}")

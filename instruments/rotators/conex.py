@@ -15,6 +15,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import serial
@@ -37,7 +38,7 @@ from qnic.instruments.rotators.conex_codec import (
     ConexError,
     ConexInfo,
     ConexStatus,
-    ControllerState,
+    PositionerError,
     as_state,
     encode,
     format_value,
@@ -49,6 +50,7 @@ from qnic.instruments.rotators.conex_codec import (
     reply_value,
     state_meaning,
 )
+from qnic.instruments.rotators.move_state import Move, MoveState, MovingRotator, with_detail
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +60,13 @@ SERIAL_SETTINGS: dict[str, Any] = {"baudrate": 921600, "bytesize": 8, "parity": 
                                    "stopbits": 1, "xonxoff": True}
 
 
-class Conex(Instrument):
+@dataclass
+class _ConexMove(Move):
+    command: str = "PA"  # PA, or OR for a home search
+    value: str = ""
+
+
+class Conex(MovingRotator, Instrument):
     """Newport CONEX-AGP (AG-PR100P) or CONEX-CC (PR50CC) rotation stage.
 
     Args:
@@ -94,8 +102,8 @@ class Conex(Instrument):
         self._port = port
         self._lock = threading.RLock()
         self._info: ConexInfo | None = None
-        self._pending: bytes | None = None  # the OR/PA line of the motion in progress
-        self._target: float | None = None
+        self._moves = MoveState(name)
+        self._last_state = 0x28  # the controller state the last poll of a move saw
         self._velocity_dps = self.spec.speed_dps
         lo, hi = self.spec.travel_deg
         self.angle = self.add_parameter(
@@ -133,7 +141,9 @@ class Conex(Instrument):
                     self.port.write(frame)
                 return self.port.read_until(TERMINATOR) if reply else b""
             except serial.SerialException as exc:
-                raise TransportError(self.name, frame, f"{self.address}: {exc}") from exc
+                text = str(exc)  # pyserial names the port in some messages, not all
+                detail = text if self.address in text else f"{self.address}: {text}"
+                raise TransportError(self.name, frame, detail) from exc
 
     def write_raw(self, cmd: str) -> None:
         """Send ``cmd`` (e.g. ``"1ST"``) with CR LF; CONEX set commands have no reply."""
@@ -213,7 +223,7 @@ class Conex(Instrument):
             try:
                 code = self._error_code()
             except (TransportError, ProtocolError) as exc:
-                raise _with_context(exc, f"reading TE after {frame!r}") from exc
+                raise with_detail(exc, f"reading TE after {frame!r}") from exc
         if code != ConexError.NO_ERROR:
             raise self._fault(code, frame)
 
@@ -234,7 +244,7 @@ class Conex(Instrument):
                 controller, firmware = self._ask("VE", "", parse_version)
                 stage_id = self._ask("ID", "?", str)
             except InstrumentError as exc:
-                raise _with_context(exc, f"expected a {self._where()}") from exc
+                raise with_detail(exc, f"expected a {self._where()}") from exc
             if controller != self.spec.controller or self.spec.stage not in stage_id:
                 raise ProtocolError(self.name, encode(self.controller_address, "ID", "?"),
                                     f"{controller} with stage {stage_id!r}".encode(),
@@ -258,10 +268,6 @@ class Conex(Instrument):
         errors, code = self._ask("TS", "", parse_ts)
         return ConexStatus(errors, as_state(code), state_meaning(code, self.model))
 
-    def is_moving(self) -> bool:
-        """True while the controller is HOMING, MOVING or JOGGING (``TS``)."""
-        return self.status().state in MOTION_STATES
-
     def enable(self) -> None:
         """Leave the DISABLE state (``MM1``), e.g. after a following error."""
         self._command("MM", "1")
@@ -271,12 +277,11 @@ class Conex(Instrument):
         """Search home (``OR``) and wait for READY. A referenced controller is
         reset (``RS``) first, since ``OR`` is allowed only when NOT REFERENCED."""
         self.connect()
-        if self._pending is not None:
-            self.wait_for_move()
+        self._settle()
         if self.status().state not in NOT_REFERENCED_STATES:
             self._reset()
-        self._start("OR", "", None)
-        self.wait_for_move()
+        self._launch(_ConexMove(encode(self.controller_address, "OR"), None, "OR"),
+                     self._send_move, wait=True)
 
     def _reset(self) -> None:
         """``RS`` and wait for NOT REFERENCED; a rebooting controller is silent."""
@@ -295,68 +300,92 @@ class Conex(Instrument):
                                                f"REFERENCED within {self.reset_timeout_s:g} s")
 
     def move_to(self, angle_deg: float, wait: bool = True) -> None:
-        """Move to ``angle_deg`` degrees (``PA``); with ``wait=False`` return at once."""
+        """Move to ``angle_deg`` degrees (``PA``); with ``wait=False`` return at
+        once (the move's outcome then follows the rules of :mod:`.move_state`)."""
         self.angle.validate(angle_deg)
         self.connect()
-        if self._pending is not None:
-            self.wait_for_move()
-        self._start("PA", format_value(angle_deg), float(angle_deg))
-        if wait:
-            self.wait_for_move()
+        value = format_value(angle_deg)
+        self._launch(_ConexMove(encode(self.controller_address, "PA", value), float(angle_deg),
+                                "PA", value), self._send_move, wait)
 
-    def _start(self, command: str, value: str, target: float | None) -> None:
-        """Send a move; a refusal raises, a lost ``TE`` stops and checks the stage."""
-        self._pending = encode(self.controller_address, command, value)
-        self._target = target
+    def _send_move(self, move: Move) -> None:
+        """Send a move and read ``TE``: a refusal raises (nothing moved); a
+        lost or damaged ``TE`` is settled by the controller state (``TS``)."""
+        assert isinstance(move, _ConexMove)
         try:
-            self._command(command, value)
+            self._command(move.command, move.value)
         except DeviceFaultError:
-            self._pending = self._target = None  # refused: nothing moved
             raise
         except (TransportError, ProtocolError) as exc:
-            self._recover(exc)
+            self._check_started(move, exc)
 
-    def wait_for_move(self) -> float:
-        """Poll ``TS`` until READY; return the final angle (deg).
+    def _check_started(self, move: Move, lost: InstrumentError) -> None:
+        """After a lost ``TE``: a controller in motion, or at rest on the
+        target, took the move (accepted with a warning); else it raises."""
+        try:
+            errors, code = self._ask("TS", "", parse_ts)
+            here = self._read_position_deg()
+        except InstrumentError as exc:
+            lost.add_note(f"{self.name}: reading the state after it failed too: {exc}")
+            raise lost from None
+        started = code in MOTION_STATES or (
+            code in READY_STATES and move.target_deg is not None
+            and abs(here - move.target_deg) <= self.position_tolerance_deg)
+        if started and not errors:
+            log.warning("%s: the reply to %r was lost (%s), but the controller is %s; the move "
+                        "goes on", self.name, move.request, lost, state_meaning(code, self.model))
+            return
+        raise with_detail(lost, f"the move was not acknowledged: the controller is "
+                                f"{code:02X} {state_meaning(code, self.model)} at {here:.4f} deg "
+                                f"({self._where()})") from lost
+
+    def _poll_move(self, move: Move) -> float | None:
+        """One ``TS``: None while HOMING or MOVING; at READY the position
+        checked against the target; a fault, or a link that fails twice,
+        stops the stage (see :meth:`_recover`)."""
+        try:
+            errors, code = self._ask("TS", "", parse_ts)
+        except (TransportError, ProtocolError) as exc:
+            return self._recover(move, exc)
+        self._last_state = code
+        text = state_meaning(code, self.model)
+        if code in MOTION_STATES and not errors:
+            return None
+        if code in READY_STATES and not errors:
+            here = self._read_position_deg()
+            if move.target_deg is not None and abs(here - move.target_deg) > \
+                    self.position_tolerance_deg:
+                raise MoveIncompleteError(self.name, move.request, move.target_deg, here,
+                                          self.position_tolerance_deg)
+            return here
+        if errors:
+            fault = DeviceFaultError(self.name, PositionerError(errors),
+                                     f"{positioner_meaning(errors)} (state {code:02X} {text}) "
+                                     f"during the {_what(move)}", move.request)
+        else:
+            fault = DeviceFaultError(self.name, as_state(code),
+                                     f"{text}: the {_what(move)} did not end READY", move.request)
+        return self._recover(move, fault)
+
+    def _await_move(self, move: Move) -> float:
+        """Poll ``TS`` until the move ends, bounded by ``move_timeout_s``.
 
         A fault (positioner error bits, a state other than HOMING, MOVING or
-        READY, a dead link, or no READY within ``move_timeout_s``) stops the
-        stage and reads the position back: within ``position_tolerance_deg``
-        of the target the move is accepted with a warning, otherwise the error
-        is raised with where the stage stopped. A move is never repeated.
+        READY, a dead link, or no READY in time) stops the stage and reads
+        the position back: within ``position_tolerance_deg`` of the target
+        the move is accepted with a warning, otherwise the error is raised
+        with where the stage stopped. A move is never repeated.
         """
-        frame = self._pending
-        if frame is None:
-            return self.position_deg()
-        try:
-            self._poll_until_ready(frame)
-        except InstrumentError as exc:
-            return self._recover(exc)
-        target, self._pending, self._target = self._target, None, None
-        here = self.position_deg()
-        if target is not None and abs(here - target) > self.position_tolerance_deg:
-            raise MoveIncompleteError(self.name, frame, target, here, self.position_tolerance_deg)
-        return here
-
-    def _poll_until_ready(self, frame: bytes) -> None:
-        what = "home search" if frame[-4:-2] == b"OR" else "move"
         timeout_s = self._motion_timeout_s()
-        code = ControllerState.MOVING.value
         for _ in range(max(1, math.ceil(timeout_s / self._timeout_s))):
-            errors, code = self._ask("TS", "", parse_ts)
-            text = state_meaning(code, self.model)
-            if errors:
-                raise DeviceFaultError(self.name, errors, f"{positioner_meaning(errors)} "
-                                       f"(state {code:02X} {text}) during the {what}", frame)
-            if code in READY_STATES:
-                return
-            if code not in MOTION_STATES:
-                raise DeviceFaultError(self.name, as_state(code),
-                                       f"{text}: the {what} did not end READY", frame)
+            here = self._poll_move(move)
+            if here is not None:
+                return here
             self._idle()
-        raise DeviceFaultError(self.name, as_state(code),
-                               f"still {state_meaning(code, self.model)}: the {what} did not "
-                               f"end within {timeout_s:g} s ({self._where()})", frame)
+        code = self._last_state
+        return self._recover(move, DeviceFaultError(
+            self.name, as_state(code), f"still {state_meaning(code, self.model)}: the "
+            f"{_what(move)} did not end within {timeout_s:g} s", move.request))
 
     def _motion_timeout_s(self) -> float:
         if self.move_timeout_s is not None:
@@ -370,27 +399,24 @@ class Conex(Instrument):
         if stray:
             log.debug("%s: discarded unsolicited %r", self.name, stray)
 
-    def _recover(self, exc: InstrumentError) -> float:
+    def _recover(self, move: Move, exc: InstrumentError) -> float:
         """After a fault during a move: stop, read back, accept within tolerance."""
-        frame, target = self._pending, self._target
-        self._pending = self._target = None
         try:
             self._stop_quietly()
-            here = self.position_deg()
+            here = self._read_position_deg()
         except InstrumentError as err:
             log.warning("%s: could not stop and read back after %s: %s", self.name, exc, err)
-            here = math.nan
-        if math.isnan(here):
-            raise exc
+            raise exc from None
+        target = move.target_deg
         if target is not None and abs(here - target) <= self.position_tolerance_deg:
             log.warning("%s: %r ended with an error (%s) but the stage is at %.5f deg, within "
-                        "%g deg of the target; accepted", self.name, frame, exc,
+                        "%g deg of the target; accepted", self.name, move.request, exc,
                         here, self.position_tolerance_deg)
             return here
         where = f"the stage was stopped at {here:.4f} deg"
         if target is not None:
             where += f", {here - target:+.4f} deg from the target {target:.4f} deg"
-        raise _with_context(exc, f"{where} ({self._where()})") from exc
+        raise with_detail(exc, f"{where} ({self._where()})") from exc
 
     def _stop_quietly(self) -> None:
         frame = encode(self.controller_address, "ST")
@@ -401,10 +427,11 @@ class Conex(Instrument):
 
     def stop(self) -> None:
         """Stop a move or home search (``ST``)."""
-        self._pending = self._target = None
+        if self._moves.move is not None:
+            self._moves.succeed()  # ended by the caller, not failed
         self._command("ST")
 
-    def position_deg(self) -> float:
+    def _read_position_deg(self) -> float:
         """Read the position (``TP``) in degrees."""
         return self._ask("TP", "", parse_float)
 
@@ -413,12 +440,5 @@ class Conex(Instrument):
         self._velocity_dps = velocity_dps
 
 
-def _with_context(exc: InstrumentError, extra: str) -> InstrumentError:
-    """A copy of ``exc`` with ``extra`` appended to its detail or meaning."""
-    if isinstance(exc, DeviceFaultError):
-        return DeviceFaultError(exc.instrument, exc.code, f"{exc.meaning}; {extra}", exc.request)
-    if isinstance(exc, ProtocolError):
-        return ProtocolError(exc.instrument, exc.request, exc.reply, f"{exc.detail}; {extra}")
-    if isinstance(exc, TransportError):
-        return TransportError(exc.instrument, exc.request, f"{exc.detail}; {extra}")
-    return InstrumentError(f"{exc}; {extra}")
+def _what(move: Move) -> str:
+    return "move" if move.target_deg is not None else "home search"

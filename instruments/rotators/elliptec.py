@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from qcodes.instrument import Instrument
@@ -17,6 +18,7 @@ from qcodes.validators import Enum, Ints, Numbers
 
 from qnic.instruments.errors import (
     DeviceFaultError,
+    InstrumentError,
     MoveIncompleteError,
     ProtocolError,
     TransportError,
@@ -32,6 +34,7 @@ from qnic.instruments.rotators.elliptec_codec import (
     encode_long,
     status_meaning,
 )
+from qnic.instruments.rotators.move_state import Move, MoveState, MovingRotator, with_detail
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,12 @@ _HOME_DIRECTION = {"cw": "0", "ccw": "1"}  # docs/protocols.md 1.4 / 1.7
 T = TypeVar("T")
 
 
-class ELL14(Instrument):
+@dataclass
+class _EllMove(Move):
+    target_counts: int | None = None
+
+
+class ELL14(MovingRotator, Instrument):
     """Thorlabs ELL14 / ELL14K motorized rotation mount.
 
     Args:
@@ -66,8 +74,7 @@ class ELL14(Instrument):
         self._timeout_s = timeout_s
         self.position_tolerance_deg = position_tolerance_deg
         self._info: DeviceInfo | None = None
-        self._pending_move: bytes | None = None
-        self._target_counts: int | None = None
+        self._moves = MoveState(name)
         self._late_po = False
 
         self.angle = self.add_parameter(
@@ -205,6 +212,8 @@ class ELL14(Instrument):
     def _retry_once(self, what: str, query: Callable[[], T]) -> T:
         """Run an idempotent query; after a lost or garbled reply (the bus
         already resynchronised) try it once more, and log that it did."""
+        with self.bus.lock:
+            self._finish_bus_move()  # a move's failure is not this query's to retry
         try:
             return query()
         except (TransportError, ProtocolError) as exc:
@@ -252,94 +261,112 @@ class ELL14(Instrument):
         if direction not in _HOME_DIRECTION:
             raise ValueError(f"{self.name}: homing direction must be 'cw' or 'ccw', got {direction!r}")
         self.connect()
-        self._start("ho", _HOME_DIRECTION[direction], 0)
-        self.wait_for_move()
+        self._start("ho", _HOME_DIRECTION[direction], None, wait=True)
 
     def move_to(self, angle_deg: float, wait: bool = True) -> None:
-        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once."""
+        """Move to ``angle_deg`` degrees; with ``wait=False`` return at once
+        (the move's outcome then follows the rules of :mod:`.move_state`)."""
         self.angle.validate(angle_deg)
-        counts = self._counts(angle_deg)
-        self._start("ma", encode_long(counts), counts)
-        if wait:
-            self.wait_for_move()
+        self._start("ma", encode_long(self._counts(angle_deg)), self._counts(angle_deg), wait)
 
     def move_by(self, delta_deg: float, wait: bool = True) -> None:
         """Move by ``delta_deg`` degrees (signed)."""
         Numbers(-360.0, 360.0).validate(delta_deg)
-        self._start("mr", encode_long(self._counts(delta_deg)), None)
-        if wait:
-            self.wait_for_move()
+        self._start("mr", encode_long(self._counts(delta_deg)), None, wait)
 
-    def _start(self, command: str, data: str, target_counts: int | None) -> None:
+    def _start(self, command: str, data: str, target_counts: int | None, wait: bool) -> None:
         """Send a move. Only one device on a bus may move at a time, with one
         reply outstanding (docs/protocols.md 1.7): another device's move on the
         same bus is waited for first."""
+        self.connect()
+        target = None if target_counts is None else self._degrees(target_counts)
+        move = _EllMove(encode(self.device_id, command, data), target, target_counts)
+        self._launch(move, self._send_move, wait)
+
+    def _send_move(self, move: _EllMove) -> None:
         with self.bus.lock:
             self._finish_bus_move()
-            frame = encode(self.device_id, command, data)
-            self.bus.write(self.name, frame)
-            self._pending_move = frame
-            self._target_counts = target_counts
+            self.bus.write(self.name, move.request)
             self.bus.mover = self
 
-    def is_moving(self) -> bool:
-        """True while a move this driver started has not been waited for."""
-        return self._pending_move is not None
+    def _poll_move(self, move: Move) -> float | None:
+        """The move's reply, if it has come; None while none is waiting."""
+        with self.bus.lock:
+            if not self.bus.has_input(self.name, self.device_id, move.request):
+                return None
+            return self._await_move(move)
 
-    def wait_for_move(self) -> float:
-        """Wait for the move in progress; return the final angle (deg).
+    def _await_move(self, move: Move) -> float:
+        """Wait for the move's reply (``PO``, or ``GS`` and a code).
 
         A move answered ``GS02`` (mechanical time out, which the device also
         reports after some good moves, docs/protocols.md 1.6) is checked by
         reading the position back: within ``position_tolerance_deg`` of the
-        target it is accepted with a warning, otherwise it raises. A move is
-        never repeated blindly.
+        target it is accepted with a warning, otherwise it raises. A reply
+        lost or damaged on the link is checked the same way. A move is never
+        repeated blindly.
         """
-        frame = self._pending_move
-        if frame is None:
-            return self.position_deg()
+        assert isinstance(move, _EllMove)
         with self.bus.lock:
-            self._pending_move = None
             if self.bus.mover is self:
                 self.bus.mover = None
             try:
-                reply = self._await(frame, "PO", self.move_timeout_s)
+                reply = self._await(move.request, "PO", self.move_timeout_s)
             except DeviceFaultError as exc:
-                if exc.code != ElliptecStatus.MECHANICAL_TIMEOUT or self._target_counts is None:
+                if exc.code != ElliptecStatus.MECHANICAL_TIMEOUT or move.target_counts is None:
                     raise
-                return self._check_arrival(frame, exc)
-            reached = self._degrees(self._long(frame, reply))
-            if self._target_counts is not None:
-                target = self._degrees(self._target_counts)
-                if abs(reached - target) > self.position_tolerance_deg:
-                    raise MoveIncompleteError(self.name, frame, target, reached,
+                return self._check_arrival(move, exc)
+            except (TransportError, ProtocolError) as exc:
+                return self._check_arrival(move, exc)
+            reached = self._degrees(self._long(move.request, reply))
+            if move.target_deg is not None:
+                if abs(reached - move.target_deg) > self.position_tolerance_deg:
+                    raise MoveIncompleteError(self.name, move.request, move.target_deg, reached,
                                               self.position_tolerance_deg)
             return reached
 
-    def _check_arrival(self, frame: bytes, fault: DeviceFaultError) -> float:
-        assert self._target_counts is not None
-        target = self._degrees(self._target_counts)
-        here = self.position_deg()
-        if abs(here - target) <= self.position_tolerance_deg:
-            log.warning("%s: %s reported a mechanical time out but reached %.4f deg",
-                        self.name, frame, here)
+    def _check_arrival(self, move: _EllMove, fault: InstrumentError) -> float:
+        """After a fault report or a lost reply: where is the stage? At its
+        target (and at rest) the move is accepted with a warning."""
+        if self._late_po:  # the device still answers busy: the move goes on
+            raise fault
+        try:
+            here = self._read_position_deg()
+        except InstrumentError as exc:
+            fault.add_note(f"{self.name}: reading the position back failed: {exc}")
+            raise fault from None
+        if move.target_deg is None:
+            raise fault
+        off = here - move.target_deg
+        if abs(off) <= self.position_tolerance_deg:
+            log.warning("%s: %r ended with %s but the stage reached %.4f deg; accepted",
+                        self.name, move.request, fault, here)
             return here
-        raise DeviceFaultError(
-            self.name, fault.code,
-            f"{fault.meaning}; the stage stopped at {here:.4f} deg, {here - target:+.4f} deg "
-            f"from the target {target:.4f} deg", frame) from fault
+        where = (f"the stage stopped at {here:.4f} deg, {off:+.4f} deg from the target "
+                 f"{move.target_deg:.4f} deg")
+        if isinstance(fault, DeviceFaultError):
+            raise DeviceFaultError(self.name, fault.code, f"{fault.meaning}; {where}",
+                                   move.request) from fault
+        if isinstance(fault, TransportError):
+            where = f"the move was not acknowledged: {where}"
+        raise with_detail(fault, where) from fault
 
     def _finish_bus_move(self) -> None:
-        """Wait for any move in flight on this bus (this device's or another's)."""
+        """Wait for any move in flight on this bus: this device's (a failure
+        is raised) or another's (its failure stays latched there)."""
         mover = self.bus.mover
-        if mover is not None:
-            mover.wait_for_move()
+        if mover is self:
+            self._finish_own_move()
+        elif mover is not None:
+            mover._finish_for_other()
+        if self.bus.mover is mover:
+            self.bus.mover = None
 
     def stop(self) -> None:
         """Stop jogging (``st``); bounded moves run to their end (1.4)."""
         self.bus.write(self.name, encode(self.device_id, "st"))
 
-    def position_deg(self) -> float:
+    def _read_position_deg(self) -> float:
         """Read the position (``gp``) in degrees."""
         self.connect()
         return self._retry_once("position", lambda: self._degrees(

@@ -118,6 +118,17 @@ class ElliptecBus:
                 self._inbox[reply.address].append(reply)
         raise TransportError(device, request, f"no reply within {wait_s:g} s")
 
+    def has_input(self, device: str, address: str, request: bytes) -> bool:
+        """True when a reply for ``address`` (or any input) is waiting, without
+        waiting; False on a port that cannot tell (no ``in_waiting``)."""
+        with self.lock:
+            if self._inbox[address]:
+                return True
+            try:
+                return bool(getattr(self.port, "in_waiting", 0))
+            except (serial.SerialException, OSError) as exc:
+                raise TransportError(device, request, f"read failed: {exc}") from exc
+
     def discard_pending(self, address: str) -> None:
         """Forget replies kept for ``address``."""
         with self.lock:
