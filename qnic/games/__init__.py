@@ -4,8 +4,14 @@
 cycles, the paper's graph games) build one.
 """
 
-from qnic.games.classical import MAX_ENUMERATED_QUESTIONS, ClassicalResult
+from qnic.games.classical import (
+    MAX_ENUMERATED_QUESTIONS,
+    ClassicalBracket,
+    ClassicalResult,
+    ClassicalTooLargeError,
+)
 from qnic.games.library import (
+    chained_bell_game,
     chsh_game,
     graph_game,
     odd_cycle_game,
@@ -32,7 +38,9 @@ __all__ = [
     "BELL_STATE",
     "MAX_ENUMERATED_QUESTIONS",
     "BenchBases",
+    "ClassicalBracket",
     "ClassicalResult",
+    "ClassicalTooLargeError",
     "DualCertificate",
     "InvalidGameError",
     "QuantumStrategy",
@@ -41,6 +49,7 @@ __all__ = [
     "WaveplateBasis",
     "XorGame",
     "analysed_stokes",
+    "chained_bell_game",
     "chsh_game",
     "clifford_generators",
     "graph_game",

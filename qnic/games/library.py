@@ -37,6 +37,27 @@ def odd_cycle_game(n: int) -> XorGame:
     return XorGame(prob, pred)
 
 
+def chained_bell_game(n: int) -> XorGame:
+    """The chained Bell game of Braunstein and Caves (Ann. Phys. 202, 22 (1990)), n >= 2 settings.
+
+    Alice and Bob each get one of n questions; the 2n question pairs (k, k)
+    and (k + 1, k), and (0, n - 1), form a cycle of length 2n and are drawn
+    uniformly. Answers must agree on every pair but (0, n - 1), where they
+    must differ. No assignment satisfies the whole cycle, all but one pair
+    can be: classical value 1 - 1/(2n); quantum value cos^2(pi/(4n)) (Wehner,
+    Phys. Rev. A 73, 022110 (2006)). n = 2 is CHSH.
+    """
+    if n < 2:
+        raise ValueError(f"the chained Bell game needs n >= 2 settings, got {n}")
+    prob = np.zeros((n, n))
+    pred = np.zeros((n, n), dtype=np.int8)
+    for k in range(n):
+        prob[k, k] = 1.0 / (2 * n)
+        prob[(k + 1) % n, k] = 1.0 / (2 * n)
+    pred[0, n - 1] = 1
+    return XorGame(prob, pred)
+
+
 def graph_game(exclusive: ArrayLike) -> XorGame:
     """Game on the complete graph with questions uniform over ordered pairs x != y.
 
