@@ -7,6 +7,7 @@ moving together, stop, and the documented outcome of every injected fault.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from benches import make_bench
 
 from qnic.instruments.errors import (
     DeviceFaultError,
+    InstrumentError,
     MoveIncompleteError,
     ProtocolError,
     TransportError,
@@ -138,6 +140,177 @@ def test_persistent_link_faults_raise_named_errors(kind: Kind, fault: Fault, err
     kind.emulator(rot).inject(fault, count=6)
     with pytest.raises(error):
         rot.position_deg()
+
+
+# -- every fault kind, blocking and not (issue 17 item 1) -------------------------------
+# The move of every cell: 0 -> 40 deg. SETTLE_S of virtual time covers it on the
+# slowest stage (the CONEX-AGP at 1.5 deg/s: 27 s), so a non-blocking cell's
+# first position read comes after the move's end, where a fault shows.
+TARGET_DEG = 40.0
+SETTLE_S = 60.0
+LINK_NOISE = {"truncated", "garbled"}  # a damaged reply: checked, then accepted
+FAULT_KINDS = ["timeout", "truncated", "garbled", "error_code", "stall", "off_target",
+               "disconnect", "reconnect"]
+
+
+def expected_error(kind: Kind, fault: str) -> type[InstrumentError] | None:
+    """What each fault kind must raise; None: the move succeeds (with a warning)."""
+    if fault in LINK_NOISE or fault == "reconnect":
+        return None
+    if fault == "timeout":
+        # an unheard move: the ELL14 and APT get no end message (TransportError);
+        # a CONEX answers READY where it was (MoveIncompleteError)
+        return MoveIncompleteError if kind.name.startswith("conex") else TransportError
+    return {"error_code": DeviceFaultError, "stall": DeviceFaultError,
+            "off_target": MoveIncompleteError, "disconnect": TransportError}[fault]
+
+
+def inject(kind: Kind, rot: Any, fault: str) -> None:
+    emu = kind.emulator(rot)
+    if fault == "off_target":
+        emu.inject(Fault.OFF_TARGET, **kind.off_target(0.5))
+    elif fault == "stall":
+        emu.inject(Fault.STALL, stall_fraction=0.5)
+    elif fault == "reconnect":
+        emu.inject(Fault.DISCONNECT)
+    else:
+        emu.inject(Fault(fault))
+
+
+def check_after(kind: Kind, rot: Any, fault: str) -> None:
+    """Once the fault was reported: at rest, the latch clear, and where the fault says."""
+    assert not rot.is_moving()
+    here = rot.position_deg()
+    if fault == "stall":  # stall_fraction 0.5 of the way
+        assert abs(angle_error(here, TARGET_DEG / 2)) < 0.01
+    elif fault == "off_target":
+        assert abs(angle_error(here, TARGET_DEG + 0.5)) < 0.01
+    elif fault in ("timeout", "error_code", "disconnect"):  # never moved
+        assert abs(here) <= kind.resolution_deg + 1e-9
+    assert not rot.is_moving()
+
+
+@pytest.mark.parametrize("fault", FAULT_KINDS)
+def test_blocking_move_under_fault(kind: Kind, fault: str,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    rot = kind.build("rot", "A")
+    rot.home()
+    inject(kind, rot, fault)
+    error = expected_error(kind, fault)
+    if fault == "reconnect":  # the link drops, comes back, and serves a move again
+        with pytest.raises(TransportError):
+            rot.move_to(TARGET_DEG)
+        kind.emulator(rot).inject(Fault.RECONNECT)
+    if error is None:
+        with caplog.at_level(logging.WARNING):
+            rot.move_to(TARGET_DEG)
+        assert abs(angle_error(rot.position_deg(), TARGET_DEG)) <= kind.resolution_deg + 1e-9
+        if fault in LINK_NOISE:  # accepted, never silently: the warning names the move
+            assert "accepted" in caplog.text or "goes on" in caplog.text
+    else:
+        with pytest.raises(error) as err:
+            rot.move_to(TARGET_DEG)
+        assert err.value.instrument == "rot"  # type: ignore[attr-defined]
+        assert err.value.request  # type: ignore[attr-defined]
+        if fault == "disconnect":
+            kind.emulator(rot).inject(Fault.RECONNECT)
+        check_after(kind, rot, fault)
+
+
+@pytest.mark.parametrize("fault", FAULT_KINDS)
+def test_non_blocking_move_under_fault(kind: Kind, fault: str,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    from qnic.sim.registry import registry
+
+    clock = registry().get("default").clock
+    rot = kind.build("rot", "A")
+    rot.home()
+    emu = kind.emulator(rot)
+    error = expected_error(kind, fault)
+    if fault == "reconnect":  # the link drops in the middle of the move
+        rot.move_to(TARGET_DEG, wait=False)
+        assert rot.is_moving()
+        emu.inject(Fault.DISCONNECT)
+        clock.sleep(SETTLE_S)
+        with pytest.raises(TransportError) as seen:
+            rot.position_deg()
+        emu.inject(Fault.RECONNECT)
+        assert not rot.is_moving()
+        with pytest.raises(TransportError) as again:  # latched: raised again, then cleared
+            rot.wait_for_move()
+        assert str(again.value) == str(seen.value)
+        rot.move_to(0.0, wait=False)
+        assert abs(rot.wait_for_move()) <= kind.resolution_deg + 1e-9
+        return
+    inject(kind, rot, fault)
+    first: InstrumentError | None = None
+    with caplog.at_level(logging.WARNING):
+        try:
+            rot.move_to(TARGET_DEG, wait=False)  # a move the device refused raises here
+        except InstrumentError as exc:
+            first = exc
+        if first is None:
+            clock.sleep(SETTLE_S)
+            try:
+                here = rot.position_deg()
+            except InstrumentError as exc:
+                first = exc
+    if error is None:
+        assert first is None
+        assert abs(angle_error(here, TARGET_DEG)) <= kind.resolution_deg + 1e-9
+        assert not rot.is_moving()
+        assert abs(angle_error(rot.wait_for_move(), TARGET_DEG)) <= kind.resolution_deg + 1e-9
+        assert "accepted" in caplog.text or "goes on" in caplog.text
+        return
+    assert isinstance(first, error), repr(first)
+    assert not rot.is_moving()  # false after any failure
+    with pytest.raises(error) as again:  # never swallowed: wait_for_move raises it again
+        rot.wait_for_move()
+    assert str(again.value) == str(first)
+    if fault == "disconnect":
+        emu.inject(Fault.RECONNECT)
+    check_after(kind, rot, fault)
+
+
+@pytest.mark.parametrize("fault", ["error_code", "stall", "off_target"])
+def test_is_moving_can_be_the_call_that_sees_the_fault(kind: Kind, fault: str) -> None:
+    from qnic.sim.registry import registry
+
+    clock = registry().get("default").clock
+    rot = kind.build("rot", "A")
+    rot.home()
+    inject(kind, rot, fault)
+    error = expected_error(kind, fault)
+    assert error is not None
+    try:
+        rot.move_to(TARGET_DEG, wait=False)
+    except error:
+        return  # refused at once (a CONEX reads TE after every move)
+    clock.sleep(SETTLE_S)
+    with pytest.raises(error) as seen:
+        while rot.is_moving():  # a device that cannot be polled waits in wait_for_move
+            rot.wait_for_move()
+    assert not rot.is_moving()
+    with pytest.raises(error) as again:
+        rot.wait_for_move()
+    assert str(again.value) == str(seen.value)
+
+
+def test_a_failed_move_never_returns_a_stale_position(kind: Kind) -> None:
+    from qnic.sim.registry import registry
+
+    clock = registry().get("default").clock
+    rot = kind.build("rot", "A")
+    rot.home()
+    inject(kind, rot, "stall")
+    rot.move_to(TARGET_DEG, wait=False)
+    clock.sleep(SETTLE_S)
+    for _ in range(2):  # latched: every position read raises until wait_for_move
+        with pytest.raises(DeviceFaultError, match="stopped at"):
+            rot.position_deg()
+    with pytest.raises(DeviceFaultError):
+        rot.wait_for_move()
+    assert abs(angle_error(rot.position_deg(), TARGET_DEG / 2)) < 0.01
 
 
 def test_device_error_code_raises_device_fault(kind: Kind) -> None:

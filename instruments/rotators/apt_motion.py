@@ -229,8 +229,8 @@ class AptMotion(MovingRotator):
             raise fault from None
         if (move.target_counts is not None and not isinstance(fault, DeviceFaultError)
                 and self._near(here, move.target_counts)):
-            log.warning("%s: %s failed (%s) but the stage reached its target, at %.4f deg",
-                        self.name, move.request, fault, self.stage.degrees(here))
+            log.warning("%s: %s failed (%s) but the stage reached its target, at %.4f deg; "
+                        "accepted", self.name, move.request, fault, self.stage.degrees(here))
             return self.stage.degrees(here)
         raise with_detail(fault, self._where(here, move)) from fault
 

@@ -285,6 +285,8 @@ class ELL14(MovingRotator, Instrument):
 
     def _send_move(self, move: _EllMove) -> None:
         with self.bus.lock:
+            if self.bus.mover is self:  # a move of ours that failed; it was settled
+                self.bus.mover = None
             self._finish_bus_move()
             self.bus.write(self.name, move.request)
             self.bus.mover = self
