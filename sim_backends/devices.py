@@ -37,8 +37,22 @@ def _conex(options: dict[str, str]) -> SerialEmulator:
     return ConexEmulator.from_url_options(bench, options)
 
 
+def _visa(model: str) -> EmulatorFactory:
+    def build(options: dict[str, str]) -> SerialEmulator:
+        from qnic.sim.visa.laser import Itc4001Emulator
+        from qnic.sim.visa.power_meter import Pm100dEmulator
+
+        bench = registry().get(options.get("bench", "default"))
+        if model == "itc4001":
+            return Itc4001Emulator.from_url_options(bench, options)
+        return Pm100dEmulator.from_url_options(bench, options)
+    return build
+
+
 FACTORIES: dict[str, EmulatorFactory] = {
-    "ell14": _ell14, "k10cr1": _apt("k10cr1"), "kdc101": _apt("kdc101"), "conex": _conex}
+    "ell14": _ell14, "k10cr1": _apt("k10cr1"), "kdc101": _apt("kdc101"), "conex": _conex,
+    # SCPI instruments, opened by pyvisa-py as ASRLsim://...::INSTR (qnic.sim.visa)
+    "itc4001": _visa("itc4001"), "pm100d": _visa("pm100d")}
 
 
 def build_emulator(model: str, options: dict[str, str]) -> SerialEmulator:

@@ -1,0 +1,1 @@
+"""Pump-laser controllers (laser-diode current and TEC), QCoDeS VISA instruments."""

@@ -1,0 +1,1 @@
+"""Optical power meters, QCoDeS VISA instruments."""
