@@ -79,7 +79,7 @@ _DATA_LEN: dict[str, int] = {
     "sk": 0, "is": 2, "ga": 1, "c1": 0, "c2": 0,
 }
 _URL_OPTIONS = frozenset({"bench", "arm", "addr", "devices", "serial", "fw", "year",
-                          "pulses", "homed", "zero_deg", "home_busy", "fault"})
+                          "pulses", "homed", "zero_deg", "home_busy", "fault", "plate"})
 
 
 class Status(enum.IntEnum):
@@ -108,6 +108,10 @@ class BenchLike(Protocol):
 
     def motor(self, arm: str) -> RotatorMotion:
         """The half-wave-plate motor of arm ``arm`` ("A" or "B")."""
+        ...
+
+    def qwp_motor(self, arm: str) -> RotatorMotion:
+        """The quarter-wave-plate motor of arm ``arm`` ("A" or "B")."""
         ...
 
 
@@ -259,7 +263,9 @@ class ElliptecBusEmulator(SerialEmulator):
         Options: ``arm`` (A, B or ``-`` for a private motor) and ``addr``, or
         ``devices=0:A,1:B,2:-``; ``serial`` (8 digits, the first device's; the
         others count up), ``fw``, ``year``, ``pulses`` (per revolution),
-        ``homed`` (0/1), ``zero_deg``, ``home_busy`` (0/1) and ``fault``.
+        ``homed`` (0/1), ``zero_deg``, ``home_busy`` (0/1), ``fault`` and
+        ``plate`` (``hwp``, the default, or ``qwp``: which of the arm's
+        plates the devices turn).
 
         Raises:
             ValueError: an unknown option or a malformed value.
@@ -277,8 +283,12 @@ class ElliptecBusEmulator(SerialEmulator):
             zero_deg = float(options.get("zero_deg", "0"))
         except ValueError as exc:
             raise ValueError(f"sim://ell14 option pulses or zero_deg: {exc}") from exc
+        plate = options.get("plate", "hwp")
+        if plate not in ("hwp", "qwp"):
+            raise ValueError(f"sim://ell14 option plate={plate!r}: expected hwp or qwp")
+        motor_of = bench.qwp_motor if plate == "qwp" else bench.motor
         devices = [
-            ElliptecDevice(addr, bench.motor(arm) if arm else RotatorMotion(), now_s=now,
+            ElliptecDevice(addr, motor_of(arm) if arm else RotatorMotion(), now_s=now,
                            serial=f"{(int(serial) + i) % 10**8:08d}",
                            firmware=options.get("fw", "17"), year=options.get("year", "2023"),
                            pulses_per_rev=pulses, zero_deg=zero_deg,
