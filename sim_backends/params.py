@@ -13,6 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from qnic.sim.physics.optics import (
+    HALF_WAVE,
+    QUARTER_WAVE,
+    QUARTZ_RANGE_NM,
+    plate_retardance_rad,
+)
 from qnic.sim.physics.state import BellState, bell_family, validate_density_matrix
 
 
@@ -42,9 +48,19 @@ class DetectorParams:
     saturation_hz: float = 30e6
 
 
+DEFAULT_WAVELENGTH_NM = 810.0
+
+
 @dataclass(frozen=True)
 class ArmParams:
-    """One analyser arm: plates, PBS and its two detectors (outcome 0 first)."""
+    """One analyser arm: plates, PBS and its two detectors (outcome 0 first).
+
+    ``hwp_retardance_error_deg`` and ``qwp_retardance_error_deg`` are each
+    plate's whole deviation from pi (pi/2) at the source's wavelength: the
+    station's fixed error plus what the wavelength makes of a plate of
+    ``*_order`` made for ``*_design_wavelength_nm`` (docs/physics.md
+    section 2); with the defaults they are the station's numbers.
+    """
 
     name: str
     detectors: tuple[DetectorParams, DetectorParams]
@@ -52,9 +68,13 @@ class ArmParams:
     waveplate_zero_deg: float = 0.0
     extinction_ratio: float = 1000.0
     hwp_retardance_error_deg: float = 0.0
+    hwp_order: int = 0
+    hwp_design_wavelength_nm: float = DEFAULT_WAVELENGTH_NM
     qwp_enabled: bool = False
     qwp_zero_deg: float = 0.0
     qwp_retardance_error_deg: float = 0.0
+    qwp_order: int = 0
+    qwp_design_wavelength_nm: float = DEFAULT_WAVELENGTH_NM
     rotator_speed_dps: float = 430.0
     rotator_accel_dps2: float = 4000.0
 
@@ -79,6 +99,7 @@ class BenchParams:
     name: str = "default"
     seed: int = 0
     pair_rate_hz: float = 5e5
+    wavelength_nm: float = DEFAULT_WAVELENGTH_NM
     rho: np.ndarray = field(default_factory=lambda: bell_family(0.97, 0.98))
     # (visibility, coherence, bell, phase_deg) when rho is of the default
     # family, so a pump setting can rebuild it; None for an explicit matrix
@@ -181,7 +202,23 @@ def _detectors(arm: str, sec: Mapping[str, Any]) -> tuple[DetectorParams, Detect
     return found[0], found[1]
 
 
-def _arm(name: str, sec: Mapping[str, Any]) -> ArmParams:
+def _order(sec: Mapping[str, Any], key: str, path: str) -> int:
+    value = sec.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        raise ParamError(path + key, f"expected the plate's order, an integer 0 to 1000 "
+                         f"(0: zero-order), got {value!r}")
+    return value
+
+
+def _deviation_deg(waves: float, order: int, design_nm: float, wavelength_nm: float,
+                   error_deg: float) -> float:
+    """A plate's retardance minus its nominal one, in degrees within (-180, 180]."""
+    gamma = plate_retardance_rad(waves, order, design_nm, wavelength_nm, error_deg)
+    dev = math.degrees(gamma - 2.0 * math.pi * waves) % 360.0
+    return dev - 360.0 if dev > 180.0 else dev
+
+
+def _arm(name: str, sec: Mapping[str, Any], wavelength_nm: float = DEFAULT_WAVELENGTH_NM) -> ArmParams:
     unknown = set(sec) - _ARM_KEYS - {"detectors"}
     if unknown:
         raise ParamError(f"{name}.{sorted(unknown)[0]}", f"unknown key (expected one of {sorted(_ARM_KEYS | {'detectors'})})")
@@ -189,15 +226,24 @@ def _arm(name: str, sec: Mapping[str, Any]) -> ArmParams:
     qwp = sec.get("qwp_enabled", False)
     if not isinstance(qwp, bool):
         raise ParamError(p + "qwp_enabled", f"expected true or false, got {qwp!r}")
+    lo, hi = QUARTZ_RANGE_NM
+    plates = {}
+    for plate, waves, limit in (("hwp", HALF_WAVE, 90.0), ("qwp", QUARTER_WAVE, 45.0)):
+        order = _order(sec, f"{plate}_order", p)
+        design = _number(sec, f"{plate}_design_wavelength_nm", p, DEFAULT_WAVELENGTH_NM, lo, hi)
+        error = _number(sec, f"{plate}_retardance_error_deg", p, 0.0, -limit, limit)
+        plates[plate] = (order, design, _deviation_deg(waves, order, design, wavelength_nm, error))
     return ArmParams(
         name=name, detectors=_detectors(name, sec),
         transmission=_number(sec, "transmission", p, 0.25, 0.0, 1.0),
         waveplate_zero_deg=_number(sec, "waveplate_zero_deg", p, 0.0, -360.0, 360.0),
         extinction_ratio=_number(sec, "extinction_ratio", p, 1000.0, 1.0),
-        hwp_retardance_error_deg=_number(sec, "hwp_retardance_error_deg", p, 0.0, -90.0, 90.0),
+        hwp_retardance_error_deg=plates["hwp"][2],
+        hwp_order=plates["hwp"][0], hwp_design_wavelength_nm=plates["hwp"][1],
         qwp_enabled=qwp,
         qwp_zero_deg=_number(sec, "qwp_zero_deg", p, 0.0, -360.0, 360.0),
-        qwp_retardance_error_deg=_number(sec, "qwp_retardance_error_deg", p, 0.0, -45.0, 45.0),
+        qwp_retardance_error_deg=plates["qwp"][2],
+        qwp_order=plates["qwp"][0], qwp_design_wavelength_nm=plates["qwp"][1],
         rotator_speed_dps=_number(sec, "rotator_speed_dps", p, 430.0, 1e-3),
         rotator_accel_dps2=_number(sec, "rotator_accel_dps2", p, 4000.0, 1e-3),
     )
@@ -222,7 +268,8 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     seed = sec.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ParamError("seed", f"expected a non-negative integer, got {seed!r}")
-    arms = {name: _arm(name, _mapping(sec.get(name), name)) for name in ("A", "B")}
+    wavelength = _number(sec, "wavelength_nm", "", DEFAULT_WAVELENGTH_NM, *QUARTZ_RANGE_NM)
+    arms = {name: _arm(name, _mapping(sec.get(name), name), wavelength) for name in ("A", "B")}
     channels = [d.channel for a in arms.values() for d in a.detectors]
     dup = {c for c in channels if channels.count(c) > 1}
     if dup:
@@ -250,6 +297,6 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     return BenchParams(
         name=name, seed=seed,
         pair_rate_hz=_number(sec, "pair_rate_hz", "", 5e5, 0.0, 1e9),
-        rho=rho, family=family, arms=arms, tagger=tagger, pair_statistics=statistics,
+        wavelength_nm=wavelength, rho=rho, family=family, arms=arms, tagger=tagger, pair_statistics=statistics,
         coherence_time_ps=_number(sec, "coherence_time_ps", "", 1.0, 1e-3, 1e6),
     )

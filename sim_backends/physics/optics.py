@@ -5,11 +5,62 @@ the PBS, whose transmitted port is outcome 0 (H) and reflected port outcome 1
 (V). A plate whose fast axis is at theta from H with retardance delta has
 Jones matrix R(theta) diag(1, e^{i delta}) R(-theta); for delta = pi this is
 [[cos 2t, sin 2t], [sin 2t, -cos 2t]] up to a phase.
+
+A real plate has its nominal retardance at one wavelength only
+(:func:`plate_retardance_rad`): a plate of order m made for lambda0 holds
+d (n_e - n_o)(lambda0) = (m + f) lambda0 with f = 1/2 (HWP) or 1/4 (QWP),
+so at lambda its retardance is 2 pi (m + f) (lambda0 / lambda)
+(dn(lambda) / dn(lambda0)), with the birefringence dn of crystal quartz
+from Ghosh's dispersion equations (docs/physics.md section 2).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+# Crystal quartz, room temperature: n^2 = 1 + B0 + B1 L^2/(L^2 - C1) + B2 L^2/(L^2 - C2),
+# L in micrometres, valid 0.198 to 2.05 um. G. Ghosh, "Dispersion-equation
+# coefficients for the refractive index and birefringence of calcite and quartz
+# crystals", Opt. Commun. 163, 95-102 (1999), as tabulated by the public
+# refractiveindex.info database (SiO2, Ghosh-o and Ghosh-e).
+_QUARTZ_O = (0.28604141, 1.07044083, 1.00585997e-2, 1.10202242, 100.0)
+_QUARTZ_E = (0.28851804, 1.09509924, 1.02101864e-2, 1.15662475, 100.0)
+QUARTZ_RANGE_NM = (198.0, 2053.0)
+HALF_WAVE = 0.5
+QUARTER_WAVE = 0.25
+
+
+def _quartz_index(coef: tuple[float, ...], wavelength_nm: float) -> float:
+    l2 = (wavelength_nm * 1e-3) ** 2
+    b0, b1, c1, b2, c2 = coef
+    return math.sqrt(1.0 + b0 + b1 * l2 / (l2 - c1) + b2 * l2 / (l2 - c2))
+
+
+def quartz_birefringence(wavelength_nm: float) -> float:
+    """n_e - n_o of crystal quartz at ``wavelength_nm`` (Ghosh 1999; about 0.0089 at 810 nm)."""
+    return _quartz_index(_QUARTZ_E, wavelength_nm) - _quartz_index(_QUARTZ_O, wavelength_nm)
+
+
+def plate_retardance_rad(waves: float, order: int, design_wavelength_nm: float,
+                         wavelength_nm: float, error_deg: float = 0.0) -> float:
+    """Retardance (rad) of a quartz plate at ``wavelength_nm``.
+
+    Args:
+        waves: the nominal retardance in waves: 0.5 (HWP) or 0.25 (QWP).
+        order: the plate's order m (0 for a zero-order plate, true or
+            compound: its two crossed plates cancel all but ``waves``).
+        design_wavelength_nm: the wavelength at which it is exact.
+        wavelength_nm: the light's wavelength.
+        error_deg: a fixed extra error (degrees), added.
+
+    Returns:
+        2 pi (m + waves) (lambda0 / lambda) (dn(lambda) / dn(lambda0)) + error.
+    """
+    disp = quartz_birefringence(wavelength_nm) / quartz_birefringence(design_wavelength_nm)
+    return (2.0 * math.pi * (order + waves) * design_wavelength_nm / wavelength_nm * disp
+            + math.radians(error_deg))
 
 
 def waveplate(theta_deg: np.ndarray, retardance_rad: float) -> np.ndarray:
