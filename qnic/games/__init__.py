@@ -85,3 +85,22 @@ __all__ += [
     "linear_game",
     "magic_square_game",
 ]
+
+# Games of more than two players (issue #18 item 3): multi-player XOR games, GHZ strategies.
+from qnic.games.multiparty import (
+    MAX_MULTIPARTY_STRATEGIES,
+    MultipartyClassicalResult,
+    MultipartyXorGame,
+    mermin_game,
+)
+from qnic.games.multiparty_quantum import GhzStrategy, MultipartyQuantumValue, ghz_state
+
+__all__ += [
+    "MAX_MULTIPARTY_STRATEGIES",
+    "GhzStrategy",
+    "MultipartyClassicalResult",
+    "MultipartyQuantumValue",
+    "MultipartyXorGame",
+    "ghz_state",
+    "mermin_game",
+]
