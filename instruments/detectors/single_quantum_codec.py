@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,13 +138,23 @@ def split_frames(buffer: bytes) -> tuple[list[bytes], bytes]:
     return [p for p in parts[:-1] if p.strip()], parts[-1]
 
 
+class EosMessageError(ValueError):
+    """Bytes from the controller that are not a well-formed message: a
+    control frame that is not UTF-8 JSON objects, or a counts line that is
+    not a timestamp and whole counts (the driver names the device)."""
+
+
 def parse_frame(frame: bytes) -> list[Message]:
     """The JSON objects of one frame (``{}{}`` possibly run together).
 
     Raises:
-        ValueError: the frame is not UTF-8 JSON objects.
+        EosMessageError: the frame is not UTF-8 JSON objects.
     """
-    text = frame.decode("utf-8")
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EosMessageError(f"control frame is not UTF-8 ({exc.reason} at byte "
+                              f"{exc.start})") from None
     decoder = json.JSONDecoder()
     out: list[Message] = []
     i = 0
@@ -152,9 +163,12 @@ def parse_frame(frame: bytes) -> list[Message]:
             i += 1
         if i == len(text):
             return out
-        obj, i = decoder.raw_decode(text, i)
+        try:
+            obj, i = decoder.raw_decode(text, i)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise EosMessageError(f"control frame is not JSON: {exc}") from None
         if not isinstance(obj, dict):
-            raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+            raise EosMessageError(f"expected a JSON object, got {type(obj).__name__}")
         label = obj.get("label")
         out.append(Message(label if isinstance(label, str) else None, obj.get("value"), obj))
 
@@ -163,17 +177,25 @@ def parse_count_line(line: bytes, n_detectors: int) -> tuple[float, list[int]]:
     """One line of the counts port: Unix timestamp, then one count per detector.
 
     Raises:
-        ValueError: not ``1 + n_detectors`` comma-separated numbers, or a
-            count that is negative or not a whole number.
+        EosMessageError: not ``1 + n_detectors`` comma-separated numbers, a
+            timestamp that is not finite, or a count that is negative, not
+            finite or not a whole number.
     """
-    fields = line.decode("ascii").strip().split(",")
+    try:
+        fields = line.decode("ascii").strip().split(",")
+        values = [float(f) for f in fields]
+    except (UnicodeDecodeError, ValueError):
+        raise EosMessageError(f"counts line is not comma-separated numbers: {line[:80]!r}") \
+            from None
     if len(fields) != 1 + n_detectors:
-        raise ValueError(f"expected 1 + {n_detectors} comma-separated numbers, got {len(fields)}")
-    values = [float(f) for f in fields]
+        raise EosMessageError(f"expected 1 + {n_detectors} comma-separated numbers, "
+                              f"got {len(fields)}")
+    if not all(math.isfinite(v) for v in values):
+        raise EosMessageError(f"counts line holds a number that is not finite: {line[:80]!r}")
     counts = []
     for v in values[1:]:
         if v < 0 or v != int(v):
-            raise ValueError(f"a count must be a whole number >= 0, got {v}")
+            raise EosMessageError(f"a count must be a whole number >= 0, got {v}")
         counts.append(int(v))
     return values[0], counts
 

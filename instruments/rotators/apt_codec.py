@@ -26,6 +26,11 @@ USB_UNIT = 0x50  # generic USB hardware unit: a K-cube or a K10CR1 (2.3)
 CHANNEL = 1  # the channel ident of a single-channel unit (2.4)
 
 
+class AptFrameError(ValueError):
+    """A message that is not a well-formed APT frame or payload (the driver
+    reports it as a ``ProtocolError``)."""
+
+
 class MessageId(IntEnum):
     """APT message IDs (docs/protocols.md 2.4)."""
 
@@ -229,15 +234,15 @@ def parse_header(header: bytes) -> Header:
     """Parse 6 header bytes.
 
     Raises:
-        ValueError: not 6 bytes, or a long packet longer than 255 bytes.
+        AptFrameError: not 6 bytes, or a long packet longer than 255 bytes.
     """
     if len(header) != HEADER_LENGTH:
-        raise ValueError(f"APT header needs {HEADER_LENGTH} bytes, got {len(header)}")
+        raise AptFrameError(f"APT header needs {HEADER_LENGTH} bytes, got {len(header)}")
     msg_id, p1, p2, dest, source = struct.unpack("<HBBBB", header)
     if dest & LONG_FLAG:
         length = p1 | (p2 << 8)
         if length > MAX_DATA_LENGTH:
-            raise ValueError(f"data length {length} exceeds {MAX_DATA_LENGTH}")
+            raise AptFrameError(f"data length {length} exceeds {MAX_DATA_LENGTH}")
         return Header(msg_id, 0, 0, length, dest & ~LONG_FLAG, source)
     return Header(msg_id, p1, p2, None, dest, source)
 
@@ -263,16 +268,16 @@ def check_form(frame: Frame) -> None:
     """Check that a known reply has its documented form and length.
 
     Raises:
-        ValueError: a short reply sent long, a long one sent short, or a
+        AptFrameError: a short reply sent long, a long one sent short, or a
             data packet of the wrong length.
     """
     length = frame.header.data_length
     expected = REPLY_DATA_LENGTH.get(frame.msg_id)
     if expected is not None and length != expected:
         form = "a short message" if length is None else f"{length} data bytes"
-        raise ValueError(f"{frame.name} needs {expected} data bytes, got {form}")
+        raise AptFrameError(f"{frame.name} needs {expected} data bytes, got {form}")
     if frame.msg_id in SHORT_REPLIES and length is not None:
-        raise ValueError(f"{frame.name} must be a short message, got {length} data bytes")
+        raise AptFrameError(f"{frame.name} must be a short message, got {length} data bytes")
 
 
 # -- payloads -----------------------------------------------------------------
@@ -284,7 +289,7 @@ def _check_i32(value: int) -> None:
 def decode_chan_i32(data: bytes) -> tuple[int, int]:
     """(channel, value) of GET_POSCOUNTER / GET_ENCCOUNTER (chan u16, i32)."""
     if len(data) != 6:
-        raise ValueError(f"expected 6 data bytes, got {len(data)}")
+        raise AptFrameError(f"expected 6 data bytes, got {len(data)}")
     chan, value = struct.unpack("<Hi", data)
     return int(chan), int(value)
 
@@ -292,7 +297,7 @@ def decode_chan_i32(data: bytes) -> tuple[int, int]:
 def decode_chan_u32(data: bytes) -> tuple[int, int]:
     """(channel, value) of GET_STATUSBITS (chan u16, u32)."""
     if len(data) != 6:
-        raise ValueError(f"expected 6 data bytes, got {len(data)}")
+        raise AptFrameError(f"expected 6 data bytes, got {len(data)}")
     chan, value = struct.unpack("<HI", data)
     return int(chan), int(value)
 
@@ -312,7 +317,7 @@ class StatusPayload:
     @classmethod
     def parse(cls, data: bytes) -> StatusPayload:
         if len(data) != 14:
-            raise ValueError(f"status payload needs 14 bytes, got {len(data)}")
+            raise AptFrameError(f"status payload needs 14 bytes, got {len(data)}")
         chan, pos, middle, status = struct.unpack("<Hi4sI", data)
         return cls(int(chan), int(pos), bytes(middle), StatusBits(status))
 
@@ -329,7 +334,7 @@ class VelocityParams:
     @classmethod
     def parse(cls, data: bytes) -> VelocityParams:
         if len(data) != 14:
-            raise ValueError(f"velocity parameters need 14 bytes, got {len(data)}")
+            raise AptFrameError(f"velocity parameters need 14 bytes, got {len(data)}")
         chan, vmin, acc, vmax = struct.unpack("<Hiii", data)
         return cls(int(chan), int(vmin), int(acc), int(vmax))
 
@@ -354,7 +359,7 @@ class RichResponse:
     @classmethod
     def parse(cls, data: bytes) -> RichResponse:
         if len(data) != 68:
-            raise ValueError(f"HW_RICHRESPONSE needs 68 data bytes, got {len(data)}")
+            raise AptFrameError(f"HW_RICHRESPONSE needs 68 data bytes, got {len(data)}")
         msg_ident, code = struct.unpack("<HH", data[:4])
         return cls(int(msg_ident), int(code), _text(data[4:]))
 
@@ -381,11 +386,11 @@ class HardwareInfo:
     @classmethod
     def parse(cls, data: bytes) -> HardwareInfo:
         if len(data) != 84:
-            raise ValueError(f"HW_GET_INFO needs 84 data bytes, got {len(data)}")
+            raise AptFrameError(f"HW_GET_INFO needs 84 data bytes, got {len(data)}")
         serial, model, hw_type, fw, notes, extra, hw_ver, mod_state, channels = struct.unpack(
             "<I8sH4s48s12sHHH", data)
         if not re.fullmatch(rb"[\x20-\x7e]*", model.split(b"\x00", 1)[0]):
-            raise ValueError(f"HW_GET_INFO model field is not ASCII text: {model!r}")
+            raise AptFrameError(f"HW_GET_INFO model field is not ASCII text: {model!r}")
         minor, interim, major = fw[0], fw[1], fw[2]
         return cls(serial=f"{serial:08d}", model=_text(model), hardware_type=int(hw_type),
                    firmware=f"{major}.{interim}.{minor}", notes=_text(notes),

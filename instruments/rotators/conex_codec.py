@@ -12,11 +12,17 @@ but not its codes); ``P`` is in one CONEX-CC driver only.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
 TERMINATOR = b"\r\n"
+
+
+class ConexReplyError(ValueError):
+    """A reply that is not a well-formed CONEX line or value (the driver
+    reports it as a ``ProtocolError``)."""
 
 
 class ControllerState(enum.IntEnum):
@@ -248,38 +254,41 @@ def reply_value(line: bytes, address: int, command: str) -> str:
     """The value after the echoed address and command, without CR LF or blanks.
 
     Raises:
-        ValueError: truncated (no CR LF), another address or command, not ASCII.
+        ConexReplyError: truncated (no CR LF), another address or command, not ASCII.
     """
     if not line.endswith(TERMINATOR):
-        raise ValueError("truncated reply (no CR LF)")
+        raise ConexReplyError("truncated reply (no CR LF)")
     prefix = f"{address}{command}".encode("ascii")
     if not line.startswith(prefix):
-        raise ValueError(f"expected a reply starting {prefix.decode()!r}")
+        raise ConexReplyError(f"expected a reply starting {prefix.decode()!r}")
     try:
         return line[len(prefix):-len(TERMINATOR)].decode("ascii").strip()
     except UnicodeDecodeError:
-        raise ValueError("reply is not ASCII") from None
+        raise ConexReplyError("reply is not ASCII") from None
 
 
 def parse_float(text: str) -> float:
     """A position, velocity or limit value.
 
     Raises:
-        ValueError: not a finite decimal number.
+        ConexReplyError: not a finite decimal number.
     """
     if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", text):
-        raise ValueError(f"expected a number, got {text!r}")
-    return float(text)
+        raise ConexReplyError(f"expected a number, got {text!r}")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ConexReplyError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def parse_ts(text: str) -> tuple[PositionerError, int]:
     """``TS`` value: (positioner error bits, controller state code).
 
     Raises:
-        ValueError: not 6 hex digits (section 3: the reply is 9 characters long).
+        ConexReplyError: not 6 hex digits (section 3: the reply is 9 characters long).
     """
     if not re.fullmatch(r"[0-9A-Fa-f]{6}", text):
-        raise ValueError(f"TS needs 4 + 2 hex digits, got {text!r}")
+        raise ConexReplyError(f"TS needs 4 + 2 hex digits, got {text!r}")
     return PositionerError(int(text[:4], 16)), int(text[4:], 16)
 
 
@@ -287,13 +296,13 @@ def parse_te(text: str) -> ConexError | str:
     """``TE`` value: the error enum, or the letter itself if no list has it.
 
     Raises:
-        ValueError: not exactly one character.
+        ConexReplyError: not exactly one character.
     """
     if len(text) != 1:
-        raise ValueError(f"TE answers one character, got {text!r}")
+        raise ConexReplyError(f"TE answers one character, got {text!r}")
     try:
         return ConexError(ord(text))
-    except ValueError:
+    except ValueError:  # a letter no list has: kept as it is
         return text
 
 
@@ -301,9 +310,9 @@ def parse_version(text: str) -> tuple[str, str]:
     """``VE`` value ``"CONEX-AGP 2.0.1"`` -> (controller, firmware).
 
     Raises:
-        ValueError: fewer than two words.
+        ConexReplyError: fewer than two words.
     """
     words = text.split()
     if len(words) < 2:
-        raise ValueError(f"VE answers '<controller> <version>', got {text!r}")
+        raise ConexReplyError(f"VE answers '<controller> <version>', got {text!r}")
     return words[0], words[-1]

@@ -16,6 +16,11 @@ TERMINATOR = b"\r\n"
 ADDRESSES = "0123456789ABCDEF"
 
 
+class ElliptecReplyError(ValueError):
+    """A reply that is not a well-formed Elliptec frame or field (the driver
+    reports it as a ``ProtocolError``)."""
+
+
 class ElliptecStatus(IntEnum):
     """``GS`` status codes (docs/protocols.md 1.6, quoted from the manual)."""
 
@@ -83,7 +88,7 @@ def encode_long(value: int) -> str:
 def decode_long(data: str) -> int:
     """8 hex digits, two's complement, to a signed int."""
     if not re.fullmatch(r"[0-9A-Fa-f]{8}", data):
-        raise ValueError(f"expected 8 hex digits, got {data!r}")
+        raise ElliptecReplyError(f"expected 8 hex digits, got {data!r}")
     value = int(data, 16)
     return value - (1 << 32) if value & 0x80000000 else value
 
@@ -111,11 +116,11 @@ def parse_reply(line: bytes) -> Reply:
     """Parse one CR LF-terminated reply line.
 
     Raises:
-        ValueError: the line is not a well-formed Elliptec reply.
+        ElliptecReplyError: the line is not a well-formed Elliptec reply.
     """
     m = _REPLY.fullmatch(line)
     if m is None:
-        raise ValueError("malformed Elliptec reply")
+        raise ElliptecReplyError("malformed Elliptec reply")
     addr, mnemonic, data = (g.decode("ascii") for g in m.groups())
     return Reply(addr, mnemonic, data)
 
@@ -138,7 +143,7 @@ class DeviceInfo:
         """Parse the data after ``<addr>IN``; tolerates extra trailing
         characters of newer firmware (docs/protocols.md 1.5)."""
         if len(data) < 30:
-            raise ValueError(f"IN reply has {len(data)} data characters, expected 30")
+            raise ElliptecReplyError(f"IN reply has {len(data)} data characters, expected 30")
         try:
             thread_hw = int(data[16:18], 16)
             info = cls(
@@ -152,9 +157,9 @@ class DeviceInfo:
                 pulses_per_unit=int(data[22:30], 16),
             )
         except ValueError as exc:
-            raise ValueError(f"IN reply field is not a number: {exc}") from None
+            raise ElliptecReplyError(f"IN reply field is not a number: {exc}") from None
         if info.pulses_per_unit <= 0 or info.travel <= 0:
-            raise ValueError("IN reply gives zero travel or zero pulses")
+            raise ElliptecReplyError("IN reply gives zero travel or zero pulses")
         return info
 
     @property
