@@ -118,7 +118,23 @@ def test_missing_or_bad_required_tags(tmp_path: Path) -> None:
     with pytest.raises(PtuFormatError, match="BitsPerRecord is 64; expected 32"):
         PtuFile(path)
     write_ptu_records(path, 0x00010207, np.zeros(2, np.uint32), global_resolution_s=0.0)
-    with pytest.raises(PtuFormatError, match="MeasDesc_GlobalResolution is 0.0; expected a positive"):
+    with pytest.raises(PtuFormatError, match="MeasDesc_GlobalResolution is 0.0; expected a resolution"):
+        PtuFile(path)
+
+
+@pytest.mark.parametrize(("tag", "value"), [
+    ("MeasDesc_GlobalResolution", 1e-300), ("MeasDesc_GlobalResolution", 10.0),
+    ("MeasDesc_GlobalResolution", float("inf")), ("MeasDesc_Resolution", 1e-300),
+])
+def test_physically_impossible_resolutions_are_refused_by_name(tmp_path: Path, tag: str,
+                                                                value: float) -> None:
+    # 1e-300 s would turn every time into 0 ps; a sync period of 10 s is no bench's
+    path = tmp_path / "r.ptu"
+    res = {"global_resolution_s": value} if tag == "MeasDesc_GlobalResolution" else \
+        {"global_resolution_s": 1e-12, "resolution_s": value}
+    write_ptu_records(path, 0x00010207, np.zeros(2, np.uint32), **res)
+    with pytest.raises(PtuFormatError, match=f"{tag} is {value}; expected a resolution in "
+                                             "seconds from 1e-15 to 1"):
         PtuFile(path)
 
 

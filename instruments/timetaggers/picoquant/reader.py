@@ -73,6 +73,14 @@ _OTHER_PQ_MAGICS = {b"PQHISTO": "a PicoQuant histogram file (.phu)",
                     b"PQCOMNT": "a PicoQuant comment file"}
 
 
+# Physically possible resolutions: PicoQuant's finest bin is a fraction of a
+# picosecond (0.5 ps tags in HydraHarp 2.0 files), so 1 fs leaves room; a T3
+# file's global resolution is the sync period, and no sync is slower than 1 Hz.
+# Outside these a header is corrupt (a value of 1e-300 would make every time 0).
+MIN_RESOLUTION_S = 1e-15
+MAX_RESOLUTION_S = 1.0
+
+
 def check_ptu_magic(head: bytes, source: str) -> None:
     """Raise a clear error unless ``head`` (the first bytes) starts a PTU file.
 
@@ -154,9 +162,10 @@ class PtuFile(ChunkedFile):
         self.resolution_s = float(h.get("MeasDesc_Resolution", self.global_resolution_s))
         for tag, value in (("MeasDesc_GlobalResolution", self.global_resolution_s),
                            ("MeasDesc_Resolution", self.resolution_s)):
-            if not (value > 0 and np.isfinite(value)):
-                raise PtuFormatError(f"{self.name}: {tag} is {value}; expected a positive "
-                                     "resolution in seconds")
+            if not (MIN_RESOLUTION_S <= value <= MAX_RESOLUTION_S):
+                raise PtuFormatError(f"{self.name}: {tag} is {value}; expected a resolution "
+                                     f"in seconds from {MIN_RESOLUTION_S:g} to "
+                                     f"{MAX_RESOLUTION_S:g}")
         self.sync_rate_hz = float(h.get("TTResult_SyncRate", 0) or 0)
         self.header_records: int | None = h.get("TTResult_NumberOfRecords")
         stop_ms = h.get("TTResult_StopAfter", h.get("MeasDesc_AcquisitionTime"))
