@@ -249,8 +249,8 @@ def _arm(name: str, sec: Mapping[str, Any], wavelength_nm: float = DEFAULT_WAVEL
     )
 
 
-_TOP_KEYS = {"name", "seed", "pair_rate_hz", "state", "A", "B", "tagger", "pair_statistics",
-             "coherence_time_ps"}
+_TOP_KEYS = {"name", "seed", "pair_rate_hz", "wavelength_nm", "state", "A", "B", "tagger",
+             "pair_statistics", "coherence_time_ps"}
 PAIR_STATISTICS = ("poisson", "thermal")
 
 
