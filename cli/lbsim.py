@@ -26,13 +26,15 @@ def add_parser(sub: Any) -> None:
     lb = sub.add_parser(
         "lb-sim", help="load-balancing queueing study: mean queue against N/M, knees",
         description="N load balancers (2k and 2k+1 paired), M servers; each step each balancer "
-                    "gets a type-C request with probability 1/2, else type E; a server serves "
-                    "two type-C requests that reached it in the same step together, or one "
-                    "request. The load N/M is swept by changing M. Quantum strategies consume "
-                    "heralded (coincidence-matched) pairs; a deployment needs heralded or "
-                    "stored pairs.")
-    lb.add_argument("--balancers", type=positive_int, default=100, metavar="N",
-                    help="number of load balancers N (default 100; even for pairwise strategies)")
+                    "gets a type-C request with probability 1/2, else type E; by default an "
+                    "idle server runs two waiting type-C requests together first, then type-E "
+                    "requests one at a time (the paper's rule). The load N/M is swept by "
+                    "changing M. Quantum strategies consume heralded (coincidence-matched) "
+                    "pairs; a deployment needs heralded or stored pairs.")
+    lb.add_argument("--balancers", type=positive_int, nargs="+", default=[100], metavar="N",
+                    help="number of load balancers N (default 100; even for pairwise "
+                         "strategies); several values run one study each, to compare knees "
+                         "over N")
     lb.add_argument("--ratios", nargs="+", metavar="R",
                     help="loads N/M to sweep, space or comma separated (default 0.5 .. 1.5, "
                          "dense around 1)")
@@ -54,8 +56,15 @@ def add_parser(sub: Any) -> None:
                          "(default 10)")
     lb.add_argument("--c-probability", type=number, default=0.5, metavar="P",
                     help="probability that a request is type C (default 0.5)")
-    lb.add_argument("--c-subtypes", type=positive_int, default=1, metavar="K",
-                    help="type-C subtypes that must not be served together (default 1)")
+    lb.add_argument("--c-subtypes", type=positive_int, nargs="+", default=[1], metavar="K",
+                    help="type-C subtypes that must not be served together (default 1); "
+                         "several values run one study each")
+    lb.add_argument("--server-rule", choices=["c-pairs-first", "same-step"],
+                    default="c-pairs-first",
+                    help="c-pairs-first (the paper's, default): two waiting type-C requests "
+                         "together first, then type E one at a time, then a lone C; "
+                         "same-step: two type-C requests pair only if they arrived in the "
+                         "same step, random order of service")
     lb.add_argument("--service-steps", type=number, default=1.0, metavar="T",
                     help="service time of a job in steps (default 1)")
     lb.add_argument("--service", choices=["fixed", "geometric"], default="fixed",
@@ -63,8 +72,13 @@ def add_parser(sub: Any) -> None:
     lb.add_argument("--out", metavar="DIR", help="write lb_study.json and lb_study.png here")
     lb.add_argument("--workers", type=positive_int, metavar="N",
                     help="local processes (default: the machine's cores; 1 runs in process)")
-    lb.add_argument("--scheduler", metavar="ADDRESS",
-                    help="run the points on this Dask distributed scheduler instead")
+    where = lb.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="send each point as a task to this Dask scheduler "
+                            "(tcp://HOST:8786; needs qnic-bench[cluster])")
+    where.add_argument("--local-cluster", type=positive_int, metavar="N",
+                       help="start a Dask LocalCluster of N worker processes on 127.0.0.1 "
+                            "for the run (needs qnic-bench[cluster])")
     lb.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     lb.set_defaults(func=cmd_lbsim)
 
@@ -81,7 +95,8 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    """The validated StudyConfig (raises ValueError subclasses with clear messages)."""
+    """The base StudyConfig, validated for every N and K asked (raises ValueError subclasses
+    with clear messages)."""
     from qnic.balancing import DEFAULT_STRATEGIES, ServiceTime, load_chsh_result
     from qnic.experiments.lb_study import DEFAULT_RATIOS, StudyConfig, StudyConfigError
 
@@ -106,47 +121,90 @@ def _config(args: argparse.Namespace) -> Any:
     except ValueError as exc:
         raise StudyConfigError(f"--service-steps: {exc}") from None
     chsh = load_chsh_result(args.chsh_json) if args.chsh_json is not None else None
-    return StudyConfig(balancers=args.balancers, ratios=ratios, strategies=strategies,
+    return StudyConfig(balancers=args.balancers[0], ratios=ratios, strategies=strategies,
                        steps=args.steps, seeds=args.seeds, seed=args.seed,
                        threshold=args.threshold, visibility=args.visibility, chsh=chsh,
-                       c_probability=args.c_probability, c_subtypes=args.c_subtypes,
-                       service=service).validate()
+                       c_probability=args.c_probability, c_subtypes=args.c_subtypes[0],
+                       service=service, rule=args.server_rule).validate()
 
 
-def _progress(enabled: bool) -> Any:
-    def show(done: int, total: int) -> None:
+class _Bar:
+    """A rich progress bar on stderr (points done, elapsed, remaining), when it is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
         if enabled:
-            print(f"\r  point {done}/{total}", end="" if done < total else "\n",
-                  file=sys.stderr, flush=True)
-    return show
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            self._progress = Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("left"),
+                                      TimeRemainingColumn(), console=Console(stderr=True),
+                                      transient=True)
+
+    def __enter__(self) -> _Bar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task("points", total=total)
+        self._progress.update(self._task, completed=done)
 
 
 def cmd_lbsim(args: argparse.Namespace) -> int:
-    from qnic.experiments.lb_study import (
-        default_workers,
-        format_study,
-        require_distributed,
-        run_study,
-        save_study,
+    from qnic.experiments.lb_cluster import ClusterError, ClusterSpec, connect, require_distributed
+    from qnic.experiments.lb_family import (
+        family_configs,
+        family_dict,
+        format_family,
+        run_family,
+        save_family,
     )
+    from qnic.experiments.lb_study import default_workers, format_study, save_study
 
+    cluster = None
     try:
-        config = _config(args)
-        if args.scheduler is not None:
+        base = _config(args)
+        configs = family_configs(base, list(dict.fromkeys(args.balancers)),
+                                 list(dict.fromkeys(args.c_subtypes)))
+        if args.scheduler is not None or args.local_cluster is not None:
             require_distributed()
-    except ValueError as exc:  # StudyConfigError, CHSHInputError
+            cluster = ClusterSpec(args.scheduler, args.local_cluster)
+        if args.scheduler is not None:
+            connect(args.scheduler).close()  # fail now, naming the address, not mid-run
+    except (ValueError, ClusterError) as exc:  # StudyConfigError, CHSHInputError
         return _bad(str(exc))
     workers = args.workers if args.workers is not None else default_workers()
-    result = run_study(config, workers=workers, scheduler=args.scheduler,
-                       progress=_progress(not args.json and sys.stderr.isatty()))
-    report = result.to_dict()
+    try:
+        with _Bar(sys.stderr.isatty()) as bar:
+            results = run_family(configs, workers=workers, cluster=cluster, progress=bar)
+    except ClusterError as exc:
+        return _bad(str(exc))
+    single = len(results) == 1
+    report = results[0].to_dict() if single else family_dict(results)
     if args.out is not None:
-        paths = save_study(result, Path(args.out))
+        paths = save_study(results[0], Path(args.out)) if single \
+            else save_family(results, Path(args.out))
         report["files"] = {kind: str(p.resolve()) for kind, p in paths.items()}
     if args.json:
         print(json.dumps(report))
     else:
-        print(format_study(result))
+        print(format_study(results[0]) if single else format_family(results))
         for kind, path in report.get("files", {}).items():
             print(f"  {kind}: {path}")
     return EXIT_OK

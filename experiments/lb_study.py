@@ -2,22 +2,26 @@
 
 N load balancers (balancers 2k and 2k + 1 share a pair of servers and, for
 quantum strategies, heralded photon pairs), M servers. Each step each
-balancer receives a type-C request with probability 1/2, else type E; a
-server serves two type-C requests (of one subtype) that reached it in the same
-step together, or one request alone (:mod:`qnic.balancing.queueing`). The load
-N/M is swept by changing M for fixed N (M = round(N / ratio)).
+balancer receives a type-C request with probability 1/2, else type E. By
+default the servers follow the paper's rule: an idle server runs two waiting
+type-C requests (of one subtype) together first, then type-E requests one at
+a time, then a lone type C; the same-step rule (two type-C requests pair only
+if they reached the server in the same step) is an option
+(:class:`qnic.balancing.ServerRule`). The load N/M is swept by changing M for
+fixed N (M = round(N / ratio)).
 
 Reported per strategy: the time-averaged queue length per server against N/M
 with t confidence intervals over seeds; the knee, the load at which that mean
 first exceeds ``threshold`` (from the seed-averaged curve, and per seed for
 its interval); and the CHSH load-balancing game's win rate in the study's own
 accounting (pair k wins a step when its two requests share a server exactly
-when both are type C). Quantum strategies consume heralded
+when both are type C of one subtype). Quantum strategies consume heralded
 (coincidence-matched) pairs; a deployment needs heralded or stored pairs.
 
 prepare: :meth:`StudyConfig.validate` (all checks before any work); run:
-points in this process (workers = 1), on local processes, or on a Dask
-cluster; analyze and save: pure, JSON and PNG.
+points in this process (workers = 1), on local processes, or as tasks on a
+Dask cluster (:mod:`qnic.experiments.lb_cluster`); analyze and save: pure,
+JSON and PNG.
 """
 
 from __future__ import annotations
@@ -41,16 +45,19 @@ from qnic.balancing import (
     MeasuredCHSH,
     PointResult,
     PointSpec,
+    ServerRule,
     ServiceModel,
     ServiceTime,
     StrategyError,
     StrategyOptions,
     find_knee,
     mean_ci,
-    pair_strategy,
     simulate_point,
     validate_strategies,
 )
+from qnic.balancing.simulate import point_pair_strategy
+from qnic.balancing.subtypes import subtype_win_probability
+from qnic.experiments.lb_cluster import ClusterSpec, require_distributed, run_on_dask
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.04, 1.06, 1.08,
                                      1.1, 1.12, 1.14, 1.16, 1.18, 1.2, 1.25, 1.3, 1.4, 1.5)
@@ -58,25 +65,21 @@ DEFAULT_BALANCERS, DEFAULT_STEPS, DEFAULT_SEEDS = 100, 20_000, 3
 DEFAULT_THRESHOLD = 10.0
 WARMUP_FRACTION = 0.1
 JSON_NAME, PNG_NAME = "lb_study.json", "lb_study.png"
-MODEL = ("each step each balancer gets one request, type C with probability p_C (subtype "
-         "uniform), else E; a server serves two type-C requests of one subtype that reached "
-         "it in the same step together, or one request alone; random order of service")
+MODELS = {
+    ServerRule.C_PAIRS_FIRST: "each step each balancer gets one request, type C with probability "
+    "p_C (subtype uniform), else E; an idle server starts two waiting type-C requests of one "
+    "subtype together first (the subtype with the most waiting), then one type-E request, "
+    "then a lone type C (the paper's rule)",
+    ServerRule.SAME_STEP: "each step each balancer gets one request, type C with probability "
+    "p_C (subtype uniform), else E; a server serves two type-C requests of one subtype that "
+    "reached it in the same step together, or one request alone; random order of service",
+}
 
 Progress = Callable[[int, int], None]  # (points done, points in all)
 
 
 class StudyConfigError(ValueError):
     """A study configuration that cannot run (raised before any work starts)."""
-
-
-def require_distributed() -> Any:
-    """The ``dask.distributed.Client`` class, or a clear error naming the missing package."""
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:
-        raise StudyConfigError("--scheduler needs the 'distributed' package (pip install "
-                               f"distributed; it brings dask.distributed): {exc}") from None
-    return Client
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +98,7 @@ class StudyConfig:
         c_probability: probability that a request is type C.
         c_subtypes: type-C subtypes that must not mix.
         service: service time of a job.
+        rule: the servers' rule (default: the paper's).
     """
 
     balancers: int = DEFAULT_BALANCERS
@@ -109,6 +113,7 @@ class StudyConfig:
     c_probability: float = 0.5
     c_subtypes: int = 1
     service: ServiceTime = field(default_factory=ServiceTime)
+    rule: ServerRule = ServerRule.C_PAIRS_FIRST
 
     @property
     def options(self) -> StrategyOptions:
@@ -157,30 +162,36 @@ class StudyConfig:
             validate_strategies(tuple(self.strategies), self.balancers, self.options)
         except StrategyError as exc:
             raise bad(str(exc)) from None
+        try:
+            rule = ServerRule(self.rule)
+        except ValueError:
+            raise bad(f"unknown server rule {self.rule!r}; known: "
+                      f"{', '.join(r.value for r in ServerRule)}") from None
         return replace(self, ratios=tuple(sorted(float(r) for r in self.ratios)),
-                       strategies=tuple(self.strategies))
+                       strategies=tuple(self.strategies), rule=rule)
 
     def point_specs(self) -> list[PointSpec]:
         """Every (strategy, ratio, seed) point, strategy-major."""
         return [PointSpec(s, self.balancers, m, self.steps, self.warmup_steps, self.seed, k,
-                          self.c_probability, self.c_subtypes, self.service, self.options)
+                          self.c_probability, self.c_subtypes, self.service, self.options,
+                          ServerRule(self.rule))
                 for s in self.strategies for m in self.servers() for k in range(self.seeds)]
 
 
-def run_points(specs: Sequence[PointSpec], workers: int = 1, scheduler: str | None = None,
+def run_points(specs: Sequence[PointSpec], workers: int = 1,
+               cluster: ClusterSpec | None = None,
                progress: Progress | None = None) -> list[PointResult]:
-    """Simulate points in order: in process, on local processes, or on a Dask cluster.
+    """Simulate points, results in the order of ``specs``.
 
     Args:
         specs: the points.
         workers: local processes (1: in this process).
-        scheduler: address of a Dask distributed scheduler (overrides workers).
-        progress: called after each point (local runs).
+        cluster: run each point as a task on a Dask cluster instead (a
+            scheduler's address, or a LocalCluster to start).
+        progress: called after each point.
     """
-    if scheduler is not None:
-        client_cls = require_distributed()
-        with client_cls(scheduler) as client:
-            return list(client.gather(client.map(simulate_point, list(specs), pure=False)))
+    if cluster is not None:
+        return run_on_dask(simulate_point, list(specs), cluster, progress)
     results: list[PointResult] = []
     if workers <= 1:
         for spec in specs:
@@ -230,10 +241,15 @@ class StudyResult:
         return float(self.wins[i] / self.rounds[i]) if self.rounds[i] else None
 
     def predicted_win(self, name: str) -> float | None:
-        """Analytic win probability of a pairwise strategy (None for the others)."""
-        if not STRATEGIES[name].pairwise:
+        """Analytic win probability of a pairwise strategy that keeps to its pair's two
+        servers (None for the others), in the game with the study's K subtypes."""
+        c = self.config
+        if not STRATEGIES[name].pairwise or name == "hash-subtype":
             return None
-        return pair_strategy(name, self.config.options).win_probability(self.config.c_probability)
+        spec = PointSpec(name, c.balancers, 2, 1, c_subtypes=c.c_subtypes,
+                         c_probability=c.c_probability, options=c.options)
+        strategy, full = point_pair_strategy(spec)
+        return subtype_win_probability(strategy, c.c_probability, c.c_subtypes, full)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready report (keys of docs/commands.md and more)."""
@@ -267,26 +283,34 @@ class StudyResult:
                 "seeds": c.seeds, "seed": c.seed, "threshold": c.threshold,
                 "strategies": list(c.strategies), **out,
                 "workload": {"c_probability": c.c_probability, "c_subtypes": c.c_subtypes},
+                "server_rule": ServerRule(c.rule).value,
                 "service": {"model": c.service.model.value, "mean_steps": c.service.mean_steps},
                 "visibility": c.visibility, "chsh": c.chsh.to_dict() if c.chsh else None,
                 "queue_unit": "requests per server (waiting or in service), time-averaged "
                               "after the warm-up, mean over seeds (95% t intervals)",
                 "knee_definition": f"first N/M at which the mean queue exceeds {c.threshold:g}, "
                                    "interpolated linearly in log(queue)",
-                "model": MODEL, "heralding": HERALDING_NOTE}
+                "model": MODELS[ServerRule(c.rule)], "heralding": HERALDING_NOTE}
 
 
-def run_study(config: StudyConfig, workers: int = 1, scheduler: str | None = None,
+def run_study(config: StudyConfig, workers: int = 1, cluster: ClusterSpec | None = None,
               progress: Progress | None = None) -> StudyResult:
     """Validate, simulate every point and collect the results.
 
     Raises:
         StudyConfigError: before any work, if the configuration cannot run.
+        ClusterError: no scheduler answers at the address, or ``distributed``
+            is missing.
     """
     config = config.validate()
-    if scheduler is not None:
+    if cluster is not None:
         require_distributed()
-    results = run_points(config.point_specs(), workers, scheduler, progress)
+    results = run_points(config.point_specs(), workers, cluster, progress)
+    return collect(config, results)
+
+
+def collect(config: StudyConfig, results: Sequence[PointResult]) -> StudyResult:
+    """The study's arrays from its points' results (in :meth:`StudyConfig.point_specs` order)."""
     s, r, k = len(config.strategies), len(config.ratios), config.seeds
     queue = np.array([p.mean_queue for p in results], dtype=np.float64).reshape(s, r, k)
     per = np.array([[p.wins, p.rounds, p.pairs_consumed, p.c_requests, p.pair_jobs]
@@ -320,8 +344,9 @@ def plot_study(result: StudyResult, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("load N/M (balancers per server)")
     ax.set_ylabel("mean queue length (requests per server)")
-    ax.set_title(f"N = {c.balancers}, {c.steps} steps, {c.seeds} seeds; bands: 95% intervals "
-                 "over seeds; dotted: knees", fontsize=9)
+    ax.set_title(f"N = {c.balancers}, K = {c.c_subtypes}, rule {ServerRule(c.rule).value}, "
+                 f"{c.steps} steps, {c.seeds} seeds; bands: 95% intervals over seeds; "
+                 "dotted: knees", fontsize=8)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.text(0.01, 0.005, HERALDING_NOTE, fontsize=6, color="dimgrey")
@@ -344,7 +369,7 @@ def format_study(result: StudyResult) -> str:
     width = max(12, *(len(s) for s in c.strategies)) + 2
     lines = [f"Load-balancing study: N = {c.balancers} balancers, {c.steps} steps per point, "
              f"{c.seeds} seeds, service {c.service.describe()}, "
-             f"C subtypes {c.c_subtypes}",
+             f"C subtypes {c.c_subtypes}, server rule {ServerRule(c.rule).value}",
              "mean queue (requests per server) against N/M:",
              "   N/M      M " + "".join(s.rjust(width) for s in c.strategies)]
     for k, (ratio, m) in enumerate(zip(report["effective_ratios"], report["servers"])):
@@ -368,6 +393,6 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-__all__ = ["DEFAULT_RATIOS", "DEFAULT_STEPS", "DEFAULT_THRESHOLD", "ServiceModel", "StudyConfig",
-           "StudyConfigError", "StudyResult", "default_workers", "format_study", "plot_study",
-           "require_distributed", "run_points", "run_study", "save_study"]
+__all__ = ["DEFAULT_RATIOS", "DEFAULT_STEPS", "DEFAULT_THRESHOLD", "ServerRule", "ServiceModel",
+           "StudyConfig", "StudyConfigError", "StudyResult", "collect", "default_workers",
+           "format_study", "plot_study", "run_points", "run_study", "save_study"]

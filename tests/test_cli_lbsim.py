@@ -90,7 +90,7 @@ def test_bad_input_exits_2_before_any_work(monkeypatch: pytest.MonkeyPatch,
 
 def test_scheduler_without_distributed_exits_2(monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    monkeypatch.setitem(sys.modules, "distributed", None)
     assert run(["--scheduler", "tcp://127.0.0.1:8786", "--json", *FAST]) == EXIT_BAD_INPUT
     captured = capsys.readouterr()
     assert captured.out == "" and "'distributed' package" in captured.err

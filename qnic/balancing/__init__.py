@@ -17,8 +17,10 @@ needs heralded or stored pairs. Every report of this package says so
 Modules: ``game`` (the game, strategies as angles and flips), ``sources``
 (ideal, visibility, measured statistics), ``decisions`` (one balancer's
 rule, pair strategies), ``buffer`` (heralded pairs per setting),
-``queueing`` (servers), ``routing`` (the study's strategies), ``simulate``
-(one study point), ``analysis`` (knees, intervals).
+``queueing`` (server rules, the step-block server bank), ``routing`` (the
+study's strategies), ``subtypes`` (the game with K type-C subtypes),
+``simulate`` (one study point, compiled end to end in ``_point_kernel``),
+``analysis`` (knees, intervals).
 """
 
 from qnic.balancing.analysis import (
@@ -51,7 +53,7 @@ from qnic.balancing.game import (
     lb_wins,
     win_probability_from_s,
 )
-from qnic.balancing.queueing import ServerBank, ServiceModel, ServiceTime
+from qnic.balancing.queueing import ServerBank, ServerRule, ServiceModel, ServiceTime
 from qnic.balancing.routing import (
     DEFAULT_STRATEGIES,
     STRATEGIES,
@@ -62,7 +64,17 @@ from qnic.balancing.routing import (
     pair_strategy,
     validate_strategies,
 )
-from qnic.balancing.simulate import PointResult, PointSpec, simulate_point
+from qnic.balancing.simulate import (
+    PointResult,
+    PointSpec,
+    simulate_point,
+    simulate_point_blocks,
+)
+from qnic.balancing.subtypes import (
+    solved_subtype_strategy,
+    subtype_game,
+    subtype_win_probability,
+)
 from qnic.balancing.sources import (
     CHSHInputError,
     MeasuredCHSH,
@@ -95,6 +107,7 @@ __all__ = [
     "PointSpec",
     "RequestType",
     "ServerBank",
+    "ServerRule",
     "ServiceModel",
     "ServiceTime",
     "SideRule",
@@ -118,6 +131,10 @@ __all__ = [
     "pair_strategy",
     "quantum_chsh",
     "simulate_point",
+    "simulate_point_blocks",
+    "solved_subtype_strategy",
+    "subtype_game",
+    "subtype_win_probability",
     "validate_strategies",
     "visibility_table",
     "xor_pair_strategy",

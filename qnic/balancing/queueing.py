@@ -1,5 +1,8 @@
 """Servers of the load-balancing study (docs/balancing.md; paper section 4.1).
 
+:class:`ServerBank` is the step-block engine of the same-step rule
+(:attr:`ServerRule.SAME_STEP`), kept as the reference the compiled point
+kernel (:mod:`qnic.balancing.simulate`) is checked and benchmarked against.
 Per step every request arrives at its server first, then each idle server
 starts a job and each busy one works. A server serves one job at a time: a
 type-E request alone, or a type-C request alone, or two type-C requests of
@@ -27,6 +30,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qnic.balancing._queue_kernel import advance_block, empty_draws
+
+
+class ServerRule(str, Enum):
+    """Which job an idle server starts (docs/balancing.md)."""
+
+    C_PAIRS_FIRST = "c-pairs-first"
+    """The paper's rule, the default: two waiting type-C requests of one subtype together
+    first (whenever they arrived), then type-E requests one at a time, then a lone C."""
+    SAME_STEP = "same-step"
+    """Two type-C requests of one subtype form a pair job only when they reach the server
+    in the same step; every job waits in random order of service (:class:`ServerBank`)."""
 
 
 class ServiceModel(str, Enum):

@@ -22,6 +22,17 @@ Strategies (exactly what each does):
 - ``quantum-ideal``: CHSH on heralded pairs with ideal statistics.
 - ``quantum-visibility``: CHSH with the correlators scaled by a visibility V.
 - ``quantum-measured``: CHSH with the joint outcome frequencies of a CHSH run.
+- ``quantum-xor``: the XOR-game solver's strategy for the game with K type-C
+  subtypes (:mod:`qnic.balancing.subtypes`; CHSH's value for K = 1), each
+  side's question its request's class (E, or C of subtype j).
+- ``hash-subtype`` (classical, shared randomness; what a systems engineer
+  tries first): the shared seed hashes each subtype to a server w_j of all M
+  for this step; C of subtype j -> w_j on both sides, E of A -> u, E of B -> v.
+  It does not keep to the pair's two servers, as the game does.
+
+``quantum-xor`` and ``hash-subtype`` run in the compiled point kernel only
+(:func:`qnic.balancing.simulate.simulate_point`); :func:`make_router` builds
+the others for the step-block engine.
 
 The pairwise strategies draw from one random stream, so in one run they see
 the same server pairs (and the quantum ones the same uniform draws for their
@@ -93,9 +104,14 @@ STRATEGIES: dict[str, StrategyInfo] = {s.name: s for s in (
                  needs="visibility"),
     StrategyInfo("quantum-measured", "pair: CHSH with the statistics of a CHSH run",
                  pairwise=True, needs="chsh"),
+    StrategyInfo("quantum-xor", "pair: the XOR-game solver's strategy for the K-subtype "
+                 "game, ideal statistics", pairwise=True),
+    StrategyInfo("hash-subtype", "pair: C of subtype j -> the pair's shared hash server "
+                 "w_j (any of the M), E: A -> u, B -> v (classical)", pairwise=True),
 )}
 DEFAULT_STRATEGIES: tuple[str, ...] = ("random", "round-robin", "power-of-two", "separate",
-                                       "dedicated-c", "quantum-ideal")
+                                       "dedicated-c", "hash-subtype", "quantum-ideal",
+                                       "quantum-xor")
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,6 +290,8 @@ def make_router(name: str, servers: int, balancers: int, rng: np.random.Generato
         if servers < 2:
             raise StrategyError("power of two choices needs at least two servers")
         return PowerOfTwoRouter(servers, rng)
+    if name in ("quantum-xor", "hash-subtype"):
+        raise StrategyError(f"{name} runs in the compiled point kernel only")
     if name in STRATEGIES:
         return PairRouter(pair_strategy(name, options), servers, rng)
     raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")

@@ -2,14 +2,24 @@
 
 Each step every balancer receives one request, type C with probability
 ``c_probability`` (of a subtype drawn uniformly among ``c_subtypes``), else
-type E; the router sends each to a server; the server bank
-(:mod:`qnic.balancing.queueing`) queues and serves them.
+type E; the router sends each to a server; the servers queue and serve them
+under the point's server rule (:class:`~qnic.balancing.queueing.ServerRule`).
 
-Random streams (``numpy.random.default_rng`` keyed by the run's seed, the
-seed index and the stream's role): the workload depends on (seed, seed index)
-only, so every strategy and every M sees the same requests; the routing
-stream on the strategy's stream id and M (the pairwise strategies share
-one); the service stream on M. Steps run in blocks of about 2^18 requests.
+:func:`simulate_point` runs the point in one compiled loop
+(:mod:`qnic.balancing._point_kernel`): arrivals, routing and service per
+step, no arrays of the whole run. Its random streams are SplitMix64 counters
+keyed (``numpy.random.SeedSequence``) by the run's seed, the seed index and
+the stream's role: the workload by (seed, seed index) only, so every
+strategy and every M sees the same requests; the server pairs and the
+outcomes of heralded pairs by the strategy's stream id and M (the pairwise
+strategies share one, so within a run they see the same server pairs and
+the same outcome draws); the service by M.
+
+:func:`simulate_point_blocks` is the engine this replaced (numpy routing of
+blocks of steps, then :class:`~qnic.balancing.queueing.ServerBank`; the
+same-step rule and the strategies of the CHSH game only), kept as the
+reference of the benchmark and of a cross-check test.
+
 Quantum strategies consume heralded (coincidence-matched) pairs; a
 deployment needs heralded or stored pairs.
 """
@@ -22,12 +32,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from qnic.balancing import _point_kernel as kernel
+from qnic.balancing.decisions import PairStrategy
 from qnic.balancing.game import lb_wins
-from qnic.balancing.queueing import ServerBank, ServiceTime
-from qnic.balancing.routing import STRATEGIES, StrategyOptions, make_router
+from qnic.balancing.queueing import ServerBank, ServerRule, ServiceTime
+from qnic.balancing.routing import (
+    STRATEGIES,
+    StrategyError,
+    StrategyOptions,
+    make_router,
+    pair_strategy,
+)
+from qnic.balancing.subtypes import solved_subtype_strategy
 
 BLOCK_REQUESTS = 1 << 18
-_WORKLOAD, _ROUTING, _SERVICE = 0, 1, 2
+_WORKLOAD, _ROUTING, _SERVICE, _NATURE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +65,7 @@ class PointSpec:
         c_subtypes: type-C subtypes that must not mix (>= 1).
         service: service time of a job.
         options: visibility or measured statistics for quantum strategies.
+        rule: the servers' rule (default: the paper's, C pairs first).
     """
 
     strategy: str
@@ -59,6 +79,7 @@ class PointSpec:
     c_subtypes: int = 1
     service: ServiceTime = field(default_factory=ServiceTime)
     options: StrategyOptions = field(default_factory=StrategyOptions)
+    rule: ServerRule = ServerRule.C_PAIRS_FIRST
 
 
 @dataclass(frozen=True)
@@ -71,8 +92,8 @@ class PointResult:
             service) after the warm-up.
         final_queue: requests per server at the end.
         rounds: pair decisions made (P per step, P = N // 2).
-        wins: rounds won in the CHSH load-balancing game (same server
-            exactly when both requests are type C).
+        wins: rounds won in the load-balancing game (same server exactly
+            when both requests are type C of one subtype).
         pairs_consumed: heralded pairs consumed (quantum strategies).
         c_requests: type-C requests; pair_jobs: pair jobs started.
     """
@@ -103,16 +124,92 @@ def _classes(rng: np.random.Generator, steps: int, balancers: int, c_probability
     return np.where(is_c, sub, np.int16(0)).astype(np.int16)
 
 
+_FUSED_ONLY = ("quantum-xor", "hash-subtype")
+_NO_TABLE = np.zeros((2, 2), dtype=np.int8)
+_NO_SOURCE = np.zeros((4, 3), dtype=np.float64)
+_MODES = {"random": kernel.RANDOM, "round-robin": kernel.ROUND_ROBIN,
+          "power-of-two": kernel.POWER_OF_TWO, "hash-subtype": kernel.HASH_SUBTYPE}
+_RULES = {ServerRule.C_PAIRS_FIRST: kernel.C_PAIRS_FIRST, ServerRule.SAME_STEP: kernel.SAME_STEP}
+
+
+def _check(spec: PointSpec) -> None:
+    if spec.servers < 2 or spec.steps < 1 or spec.balancers < 1 or spec.c_subtypes < 1:
+        raise ValueError(f"need servers >= 2, steps >= 1, balancers >= 1, subtypes >= 1: got "
+                         f"{spec.servers}, {spec.steps}, {spec.balancers}, {spec.c_subtypes}")
+    if spec.strategy not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {spec.strategy!r}; known: {', '.join(STRATEGIES)}")
+
+
+def point_pair_strategy(spec: PointSpec) -> tuple[PairStrategy, bool]:
+    """The decision-layer strategy of a table-driven pairwise point, and whether it
+    asks the request's class (K + 1 questions) rather than C or E."""
+    if spec.strategy == "quantum-xor":
+        return solved_subtype_strategy(spec.c_subtypes, float(spec.c_probability)), True
+    return pair_strategy(spec.strategy, spec.options), False
+
+
+def stream_seed(*key: int) -> np.uint64:
+    """A 64-bit SplitMix64 counter start from integers (numpy's SeedSequence)."""
+    return np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0]
+
+
 def simulate_point(spec: PointSpec) -> PointResult:
-    """Simulate one point (deterministic in its seeds).
+    """Simulate one point in the compiled kernel (deterministic in its seeds).
 
     Raises:
         StrategyError: unknown strategy or missing option.
         ValueError: fewer than two servers, or steps < 1.
     """
-    if spec.servers < 2 or spec.steps < 1 or spec.balancers < 1:
-        raise ValueError(f"need servers >= 2, steps >= 1, balancers >= 1: got {spec.servers}, "
-                         f"{spec.steps}, {spec.balancers}")
+    _check(spec)
+    info = STRATEGIES[spec.strategy]
+    m, n = spec.servers, spec.balancers
+    seeds = np.array([stream_seed(spec.seed, spec.seed_index, _WORKLOAD),
+                      stream_seed(spec.seed, spec.seed_index, _ROUTING, info.stream, m),
+                      stream_seed(spec.seed, spec.seed_index, _NATURE, info.stream, m),
+                      stream_seed(spec.seed, spec.seed_index, _SERVICE, m)], dtype=np.uint64)
+    offsets = np.random.default_rng([spec.seed, spec.seed_index, _ROUTING, info.stream, m]
+                                    ).integers(0, m, n, dtype=np.int64)
+    table_a = table_b = _NO_TABLE
+    cum, full = _NO_SOURCE, False
+    mode = _MODES.get(spec.strategy, kernel.PAIR_TABLE)
+    if mode == kernel.PAIR_TABLE:
+        strategy, full = point_pair_strategy(spec)
+        table_a = np.ascontiguousarray(strategy.rule_a.table)
+        table_b = np.ascontiguousarray(strategy.rule_b.table)
+        if strategy.source is not None:
+            prob = strategy.source.prob
+            cum = np.ascontiguousarray(np.cumsum(prob.reshape(-1, 4), axis=1)[:, :3])
+    warmup = min(max(spec.warmup_steps, 0), spec.steps - 1)
+    c_threshold = np.uint64(min(round(spec.c_probability * 2.0 ** 32), 2 ** 32))
+    out = np.zeros(5, dtype=np.int64)
+    mean_queue = kernel.run_point(
+        mode, _RULES[ServerRule(spec.rule)], n, m, spec.steps, warmup, c_threshold,
+        spec.c_subtypes, int(spec.service.mean_steps) if not spec.service.is_random else 1,
+        spec.service.log_q, seeds, offsets, full, table_a, table_b, cum,
+        mode == kernel.PAIR_TABLE and cum is not _NO_SOURCE, out)
+    n_pairs, quantum = n // 2, info.quantum
+    return PointResult(spec.strategy, m, spec.seed_index, float(mean_queue),
+                       float(out[kernel.FINAL]) / m, n_pairs * spec.steps,
+                       int(out[kernel.WINS]), n_pairs * spec.steps if quantum else 0,
+                       int(out[kernel.C_REQUESTS]), int(out[kernel.PAIR_JOBS]))
+
+
+def simulate_point_blocks(spec: PointSpec) -> PointResult:
+    """Simulate one point with the step-block engine (the same-step rule only).
+
+    Its game accounting is the CHSH game's (same server exactly when both
+    are type C, subtypes aside).
+
+    Raises:
+        StrategyError: unknown strategy or missing option, or one only
+            :func:`simulate_point` runs (``quantum-xor``, ``hash-subtype``).
+        ValueError: fewer than two servers, steps < 1, or the paper's rule.
+    """
+    _check(spec)
+    if spec.rule is not ServerRule.SAME_STEP:
+        raise ValueError("the step-block engine runs the same-step rule only")
+    if spec.strategy in _FUSED_ONLY:
+        raise StrategyError(f"{spec.strategy} runs in the compiled point kernel only")
     info = STRATEGIES.get(spec.strategy)
     stream = info.stream if info is not None else -1
     workload = np.random.default_rng([spec.seed, spec.seed_index, _WORKLOAD])
