@@ -90,11 +90,9 @@ def draw_classes(ctr: np.uint64, classes: np.ndarray, c_threshold: np.uint64,
     for i in range(classes.size):
         ctr += GOLDEN
         r = mix(ctr)
-        if (r >> _S32) < c_threshold:
-            classes[i] = 1 + below(r & _LOW32, subtypes)
-            n_c += 1
-        else:
-            classes[i] = 0
+        is_c = np.int64((r >> _S32) < c_threshold)  # branch-free: C or E is a coin flip
+        classes[i] = is_c * (1 + below(r & _LOW32, subtypes))
+        n_c += is_c
     return ctr, n_c
 
 
@@ -148,8 +146,8 @@ def route_pairs(ctr: np.uint64, nat: np.uint64, classes: np.ndarray, servers: np
             s = x * n_q + y
             idx = np.int64(p >= cum[s, 0]) + np.int64(p >= cum[s, 1]) + np.int64(p >= cum[s, 2])
             a, b = idx >> 1, idx & 1
-        servers[2 * k] = v if table_a[x, a] else u
-        servers[2 * k + 1] = v if table_b[y, b] else u
+        servers[2 * k] = u + (v - u) * np.int64(table_a[x, a])  # branch-free: the bits
+        servers[2 * k + 1] = u + (v - u) * np.int64(table_b[y, b])  # are random
     return ctr, nat
 
 
@@ -171,7 +169,7 @@ def route_singles(mode: int, ctr: np.uint64, t: int, servers: np.ndarray, offset
             servers[i] = below(r >> _S32, n_srv)
             continue
         s1, s2 = distinct(r, n_srv)
-        servers[i] = s2 if state[QLEN, s2] < state[QLEN, s1] else s1
+        servers[i] = s1 + (s2 - s1) * np.int64(state[QLEN, s2] < state[QLEN, s1])
     return ctr
 
 
@@ -181,8 +179,8 @@ def game_wins(classes: np.ndarray, servers: np.ndarray) -> int:
     wins = 0
     for k in range(classes.size // 2):
         ca, cb = classes[2 * k], classes[2 * k + 1]
-        want_same = ca > 0 and ca == cb
-        wins += np.int64((servers[2 * k] == servers[2 * k + 1]) == want_same)
+        want_same = np.int64(ca > 0) & np.int64(ca == cb)
+        wins += np.int64(np.int64(servers[2 * k] == servers[2 * k + 1]) == want_same)
     return wins
 
 

@@ -153,6 +153,42 @@ def stream_seed(*key: int) -> np.uint64:
     return np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0]
 
 
+@dataclass(frozen=True, eq=False)
+class KernelRouting:
+    """How the compiled kernel routes a point's requests.
+
+    Attributes:
+        mode: the kernel's routing mode (``_point_kernel.RANDOM`` ... ``HASH_SUBTYPE``).
+        table_a, table_b: int8 (Q, 2): each side's output bit per question and
+            outcome (PAIR_TABLE).
+        cum: float64 (Q * Q, 3): cumulative P of outcomes 00, 01, 10 per setting.
+        full_questions: the question is the request's class (K + 1 of them).
+        has_source: quantum: one heralded pair (a nature draw) per decision pair.
+    """
+
+    mode: int
+    table_a: NDArray[np.int8] = field(default_factory=lambda: _NO_TABLE)
+    table_b: NDArray[np.int8] = field(default_factory=lambda: _NO_TABLE)
+    cum: NDArray[np.float64] = field(default_factory=lambda: _NO_SOURCE)
+    full_questions: bool = False
+    has_source: bool = False
+
+
+def kernel_routing(spec: PointSpec) -> KernelRouting:
+    """The kernel's routing inputs for a point's strategy."""
+    mode = _MODES.get(spec.strategy, kernel.PAIR_TABLE)
+    if mode != kernel.PAIR_TABLE:
+        return KernelRouting(mode)
+    strategy, full = point_pair_strategy(spec)
+    cum = _NO_SOURCE
+    if strategy.source is not None:
+        prob = strategy.source.prob
+        cum = np.ascontiguousarray(np.cumsum(prob.reshape(-1, 4), axis=1)[:, :3])
+    return KernelRouting(mode, np.ascontiguousarray(strategy.rule_a.table),
+                         np.ascontiguousarray(strategy.rule_b.table), cum, full,
+                         strategy.source is not None)
+
+
 def simulate_point(spec: PointSpec) -> PointResult:
     """Simulate one point in the compiled kernel (deterministic in its seeds).
 
@@ -169,24 +205,15 @@ def simulate_point(spec: PointSpec) -> PointResult:
                       stream_seed(spec.seed, spec.seed_index, _SERVICE, m)], dtype=np.uint64)
     offsets = np.random.default_rng([spec.seed, spec.seed_index, _ROUTING, info.stream, m]
                                     ).integers(0, m, n, dtype=np.int64)
-    table_a = table_b = _NO_TABLE
-    cum, full = _NO_SOURCE, False
-    mode = _MODES.get(spec.strategy, kernel.PAIR_TABLE)
-    if mode == kernel.PAIR_TABLE:
-        strategy, full = point_pair_strategy(spec)
-        table_a = np.ascontiguousarray(strategy.rule_a.table)
-        table_b = np.ascontiguousarray(strategy.rule_b.table)
-        if strategy.source is not None:
-            prob = strategy.source.prob
-            cum = np.ascontiguousarray(np.cumsum(prob.reshape(-1, 4), axis=1)[:, :3])
+    r = kernel_routing(spec)
     warmup = min(max(spec.warmup_steps, 0), spec.steps - 1)
     c_threshold = np.uint64(min(round(spec.c_probability * 2.0 ** 32), 2 ** 32))
     out = np.zeros(5, dtype=np.int64)
     mean_queue = kernel.run_point(
-        mode, _RULES[ServerRule(spec.rule)], n, m, spec.steps, warmup, c_threshold,
+        r.mode, _RULES[ServerRule(spec.rule)], n, m, spec.steps, warmup, c_threshold,
         spec.c_subtypes, int(spec.service.mean_steps) if not spec.service.is_random else 1,
-        spec.service.log_q, seeds, offsets, full, table_a, table_b, cum,
-        mode == kernel.PAIR_TABLE and cum is not _NO_SOURCE, out)
+        spec.service.log_q, seeds, offsets, r.full_questions, r.table_a, r.table_b, r.cum,
+        r.has_source, out)
     n_pairs, quantum = n // 2, info.quantum
     return PointResult(spec.strategy, m, spec.seed_index, float(mean_queue),
                        float(out[kernel.FINAL]) / m, n_pairs * spec.steps,
