@@ -56,6 +56,8 @@ DEFAULT_CHUNK_PHOTONS = 1 << 20
 FORMAT_VERSION = "0.5"
 FORMAT_URL = "http://photon-hdf5.org/"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# what h5py raises for a damaged object header, link or chunk
+_H5_ERRORS = (OSError, KeyError, RuntimeError)
 
 
 def _scalar(group: h5py.Group, path: str) -> Any:
@@ -95,6 +97,10 @@ class PhotonHdf5File:
         try:
             self._group = self._photon_group(spot)
             self._open_datasets(timestamps_unit_s, include_nanotimes)
+        except _H5_ERRORS as exc:
+            self._h5.close()
+            raise TagFileError(f"{self.name}: corrupt HDF5 file ({exc}); expected "
+                               "Photon-HDF5") from None
         except BaseException:
             self._h5.close()
             raise
@@ -120,9 +126,10 @@ class PhotonHdf5File:
         g = self._group
         if "timestamps" not in g:
             raise TagFileError(f"{self.name}: {g.name} has no timestamps dataset")
-        self._ts = g["timestamps"]
-        self._det = g.get("detectors")
-        file_unit = _scalar(g, "timestamps_specs/timestamps_unit")
+        self._ts = self._column(g, "timestamps")
+        self.records = int(self._ts.shape[0])
+        self._det = self._column(g, "detectors") if "detectors" in g else None
+        file_unit = self._unit(g, "timestamps_specs/timestamps_unit")
         if unit_s is not None:
             if not unit_s > 0:
                 raise ValueError(f"timestamps_unit_s must be > 0 s, got {unit_s}")
@@ -138,14 +145,43 @@ class PhotonHdf5File:
             self.timestamps_unit_s = DEFAULT_TIMESTAMPS_UNIT_S
         else:
             self.timestamps_unit_s = float(file_unit)
-        self.tcspc_unit_s: float | None = _scalar(g, "nanotimes_specs/tcspc_unit")
-        self._nano = g["nanotimes"] if "nanotimes" in g and self.tcspc_unit_s else None
+        self.tcspc_unit_s: float | None = self._unit(g, "nanotimes_specs/tcspc_unit")
+        self._nano = self._column(g, "nanotimes") if "nanotimes" in g and self.tcspc_unit_s \
+            else None
         self._use_nano = include_nanotimes and self._nano is not None
-        self.records = int(self._ts.shape[0])
         self.measurement_type = _scalar(g, "measurement_specs/measurement_type")
         self.format_version = _scalar(self._h5, "identity/format_version") or \
             _scalar(self._h5, "format_version")
         self.acquisition_duration_s: float | None = _scalar(self._h5, "acquisition_duration")
+
+    def _column(self, g: h5py.Group, name: str) -> h5py.Dataset:
+        """A per-photon dataset: 1-D integers, as long as the timestamps."""
+        ds = g[name]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iu":
+            raise TagFileError(f"{self.name}: {g.name}/{name} is not a 1-D integer dataset; "
+                               "expected one value per photon (Photon-HDF5)")
+        if name != "timestamps" and ds.shape[0] != self.records:
+            raise TagFileError(f"{self.name}: {g.name}/{name} holds {ds.shape[0]} values for "
+                               f"{self.records} timestamps; expected one per photon")
+        return ds
+
+    def _unit(self, g: h5py.Group, path: str) -> float | None:
+        """A unit in seconds: a finite number > 0, or None when absent."""
+        value = _scalar(g, path)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value > 0):
+            raise TagFileError(f"{self.name}: {g.name}/{path} is {str(value)[:40]!r}; expected "
+                               "a time unit in seconds (a finite number > 0)")
+        return float(value)
+
+    def _slice(self, ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+        try:
+            return np.asarray(ds[start:stop])
+        except _H5_ERRORS as exc:
+            raise TagFileError(f"{self.name}: cannot read {ds.name}[{start}:{stop}] "
+                               f"({exc}); the file is damaged") from None
 
     def chunks(self, chunk_photons: int = DEFAULT_CHUNK_PHOTONS) -> Iterator[TagChunk]:
         """The photons in time order, ``chunk_photons`` at a time.
@@ -160,13 +196,13 @@ class PhotonHdf5File:
         order = TimeOrder()
         for start in range(0, self.records, chunk_photons):
             stop = min(start + chunk_photons, self.records)
-            raw = np.asarray(self._ts[start:stop]).astype(np.int64)
+            raw = self._slice(self._ts, start, stop).astype(np.int64)
             coarse = units_to_ps(raw, self.timestamps_unit_s)
             det = (np.zeros(raw.size, np.int32) if self._det is None
-                   else np.asarray(self._det[start:stop]).astype(np.int32))
+                   else self._slice(self._det, start, stop).astype(np.int32))
             arrays = {"timestamps": coarse, "channels": det}
             if self._nano is not None:
-                nano = np.asarray(self._nano[start:stop]).astype(np.int32)
+                nano = self._slice(self._nano, start, stop).astype(np.int32)
                 arrays |= {"nsync": raw, "dtime": nano}
                 if self._use_nano:
                     assert self.tcspc_unit_s is not None

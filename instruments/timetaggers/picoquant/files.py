@@ -20,6 +20,7 @@ import os
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -44,6 +45,12 @@ _NPZ_KEY = re.compile(r"timestamps_ps(?:_(\w+))?$")
 # (stops are rounded to ms), or span less than half of it (the last tag comes
 # before the stop, but not that long before in a working acquisition).
 _SPAN_OVER, _SPAN_UNDER = 1.05, 0.5
+# what numpy and zipfile raise for a damaged .npz: a bad zip directory or
+# member (BadZipFile, NotImplementedError for an unknown zip version, a
+# zlib.error in a compressed member, EOFError when a member ends early),
+# or a bad .npy header (ValueError)
+_NPZ_ERRORS = (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile,
+               zlib.error)
 
 FileSource = str | os.PathLike[str] | BinaryIO
 
@@ -110,10 +117,11 @@ def _npz_arrays(source: FileSource, name: str, setting: str | None) -> tuple[np.
                 if ch_key not in npz.files:
                     raise TagFileError(f"{name}: {key} has no matching {ch_key} array")
                 pairs[suffix or ""] = (npz[key], npz[ch_key])
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except _NPZ_ERRORS as exc:
         if isinstance(exc, TagFileError):
             raise
-        raise TagFileError(f"{name}: not a readable .npz file ({exc})") from None
+        raise TagFileError(f"{name}: not a readable .npz file ({type(exc).__name__}: "
+                           f"{exc})") from None
     if not pairs:
         raise TagFileError(f"{name}: no timestamps_ps_XY / channels_XY arrays; expected the "
                            "tags file of `qnic chsh --save-tags`")
@@ -123,7 +131,8 @@ def _npz_arrays(source: FileSource, name: str, setting: str | None) -> tuple[np.
                                f"{sorted(pairs)}")
         pairs = {setting: pairs[setting]}
     for key, (ts, ch) in pairs.items():
-        if ts.dtype.kind not in "iu" or ch.dtype.kind not in "iu" or ts.shape != ch.shape:
+        if (ts.dtype.kind not in "iu" or ch.dtype.kind not in "iu" or ts.shape != ch.shape
+                or ts.ndim != 1):
             raise TagFileError(f"{name}: setting {key!r}: expected integer picosecond "
                                f"timestamps and integer channels of one length, got "
                                f"{ts.dtype}{ts.shape} and {ch.dtype}{ch.shape}")

@@ -83,6 +83,27 @@ class PtuHeader:
                 f"{self.source}: the PTU header has no {name} tag, which every TTTR file "
                 "must carry") from None
 
+    def number(self, name: str, default: float | None = None, *,
+               required: bool = False) -> Any:
+        """The value of tag ``name`` as a plain number (int, float or bool).
+
+        Args:
+            name: the ``Tag_Id``.
+            default: the value when the file lacks the tag (and it is not required).
+            required: a missing tag raises instead.
+
+        Raises:
+            PtuFormatError: the tag is missing (if required), or is an array
+                element, a string, a blob or a date where a number belongs.
+        """
+        value = self.require(name) if required else self.tags.get(name, default)
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, bool):
+            return int(value)
+        raise PtuFormatError(f"{self.source}: corrupt header: {name} holds "
+                             f"{type(value).__name__} {str(value)[:40]!r}; expected a number")
+
 
 def _read_exact(fh: BinaryIO, n: int, source: str, what: str) -> bytes:
     data = fh.read(n)
@@ -115,7 +136,7 @@ def _value(fh: BinaryIO, typ: TagType, raw: bytes, source: str, name: str) -> An
         days = struct.unpack("<d", raw)[0]
         try:
             return _DELPHI_EPOCH + dt.timedelta(days=days)
-        except OverflowError:
+        except (OverflowError, ValueError):  # out of range, or NaN: kept as the number
             return days
     size = struct.unpack("<q", raw)[0]
     if not 0 <= size <= _MAX_TAG_DATA:

@@ -147,28 +147,29 @@ class PtuFile(ChunkedFile):
     # -- header ---------------------------------------------------------------
     def _check_header(self) -> None:
         h = self.header
-        code = h.require("TTResultFormat_TTTRRecType")
+        code = h.number("TTResultFormat_TTTRRecType", required=True)
         try:
             self.record_type = RecordType(code)
         except ValueError:
             raise PtuFormatError(
                 f"{self.name}: unknown TTTR record type 0x{int(code):08X} in "
                 f"TTResultFormat_TTTRRecType; expected one of {describe_known_types()}") from None
-        bits = h.get("TTResultFormat_BitsPerRecord", 32)
+        bits = h.number("TTResultFormat_BitsPerRecord", 32)
         if bits not in (0, 32):
             raise PtuFormatError(f"{self.name}: TTResultFormat_BitsPerRecord is {bits}; "
                                  "expected 32")
-        self.global_resolution_s = float(h.require("MeasDesc_GlobalResolution"))
-        self.resolution_s = float(h.get("MeasDesc_Resolution", self.global_resolution_s))
+        self.global_resolution_s = float(h.number("MeasDesc_GlobalResolution", required=True))
+        self.resolution_s = float(h.number("MeasDesc_Resolution", self.global_resolution_s))
         for tag, value in (("MeasDesc_GlobalResolution", self.global_resolution_s),
                            ("MeasDesc_Resolution", self.resolution_s)):
             if not (MIN_RESOLUTION_S <= value <= MAX_RESOLUTION_S):
                 raise PtuFormatError(f"{self.name}: {tag} is {value}; expected a resolution "
                                      f"in seconds from {MIN_RESOLUTION_S:g} to "
                                      f"{MAX_RESOLUTION_S:g}")
-        self.sync_rate_hz = float(h.get("TTResult_SyncRate", 0) or 0)
-        self.header_records: int | None = h.get("TTResult_NumberOfRecords")
-        stop_ms = h.get("TTResult_StopAfter", h.get("MeasDesc_AcquisitionTime"))
+        self.sync_rate_hz = float(h.number("TTResult_SyncRate", 0) or 0)
+        records = h.number("TTResult_NumberOfRecords")
+        self.header_records: int | None = None if records is None else int(records)
+        stop_ms = h.number("TTResult_StopAfter", h.number("MeasDesc_AcquisitionTime"))
         self.acquisition_time_s: float | None = None if stop_ms is None else stop_ms / 1000
 
     def _count_records(self) -> int:
