@@ -185,15 +185,23 @@ def plate_angles_deg(target: ArrayLike, hwp: Waveplate = HWP,
     psi = psi / np.linalg.norm(psi)
     q0, h0 = _ideal_plate_angles(psi)
 
-    def miss(x: NDArray[np.float64]) -> float:
-        return 1.0 - abs(np.vdot(psi, analysed_state(float(x[1]), hwp, float(x[0]), qwp))) ** 2
-    best = np.array([q0, h0])
-    if miss(best) > 1e-12:
-        from scipy.optimize import minimize
+    def orthogonal(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The analysed state's part orthogonal to the target (zero at a solution)."""
+        a = analysed_state(float(x[1]), hwp, float(x[0]), qwp)
+        r = a - psi * np.vdot(psi, a)
+        return np.concatenate([r.real, r.imag])
 
+    def miss(x: NDArray[np.float64]) -> float:
+        return float(np.sum(orthogonal(x) ** 2))
+    best = np.array([q0, h0])
+    if miss(best) > 1e-14:
+        from scipy.optimize import least_squares
+
+        # from the closed form first; further starts only if it stalls
         starts = [best] + [np.array([q0 + dq, h0 + dh]) for dq in (-30, 30) for dh in (-20, 20)]
-        found = [minimize(miss, x, method="Nelder-Mead",
-                          options={"xatol": 1e-9, "fatol": 1e-15, "maxiter": 4000}).x
-                 for x in starts]
-        best = min(found, key=miss)
+        for x in starts:
+            found = least_squares(orthogonal, x, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15).x
+            best = found if miss(found) < miss(best) else best
+            if miss(best) < 1e-14:
+                break
     return float(best[0] % 180.0), float(best[1] % 180.0), min(1.0, 1.0 - float(miss(best)))

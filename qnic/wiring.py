@@ -28,12 +28,18 @@ from typing import Any
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Bool, Ints, Numbers, Strings
 
+from qnic.bases import Waveplate
 from qnic.node import QNIC
 
 ARMS = ("A", "B")
-ARM_KEYS = frozenset({"rotator", "tagger", "channels", "waveplate_zero_deg", "delays_ps"})
-WIRING_KEYS = frozenset({"window_ps", "home_on_start", "source", *ARMS})
+PLATE_KEYS = frozenset({f"{plate}_{key}" for plate in ("hwp", "qwp")
+                        for key in ("order", "design_wavelength_nm", "retardance_error_deg")})
+ARM_KEYS = frozenset({"rotator", "tagger", "channels", "waveplate_zero_deg", "delays_ps",
+                      "qwp_rotator", "qwp_zero_deg", *PLATE_KEYS})
+WIRING_KEYS = frozenset({"window_ps", "home_on_start", "source", "wavelength_nm", *ARMS})
 DEFAULT_WINDOW_PS = 1000
+DEFAULT_WAVELENGTH_NM = 810.0
+WAVELENGTH_RANGE_NM = (198.0, 2053.0)  # where the quartz dispersion equation holds
 
 
 class WiringError(ValueError):
@@ -54,16 +60,27 @@ class ArmWiring:
     channels: tuple[int, int]
     waveplate_zero_deg: float = 0.0
     delays_ps: tuple[int, int] = (0, 0)
+    qwp_rotator: str | None = None
+    qwp_zero_deg: float = 0.0
+    # per plate (hwp, qwp): (order, design wavelength nm, fixed retardance error deg)
+    plates: Mapping[str, tuple[int, float, float]] | None = None
+
+    def plate(self, kind: str, wavelength_nm: float) -> Waveplate:
+        """The arm's ``kind`` ("hwp" or "qwp") plate at ``wavelength_nm``."""
+        order, design, error = (self.plates or {}).get(kind, (0, DEFAULT_WAVELENGTH_NM, 0.0))
+        return Waveplate(0.5 if kind == "hwp" else 0.25, order, design, wavelength_nm, error)
 
 
 @dataclass(frozen=True)
 class Wiring:
-    """The checked wiring: both arms, the window (ps), homing, the source's name."""
+    """The checked wiring: both arms, the window (ps), homing, the source's
+    name and the light's wavelength (nm)."""
 
     arms: Mapping[str, ArmWiring]
     window_ps: int = DEFAULT_WINDOW_PS
     home_on_start: bool = True
     source: str | None = None
+    wavelength_nm: float = DEFAULT_WAVELENGTH_NM
 
 
 def _int_pair(value: Any, key: str) -> tuple[int, int]:
@@ -112,7 +129,35 @@ def _arm(name: str, raw: Any, instruments: Collection[str] | None) -> ArmWiring:
     if isinstance(zero, bool) or not isinstance(zero, int | float):
         raise WiringError(f"{name}.waveplate_zero_deg", f"expected degrees, got {zero!r}")
     delays = _int_pair(raw.get("delays_ps", [0, 0]), f"{name}.delays_ps")
-    return ArmWiring(refs["rotator"], refs["tagger"], channels, float(zero), delays)
+    qwp_rotator = raw.get("qwp_rotator")
+    if qwp_rotator is not None:
+        qwp_rotator = _known(qwp_rotator, f"{name}.qwp_rotator", instruments)
+    return ArmWiring(refs["rotator"], refs["tagger"], channels, float(zero), delays, qwp_rotator,
+                     _degrees(raw, "qwp_zero_deg", name), _plates(name, raw))
+
+
+def _degrees(raw: Mapping[str, Any], key: str, arm: str, limit: float = 360.0) -> float:
+    value = raw.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit:
+        raise WiringError(f"{arm}.{key}", f"expected degrees within [-{limit:g}, {limit:g}], got {value!r}")
+    return float(value)
+
+
+def _plates(arm: str, raw: Mapping[str, Any]) -> dict[str, tuple[int, float, float]]:
+    """Each plate's (order, design wavelength, fixed error) (docs/station.md)."""
+    plates = {}
+    lo, hi = WAVELENGTH_RANGE_NM
+    for kind, limit in (("hwp", 90.0), ("qwp", 45.0)):
+        order = raw.get(f"{kind}_order", 0)
+        if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 1000:
+            raise WiringError(f"{arm}.{kind}_order", "expected the plate's order, an integer 0 to "
+                              f"1000 (0: zero-order), got {order!r}")
+        design = raw.get(f"{kind}_design_wavelength_nm", DEFAULT_WAVELENGTH_NM)
+        if isinstance(design, bool) or not isinstance(design, int | float) or not lo <= design <= hi:
+            raise WiringError(f"{arm}.{kind}_design_wavelength_nm",
+                              f"expected nm within [{lo:g}, {hi:g}], got {design!r}")
+        plates[kind] = (order, float(design), _degrees(raw, f"{kind}_retardance_error_deg", arm, limit))
+    return plates
 
 
 def check_wiring(raw: Any, instruments: Collection[str] | None = None) -> Wiring:
@@ -149,7 +194,12 @@ def check_wiring(raw: Any, instruments: Collection[str] | None = None) -> Wiring
     source = raw.get("source")
     if source is not None:
         source = _known(source, "source", instruments)
-    return Wiring(arms, int(window), home, source)
+    wavelength = raw.get("wavelength_nm", DEFAULT_WAVELENGTH_NM)
+    lo, hi = WAVELENGTH_RANGE_NM
+    if isinstance(wavelength, bool) or not isinstance(wavelength, int | float) or not lo <= wavelength <= hi:
+        raise WiringError("wavelength_nm", f"expected the light's wavelength in nm within "
+                          f"[{lo:g}, {hi:g}], got {wavelength!r}")
+    return Wiring(arms, int(window), home, source, float(wavelength))
 
 
 class ArmChannel(InstrumentChannel):
@@ -198,6 +248,10 @@ class QNICWiring(Instrument):
         window_ps: coincidence window half-width (ps, >= 0; 1000).
         home_on_start: ``qnic chsh`` and ``qnic demo`` home the rotators first.
         source: name of the source instrument (shutter, pump), if any.
+        wavelength_nm: the light's wavelength (nm; 810), at which each
+            arm's plates (``hwp_order``, ``hwp_design_wavelength_nm``,
+            ``hwp_retardance_error_deg`` and the same for ``qwp_``) are
+            taken; an arm may name a ``qwp_rotator`` and its ``qwp_zero_deg``.
 
     Raises:
         WiringError: a bad argument (its key, what was expected).
@@ -205,9 +259,9 @@ class QNICWiring(Instrument):
 
     def __init__(self, name: str, A: Any = None, B: Any = None,  # noqa: N803 - the arms' names
                  window_ps: Any = DEFAULT_WINDOW_PS, home_on_start: Any = True,
-                 source: Any = None, **kwargs: Any) -> None:
+                 source: Any = None, wavelength_nm: Any = None, **kwargs: Any) -> None:
         raw = {"A": A, "B": B, "window_ps": window_ps, "home_on_start": home_on_start,
-               "source": source}
+               "source": source, "wavelength_nm": wavelength_nm}
         self.wiring = check_wiring({k: v for k, v in raw.items() if v is not None or k in ARMS})
         super().__init__(name, **kwargs)
         self._live_window: Callable[[], int] | None = None
@@ -241,9 +295,12 @@ class QNICWiring(Instrument):
         """
         lookup: Callable[[str], Any] = find or Instrument.find_instrument
         qnics = {}
+        nm = self.wiring.wavelength_nm
         for arm, w in self.wiring.arms.items():
             qnics[arm] = QNIC(arm, lookup(w.rotator), lookup(w.tagger), w.channels,
-                              w.waveplate_zero_deg, w.delays_ps)
+                              w.waveplate_zero_deg, w.delays_ps, w.plate("hwp", nm),
+                              None if w.qwp_rotator is None else lookup(w.qwp_rotator),
+                              w.qwp_zero_deg, w.plate("qwp", nm))
             self.arms[arm].qnic = qnics[arm]
         return qnics
 
