@@ -24,11 +24,13 @@ from qnic.cli import (
     net,
     station,
     tags,
+    tomography,
     xor,
 )
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 
-COMMANDS = [chsh, calibrate, monitor, curve, demo, dashboard, xor, lbsim, lbnet, net, station, tags, export]
+COMMANDS = [chsh, calibrate, monitor, curve, tomography, demo, dashboard, xor, lbsim, lbnet, net, station,
+            tags, export]
 
 
 def build_parser() -> argparse.ArgumentParser:
