@@ -275,10 +275,12 @@ class Bench:
         (see ``pulse_stream.CHAN_A``)."""
         span = t1_ps - t0_ps
         rng = self.rng
-        rate = self.params.pair_rate_hz if self.source_enabled else 0.0
-        n = int(rng.poisson(rate * span / PS))
-        times = sorted_uniform(rng, n, t0_ps, span)
-        probs = self._class_probabilities(self.outcome_probabilities(times / PS))
+        times = self._pair_times(t0_ps, t1_ps)
+        n = times.size
+        if self._static_over(t0_ps, t1_ps):  # one set of angles for every pair
+            probs = self._class_probabilities(self.outcome_probabilities(np.array([t0_ps / PS])))
+        else:
+            probs = self._class_probabilities(self.outcome_probabilities(times / PS))
         cls = (np.cumsum(probs, axis=1) < rng.random(n)[:, None]).sum(axis=1)
         keep = cls < 8
         noise = self._noise_hz()
@@ -290,6 +292,43 @@ class Bench:
         cls = np.concatenate([cls[keep].astype(np.int8), c_noise])
         order = np.argsort(times, kind="stable")
         return times[order], cls[order]
+
+    def _pair_times(self, t0_ps: int, t1_ps: int) -> np.ndarray:
+        """Emission times (sorted int64 ps) of the pairs of [t0, t1).
+
+        Poisson statistics: a Poisson process of the pair rate R. Thermal
+        (one mode of coherence time tau): bench time is cut into modes of
+        length tau on a fixed grid; each holds a Bose-Einstein number of
+        pairs of mean mu = R tau (P(n) = mu^n / (1 + mu)^(n+1)), spread
+        uniformly over it, so pairs bunch with g2(0) = 2 (docs/physics.md).
+        The occupied modes are drawn by their geometric gaps, and each holds
+        1 + BE(mu) pairs (the memoryless law)."""
+        span = t1_ps - t0_ps
+        rng = self.rng
+        rate = self._pair_rate_hz()
+        if self.params.pair_statistics != "thermal":
+            return sorted_uniform(rng, int(rng.poisson(rate * span / PS)), t0_ps, span)
+        tau_ps = self.params.coherence_time_ps
+        mu = rate * tau_ps / PS
+        first = int(np.floor(t0_ps / tau_ps))
+        n_modes = int(np.ceil(t1_ps / tau_ps)) - first
+        if mu <= 0 or n_modes <= 0:
+            return np.empty(0, np.int64)
+        p_occupied = mu / (1.0 + mu)
+        chunks, last = [], -1
+        while last < n_modes:
+            expect = int((n_modes - last) * p_occupied * 1.05) + 16
+            idx = last + np.cumsum(rng.geometric(p_occupied, size=expect))
+            chunks.append(idx)
+            last = int(idx[-1])
+        idx = np.concatenate(chunks)
+        idx = idx[idx < n_modes]
+        sizes = rng.geometric(1.0 / (1.0 + mu), size=idx.size)
+        starts = (first + idx) * tau_ps
+        times = (np.repeat(starts, sizes) + rng.random(int(sizes.sum())) * tau_ps).astype(np.int64)
+        times.sort()
+        # a mode cut by a block edge keeps only its pairs inside the block
+        return times[(times >= t0_ps) & (times < t1_ps)]
 
     def _split_by_motion(self, t0_ps: int, t1_ps: int) -> list[tuple[int, int]]:
         """Cut [t0, t1) where a motor starts or stops, so each piece is either
@@ -358,10 +397,10 @@ class Bench:
         pieces = self._split_by_motion(self._gen_until_ps, end_ps) if end_ps > self._gen_until_ps else []
         step = self._block_ps()
         for a, b in pieces:
-            if self._static_over(a, b):
+            if self._static_over(a, b) and self.params.pair_statistics == "poisson":
                 rates = self._static_rates(a / PS, self._pair_rate_hz())
                 stream.static(a, b, step, ahead, t1_ps, rates, self._live(rates))
-            else:  # a plate moves: events drawn with the angle at each emission
+            else:  # a plate moves (or pairs bunch): every pair drawn, angle at its emission
                 for x in range(a, b, step):
                     y = min(x + step, b)
                     rates = self._static_rates((x + y) / 2 / PS, self._pair_rate_hz())

@@ -1,0 +1,108 @@
+"""``qnic car-scan``: rates, CAR and visibility against pump power, with the closed form (docs/commands.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
+
+
+def rates(text: str) -> list[float]:
+    """A comma-separated list of pair rates in Hz, each > 0."""
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected pair rates in Hz separated by commas, got {text!r}") from None
+    if not values or any(not (math.isfinite(v) and v > 0) for v in values):
+        raise argparse.ArgumentTypeError(f"every pair rate must be a finite number > 0 Hz, got {text!r}")
+    return values
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("car-scan", help="CAR, rates and visibility against the pair rate (pump power)",
+                       description="Sweep the source's pair rate (the pump power), measure singles, "
+                                   "coincidences, accidentals under the peak and the diagonal-basis "
+                                   "visibility at each, fit the closed form (docs/physics.md) and plot "
+                                   "them, to choose a pump power.")
+    p.add_argument("--station", metavar="FILE", help="station file (default: embedded simulated bench)")
+    p.add_argument("--rates", type=rates, metavar="HZ,HZ,...",
+                   help="pair rates to set (default: 8 from 1e4 to 2e6 Hz, evenly on a log scale)")
+    p.add_argument("--seconds", type=positive_float, default=0.5, metavar="S",
+                   help="seconds of acquisition per rate (default 0.5)")
+    p.add_argument("--window-ps", type=positive_float, metavar="PS", help="coincidence window (default: the station's)")
+    p.add_argument("--out", metavar="PNG", default="car_scan.png", help="the plot to write (default car_scan.png)")
+    p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
+    p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_car_scan)
+
+
+def cmd_car_scan(args: argparse.Namespace) -> int:
+    from qnic.cli.chsh import use_calibration
+    from qnic.experiments.car_scan import (
+        NoRateControl,
+        car_recorder,
+        fit_points,
+        point_row,
+        rate_setter,
+        run_scan,
+        save_scan_png,
+        to_json,
+    )
+    from qnic.station import load_station_config, open_station
+    from qnic.storage import command_arguments, run_facts, use_database
+
+    pair_rates = args.rates or [1e4 * 200 ** (k / 7) for k in range(8)]  # 1e4 to 2e6 Hz
+    config = load_station_config(args.station)
+    db = use_database(args.db)
+    args.calibration, args.uncalibrated = None, False
+    png = Path(args.out)
+    if not png.parent.is_dir():
+        print(f"qnic car-scan: --out {png}: the folder {png.parent} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+        try:
+            rate_setter(st)
+        except NoRateControl as exc:
+            print(f"qnic car-scan: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        calibration_file = use_calibration(st, args)
+        seed_value = seed_used(st)
+        if st.config.home_on_start:
+            for q in st.qnics.values():
+                q.rotator.home()
+        window = int(args.window_ps) if args.window_ps else int(st.window_ps)
+        recorder = car_recorder(st)
+        with recorder.run():
+            recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
+            points = run_scan(st, pair_rates, args.seconds, window,
+                              on_point=lambda p: recorder.add_row(**point_row(p)))
+            fit = fit_points(points, window) if len(points) >= 3 else None
+            run_id = recorder.run_id
+            if fit is not None:
+                recorder.add_metadata("fit", json.dumps(to_json([], fit)["fit"]))
+    save_scan_png(points, fit, png)
+    report = {**to_json(points, fit), "window_ps": window, "seconds_per_point": args.seconds,
+              "png": str(png.resolve()), "run_id": run_id, "db": db, "seed": seed_value}
+    if args.json:
+        print(json.dumps(report))
+        return EXIT_OK
+    print(f"CAR scan, {len(points)} pair rates, {args.seconds:g} s each, window {window} ps, run {run_id}")
+    print("    pair rate   singles A   singles B        CAR      V raw   V corrected")
+    for p in points:
+        print(f"  {p.pair_rate_hz:11.4g} {p.singles_a_hz:11.4g} {p.singles_b_hz:11.4g} "
+              f"{p.car:10.4g} {p.visibility_raw:10.4f} {p.visibility:8.4f} +- {p.visibility_err:.4f}")
+    if fit is not None:
+        print(f"  closed form: detection {fit.efficiency[0]:.4f} (A), {fit.efficiency[1]:.4f} (B); "
+              f"dark {fit.dark_hz[0]:.4g} Hz (A), {fit.dark_hz[1]:.4g} Hz (B); dead time "
+              f"{fit.dead_time_s * 1e9:.1f} ns; pairs counted {fit.pair_window:.3f}; V {fit.visibility:.4f}")
+    print(f"  plot: {png}\n  recorded in {db} (run {run_id})")
+    if seed_value is not None:
+        print(seed_line(seed_value, "qnic car-scan"))
+    return EXIT_OK

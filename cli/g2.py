@@ -1,0 +1,90 @@
+"""``qnic g2``: heralded g2(0) of arm B's detectors, heralded by arm A (docs/commands.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("g2", help="heralded g2(0): arm A heralds, arm B's two detectors are an HBT pair",
+                       description="Arm A analyses H/V and one of its detectors heralds; arm B analyses "
+                                   "the diagonal basis, so its two detectors split the heralded photon "
+                                   "50/50 (Hanbury Brown-Twiss). Reports g2(0) = n_12 n_h / (n_1 n_2) "
+                                   "with its error, and on the simulated bench the multi-pair closed form.")
+    p.add_argument("--station", metavar="FILE", help="station file (default: embedded simulated bench)")
+    p.add_argument("--seconds", type=positive_float, default=2.0, metavar="S", help="acquisition time (default 2)")
+    p.add_argument("--herald", type=int, choices=(0, 1), default=0,
+                   help="arm A's outcome detector that heralds (default 0, transmitted)")
+    p.add_argument("--window-ps", type=positive_float, metavar="PS", help="window around each herald (default: the station's)")
+    p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
+    p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_g2)
+
+
+def predicted_g2(bench: Any, herald: int, window_ps: float) -> float:
+    """The closed form (qnic.pair_source) for a simulated bench's parameters."""
+    from qnic.experiments.g2 import HBT_BASIS_DEG, HERALD_BASIS_DEG
+    from qnic.pair_source import DetectorModel, SourceModel
+
+    params = bench.params
+    dets = []
+    for name in ("A", "B"):
+        arm = params.arms[name]
+        for d in arm.detectors:
+            dets.append(DetectorModel(arm.transmission * d.efficiency, d.dark_count_hz + d.background_hz,
+                                      d.dead_time_ns * 1e-9, d.afterpulse_probability,
+                                      float((d.jitter_ps ** 2 + params.tagger.jitter_ps ** 2) ** 0.5)))
+    model = SourceModel(params.pair_rate_hz, tuple(dets), window_ps,  # type: ignore[arg-type]
+                        params.pair_statistics, params.coherence_time_ps)
+    motors = [HERALD_BASIS_DEG / 2 + params.arms["A"].waveplate_zero_deg,
+              HBT_BASIS_DEG / 2 + params.arms["B"].waveplate_zero_deg]
+    rates = bench.predicted_coincidence_rates(motors[0], motors[1], window_ps=0)
+    return model.heralded_g2(rates / rates.sum(), herald)
+
+
+def cmd_g2(args: argparse.Namespace) -> int:
+    from qnic.cli.chsh import use_calibration
+    from qnic.experiments.g2 import g2_recorder, measure_g2
+    from qnic.station import load_station_config, open_station
+    from qnic.storage import command_arguments, run_facts, use_database
+
+    config = load_station_config(args.station)
+    db = use_database(args.db)
+    args.calibration, args.uncalibrated = None, False
+    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+        calibration_file = use_calibration(st, args)
+        seed_value = seed_used(st)
+        if st.config.home_on_start:
+            for q in st.qnics.values():
+                q.rotator.home()
+        window = int(args.window_ps) if args.window_ps else int(st.window_ps)
+        recorder = g2_recorder(st)
+        with recorder.run():
+            recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
+            run = measure_g2(st, args.seconds, window, args.herald)
+            recorder.add_row(**run.row())
+            run_id = recorder.run_id
+        predicted = None if st.bench is None else predicted_g2(st.bench, args.herald, window)
+    report = {**run.to_json(), "predicted_g2": predicted, "run_id": run_id, "db": db, "seed": seed_value}
+    if args.json:
+        print(json.dumps(report))
+        return EXIT_OK
+    r = run.result
+    print(f"heralded g2(0) = {r.g2:.4f} +- {r.g2_err:.4f}  (herald channel {run.herald_channel}, "
+          f"HBT channels {run.hbt_channels[0]} and {run.hbt_channels[1]}, window {window} ps, "
+          f"{run.live_s:g} s)")
+    print(f"  heralds {r.heralds}, with detector 1 {r.herald_1}, with 2 {r.herald_2}, triples {r.triples}")
+    if r.triples == 0:
+        print("  no triple counted: the error is that of one triple (an upper scale)")
+    if predicted is not None:
+        print(f"  closed form for this bench (multi-pair, dead time, dark counts): {predicted:.4f}")
+    print(f"  recorded in {db} (run {run_id})")
+    if seed_value is not None:
+        print(seed_line(seed_value, "qnic g2"))
+    return EXIT_OK
