@@ -124,6 +124,12 @@ class BenchParams:
         return tuple(d.channel for arm in self.arms.values() for d in arm.detectors)
 
 
+
+def _first(keys: Any) -> str:
+    """The first of a file's keys, in text order (keys of a YAML mapping may
+    be numbers, strings or null, which do not sort together)."""
+    return sorted(map(str, keys))[0]
+
 def _number(section: Mapping[str, Any], key: str, path: str, default: float,
             lo: float = -math.inf, hi: float = math.inf) -> float:
     value = section.get(key, default)
@@ -179,7 +185,7 @@ def _detectors(arm: str, sec: Mapping[str, Any]) -> tuple[DetectorParams, Detect
         d = _mapping(raw, path.rstrip("."))
         unknown = set(d) - _DET_KEYS - {"outcome"}
         if unknown:
-            raise ParamError(path + sorted(unknown)[0], f"unknown key (expected one of {sorted(_DET_KEYS | {'outcome'})})")
+            raise ParamError(path + _first(unknown), f"unknown key (expected one of {sorted(_DET_KEYS | {'outcome'})})")
         if isinstance(ch, bool) or not isinstance(ch, int):
             raise ParamError(path.rstrip("."), "detectors are keyed by their tagger channel number")
         outcome = d.get("outcome")
@@ -221,7 +227,7 @@ def _deviation_deg(waves: float, order: int, design_nm: float, wavelength_nm: fl
 def _arm(name: str, sec: Mapping[str, Any], wavelength_nm: float = DEFAULT_WAVELENGTH_NM) -> ArmParams:
     unknown = set(sec) - _ARM_KEYS - {"detectors"}
     if unknown:
-        raise ParamError(f"{name}.{sorted(unknown)[0]}", f"unknown key (expected one of {sorted(_ARM_KEYS | {'detectors'})})")
+        raise ParamError(f"{name}.{_first(unknown)}", f"unknown key (expected one of {sorted(_ARM_KEYS | {'detectors'})})")
     p = f"{name}."
     qwp = sec.get("qwp_enabled", False)
     if not isinstance(qwp, bool):
@@ -264,7 +270,7 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     sec = _mapping(section, "sim")
     unknown = set(sec) - _TOP_KEYS
     if unknown:
-        raise ParamError(sorted(unknown)[0], f"unknown key (expected one of {sorted(_TOP_KEYS)})")
+        raise ParamError(_first(unknown), f"unknown key (expected one of {sorted(_TOP_KEYS)})")
     seed = sec.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ParamError("seed", f"expected a non-negative integer, got {seed!r}")
@@ -277,7 +283,7 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     t = _mapping(sec.get("tagger"), "tagger")
     unknown = set(t) - set(TaggerParams.__dataclass_fields__)
     if unknown:
-        raise ParamError(f"tagger.{sorted(unknown)[0]}", "unknown key")
+        raise ParamError(f"tagger.{_first(unknown)}", "unknown key")
     tagger = TaggerParams(
         resolution_ps=int(_number(t, "resolution_ps", "tagger.", 1, 1, 1e6)),
         jitter_ps=_number(t, "jitter_ps", "tagger.", 8.0, 0.0),
