@@ -59,6 +59,7 @@ class Bench:
         self.rng = np.random.default_rng(params.seed)
         self.source_enabled = True
         self._rho = params.rho
+        self._pump_deg = 45.0
         self._motors = {
             name: RotatorMotion(0.0, arm.rotator_speed_dps, arm.rotator_accel_dps2)
             for name, arm in params.arms.items()
@@ -96,6 +97,7 @@ class Bench:
             raise ValueError(f"bench {self.name!r}: the state is an explicit density matrix; "
                              "the pump polarization cannot change it")
         self._rho = bell_family(*family, pump_deg=pump_deg)
+        self._pump_deg = float(pump_deg)
         self._rates_key = None
 
     def set_pair_rate(self, pair_rate_hz: float) -> None:
@@ -199,8 +201,28 @@ class Bench:
         return {int(c): float(r) for c, r in zip(self._channel_of, total)}
 
     # -- physics -----------------------------------------------------------
+    def _zero_deg(self, arm: ArmParams, t_s: np.ndarray | float) -> np.ndarray | float:
+        """The arm's waveplate zero at bench time t (it drifts if asked)."""
+        return arm.waveplate_zero_deg + self.params.drift_zero_deg_per_hour[arm.name] * t_s / 3600.0
+
+    def _rho_at(self, t_s: float) -> np.ndarray:
+        """The pairs' state at bench time t: its phase drifts if asked (the
+        drift is slow, so one state serves a whole generation block)."""
+        rate = self.params.drift_phase_deg_per_hour
+        family = self.params.family
+        if rate == 0.0 or family is None:
+            return self._rho
+        v, c, bell, phase = family
+        return bell_family(v, c, bell, phase + rate * t_s / 3600.0, pump_deg=self._pump_deg)
+
+    def _drift_key(self, t_s: float) -> tuple[float, ...]:
+        p = self.params
+        if p.drift_phase_deg_per_hour == 0.0 and not any(p.drift_zero_deg_per_hour.values()):
+            return ()
+        return (round(t_s, 3),)  # rates follow the drift, recomputed per generation call
+
     def _povm(self, arm: ArmParams, t_s: np.ndarray) -> np.ndarray:
-        hwp = self._motors[arm.name].angle_at(t_s) - arm.waveplate_zero_deg
+        hwp = self._motors[arm.name].angle_at(t_s) - self._zero_deg(arm, t_s)
         qwp = None
         if arm.qwp_enabled:
             qwp = self._qwp_motors[arm.name].angle_at(t_s) - arm.qwp_zero_deg
@@ -211,7 +233,7 @@ class Bench:
         """P(a, b) for a pair emitted at each time (float64 (N, 4), column 2a+b)."""
         a, b = self.params.arms["A"], self.params.arms["B"]
         t_s = np.atleast_1d(t_s)
-        return joint_probabilities(self._rho, self._povm(a, t_s), self._povm(b, t_s))
+        return joint_probabilities(self._rho_at(float(np.mean(t_s))), self._povm(a, t_s), self._povm(b, t_s))
 
     def predicted_coincidence_rates(self, motor_deg_a: float, motor_deg_b: float,
                                     window_ps: float) -> np.ndarray:
@@ -224,9 +246,9 @@ class Bench:
         for name, motor in (("A", motor_deg_a), ("B", motor_deg_b)):
             arm = self.params.arms[name]
             qwp = (self._qwp_motors[name].angle_at(t) - arm.qwp_zero_deg) if arm.qwp_enabled else None
-            povm.append(analyser_povm(np.array([motor - arm.waveplate_zero_deg]), arm.extinction_ratio,
+            povm.append(analyser_povm(np.array([motor - self._zero_deg(arm, float(t[0]))]), arm.extinction_ratio,
                                       arm.hwp_retardance_error_deg, qwp, arm.qwp_retardance_error_deg))
-        p = joint_probabilities(self._rho, povm[0], povm[1])[0].reshape(2, 2)
+        p = joint_probabilities(self._rho_at(float(t[0])), povm[0], povm[1])[0].reshape(2, 2)
         rate = self.params.pair_rate_hz if self.source_enabled else 0.0
         eff = {n: a.transmission * np.array([d.efficiency for d in a.detectors])
                for n, a in self.params.arms.items()}
@@ -262,7 +284,8 @@ class Bench:
         """Rates (Hz) of the 12 click classes while every plate stands still
         (recomputed only when a plate angle or the source changed)."""
         key = tuple(float(m.angle_at(np.array([t_s]))[0])
-                    for m in (*self._motors.values(), *self._qwp_motors.values())) + (pair_rate_hz,)
+                    for m in (*self._motors.values(), *self._qwp_motors.values())) + (pair_rate_hz,) \
+            + self._drift_key(t_s)
         if key != self._rates_key:
             probs = self._class_probabilities(self.outcome_probabilities(np.array([t_s])))[0]
             self._rates = np.concatenate([pair_rate_hz * probs[:8], self._noise_hz()])

@@ -111,6 +111,10 @@ class BenchParams:
     # Bose-Einstein bunches within one coherence time
     pair_statistics: str = "poisson"
     coherence_time_ps: float = 1.0
+    # slow drift of the bench over hours (docs/physics.md): the state's phase
+    # and each arm's waveplate zero turn at these rates (degrees per hour)
+    drift_phase_deg_per_hour: float = 0.0
+    drift_zero_deg_per_hour: Mapping[str, float] = field(default_factory=lambda: {"A": 0.0, "B": 0.0})
 
     def detector(self, channel: int) -> DetectorParams:
         for arm in self.arms.values():
@@ -256,7 +260,8 @@ def _arm(name: str, sec: Mapping[str, Any], wavelength_nm: float = DEFAULT_WAVEL
 
 
 _TOP_KEYS = {"name", "seed", "pair_rate_hz", "wavelength_nm", "state", "A", "B", "tagger",
-             "pair_statistics", "coherence_time_ps"}
+             "pair_statistics", "coherence_time_ps", "drift"}
+_DRIFT_KEYS = {"state_phase_deg_per_hour", "A_zero_deg_per_hour", "B_zero_deg_per_hour"}
 PAIR_STATISTICS = ("poisson", "thermal")
 
 
@@ -300,7 +305,15 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     statistics = sec.get("pair_statistics", "poisson")
     if statistics not in PAIR_STATISTICS:
         raise ParamError("pair_statistics", f"expected one of {', '.join(PAIR_STATISTICS)}, got {statistics!r}")
+    drift = _mapping(sec.get("drift"), "drift")
+    unknown = set(drift) - _DRIFT_KEYS
+    if unknown:
+        raise ParamError(f"drift.{_first(unknown)}", f"unknown key (expected one of {sorted(_DRIFT_KEYS)})")
+    zero_drift = {arm: _number(drift, f"{arm}_zero_deg_per_hour", "drift.", 0.0, -3600.0, 3600.0)
+                  for arm in ("A", "B")}
     return BenchParams(
+        drift_phase_deg_per_hour=_number(drift, "state_phase_deg_per_hour", "drift.", 0.0, -3600.0, 3600.0),
+        drift_zero_deg_per_hour=zero_drift,
         name=name, seed=seed,
         pair_rate_hz=_number(sec, "pair_rate_hz", "", 5e5, 0.0, 1e9),
         wavelength_nm=wavelength, rho=rho, family=family, arms=arms, tagger=tagger, pair_statistics=statistics,
