@@ -23,8 +23,10 @@ VV}, arm A's photon first.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,22 @@ BELL_STATES: dict[str, NDArray[np.complex128]] = {
 
 _PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=np.complex128)
 _YY = np.kron(_PAULI[1], _PAULI[1])
+
+
+@functools.cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """4 x 4 algebra on one BLAS thread: OpenBLAS splitting even these
+    across threads stalls on busy cores (a fit took 1 s instead of 10 ms on
+    2 shared cores; the same cause as qnic/games/blas.py)."""
+    with _blas().limit(limits=1, user_api="blas"):
+        yield
 
 
 class TomographyError(ValueError):
@@ -169,8 +187,9 @@ def maximum_likelihood(data: TomographyData, start: NDArray[np.complex128] | Non
         t0 = v @ np.diag(np.sqrt(np.clip(w, 1e-3, None)))
     n_group = np.bincount(data.groups, data.counts)
     x0 = np.concatenate([t0.real.ravel(), t0.imag.ravel()])
-    res = minimize(_negative_log_likelihood, x0, args=(data, n_group), jac=True, method="L-BFGS-B",
-                   options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
+    with _one_blas_thread():
+        res = minimize(_negative_log_likelihood, x0, args=(data, n_group), jac=True,
+                       method="L-BFGS-B", options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
     t = (res.x[:16] + 1j * res.x[16:]).reshape(4, 4)
     rho = t @ t.conj().T
     return np.asarray(rho / np.trace(rho).real, dtype=np.complex128)
@@ -302,12 +321,13 @@ def analyze(data: TomographyData, target: str = "phi+", n_bootstrap: int = 50,
         raise TomographyError(f"unknown target {target!r} (expected one of {', '.join(BELL_STATES)})")
     if n_bootstrap < 0:
         raise TomographyError(f"bootstrap resamples must be >= 0, got {n_bootstrap}")
-    rho = maximum_likelihood(data)
-    figs = _figures(rho, target)
-    errors: dict[str, Any] = {}
-    if n_bootstrap:
+    with _one_blas_thread():
+        rho = maximum_likelihood(data)
+        figs = _figures(rho, target)
         reps = bootstrap(data, rho, n_bootstrap, np.random.default_rng(seed))
         values = [_figures(r, target) for r in reps]
+    errors: dict[str, Any] = {}
+    if n_bootstrap:
         errors = {k: float(np.std([v[k] for v in values], ddof=1)) if n_bootstrap > 1 else 0.0
                   for k in _FIGURES}
         stack = np.array(reps)
