@@ -1,7 +1,11 @@
 """The ``Rotator`` protocol the QNIC and procedures depend on.
 
 A move can be started without waiting, so both arms of a CHSH setting turn
-together and a setting costs the slower move, not the sum.
+together and a setting costs the slower move, not the sum. What happens when
+such a move fails is the same for every driver (the move state machine of
+:mod:`qnic.instruments.rotators.move_state`, docs/protocols.md): the call that
+sees the fault raises it, ``wait_for_move`` raises it again, and
+``is_moving`` is false from then on.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ class Rotator(Protocol):
         ...
 
     def wait_for_move(self) -> float:
-        """Wait for the move in progress to end; return the final angle (deg)."""
+        """Wait for the move in progress to end; return the final angle (deg).
+        A failed move raises here, also when another call saw it first."""
         ...
 
     def is_moving(self) -> bool:
-        """True while a move started by :meth:`move_to` is in progress."""
+        """True while a move started by :meth:`move_to` is in progress; false
+        after any failure (a failure it sees, it raises)."""
         ...
 
     def stop(self) -> None:
@@ -36,5 +42,6 @@ class Rotator(Protocol):
         ...
 
     def position_deg(self) -> float:
-        """Read the current angle from the device (degrees)."""
+        """Read the current angle from the device (degrees); during a failed
+        move, raise its fault instead (never a stale angle)."""
         ...
