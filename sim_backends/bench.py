@@ -233,7 +233,8 @@ class Bench:
         """P(a, b) for a pair emitted at each time (float64 (N, 4), column 2a+b)."""
         a, b = self.params.arms["A"], self.params.arms["B"]
         t_s = np.atleast_1d(t_s)
-        return joint_probabilities(self._rho_at(float(np.mean(t_s))), self._povm(a, t_s), self._povm(b, t_s))
+        t_mid = float(t_s[t_s.size // 2]) if t_s.size else 0.0
+        return joint_probabilities(self._rho_at(t_mid), self._povm(a, t_s), self._povm(b, t_s))
 
     def predicted_coincidence_rates(self, motor_deg_a: float, motor_deg_b: float,
                                     window_ps: float) -> np.ndarray:
