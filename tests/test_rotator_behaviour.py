@@ -177,6 +177,27 @@ def inject(kind: Kind, rot: Any, fault: str) -> None:
         emu.inject(Fault(fault))
 
 
+# the start of the move command every error of the move must name
+MOVE_PREFIX = {"ell14": b"0ma", "k10cr1": b"\x53\x04", "kdc101": b"\x53\x04",
+               "conex-cc": b"1PA", "conex-agp": b"1PA"}
+# how each device names a stall (docs/protocols.md 1.6, 2.5, 3)
+STALL_WORDS = {"ell14": "Mechanical time out", "k10cr1": "MOTION_ERROR set",
+               "kdc101": "MOTION_ERROR set", "conex-cc": "following error",
+               "conex-agp": "following error"}
+
+
+def check_message(kind: Kind, rot: Any, fault: str, err: InstrumentError) -> None:
+    """The error names the device and the move, decodes the device's words,
+    and names the port once."""
+    text = str(err)
+    assert text.startswith("rot: ")
+    assert bytes(getattr(err, "request", b"")).startswith(MOVE_PREFIX[kind.name])
+    assert text.count(rot.address) <= 1, text
+    if fault == "stall":
+        assert STALL_WORDS[kind.name] in text and "stopped at" in text
+        assert "2415936768" not in text  # a status word is never printed raw
+
+
 def check_after(kind: Kind, rot: Any, fault: str) -> None:
     """Once the fault was reported: at rest, the latch clear, and where the fault says."""
     assert not rot.is_moving()
@@ -210,8 +231,7 @@ def test_blocking_move_under_fault(kind: Kind, fault: str,
     else:
         with pytest.raises(error) as err:
             rot.move_to(TARGET_DEG)
-        assert err.value.instrument == "rot"  # type: ignore[attr-defined]
-        assert err.value.request  # type: ignore[attr-defined]
+        check_message(kind, rot, fault, err.value)
         if fault == "disconnect":
             kind.emulator(rot).inject(Fault.RECONNECT)
         check_after(kind, rot, fault)
@@ -267,6 +287,7 @@ def test_non_blocking_move_under_fault(kind: Kind, fault: str,
     with pytest.raises(error) as again:  # never swallowed: wait_for_move raises it again
         rot.wait_for_move()
     assert str(again.value) == str(first)
+    check_message(kind, rot, fault, first)
     if fault == "disconnect":
         emu.inject(Fault.RECONNECT)
     check_after(kind, rot, fault)

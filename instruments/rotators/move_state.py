@@ -175,8 +175,8 @@ class MovingRotator:
 
     # -- for the driver ------------------------------------------------------------
     def _settle(self) -> None:
-        """Before a new move or a stop: wait for the move in progress and
-        raise (clearing) any latched fault."""
+        """Before a new move: wait for the move in progress and raise
+        (clearing) any latched fault."""
         if self._moves.move is not None or self._moves.fault is not None:
             self.wait_for_move()
 
