@@ -120,16 +120,18 @@ def run_on_dask(fn: Callable[[T], R], items: Sequence[T], cluster: ClusterSpec,
     if cluster.address is not None:
         client = connect(cluster.address)
     else:
+        # its HTTP server on a free port: the default, 8787, may be another cluster's
         local = distributed.LocalCluster(
             n_workers=cluster.local_workers, threads_per_worker=1, processes=True,
-            host="127.0.0.1", dashboard_address=None)
+            host="127.0.0.1", dashboard_address="127.0.0.1:0")
         client = distributed.Client(local, set_as_default=False)
     try:
-        futures = client.map(fn, list(items), pure=False)
-        if progress is not None:
-            for done, _ in enumerate(distributed.as_completed(futures), start=1):
-                progress(done, len(futures))
-        return list(client.gather(futures))
+        with client.as_current():
+            futures = client.map(fn, list(items), pure=False)
+            if progress is not None:
+                for done, _ in enumerate(distributed.as_completed(futures), start=1):
+                    progress(done, len(futures))
+            return list(client.gather(futures))
     finally:
         client.close()
         if local is not None:
