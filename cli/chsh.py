@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_float, positive_int, seed
+from qnic.cli.preflight import add_long_option
 
 
 def add_parser(sub: Any) -> None:
@@ -31,8 +32,17 @@ def add_parser(sub: Any) -> None:
                       help="the calibration store (default ~/.qnic-bench/calibrations)")
     chsh.add_argument("--uncalibrated", action="store_true",
                       help="use the station file's zeros and delays, not a calibration")
+    chsh.add_argument("--blocks", type=positive_int, default=1, metavar="N",
+                      help="measure the settings in N blocks, each in a fresh random order "
+                           "(--seconds split over them; default 1)")
+    chsh.add_argument("--order-seed", type=seed, metavar="N",
+                      help="seed of the settings' random order (default: drawn, and reported)")
+    chsh.add_argument("--target-sigma", type=positive_float, metavar="S",
+                      help="plan the time to reach this standard error of S from a first block "
+                           "of a tenth of --seconds; --seconds is then the most per setting")
     chsh.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    chsh.set_defaults(func=cmd_chsh)
+    add_long_option(chsh)
+    chsh.set_defaults(func=cmd_chsh, safe_interrupts=True, kept_noun="setting")
 
 
 def use_calibration(st: Any, args: argparse.Namespace) -> str | None:
@@ -64,10 +74,15 @@ def _progress(enabled: bool) -> Any:
 
 
 def cmd_chsh(args: argparse.Namespace) -> int:
+    from qnic.chsh import SETTINGS
+    from qnic.cli.preflight import check_addresses, check_run_length
     from qnic.coincidence import warm as count_warm
     from qnic.station import load_station_config
 
+    check_run_length(args.seconds * len(SETTINGS), args.long,
+                     f"--seconds {args.seconds:g} per setting, {len(SETTINGS)} settings,")
     config = load_station_config(args.station)
+    check_addresses(config)
     # A first run after an install compiles its kernels in two child processes
     # (the counting ones, and the simulated bench's) beside its own start
     # (docs/architecture.md); nothing starts when they are cached.
@@ -85,19 +100,30 @@ def cmd_chsh(args: argparse.Namespace) -> int:
 
 
 def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup: Any) -> int:
+    from contextlib import ExitStack
+
+    from qnic.cli.preflight import check_devices, device_warnings_held, rotators_stopped_on_interrupt
+    from qnic.bell_test import TargetUnreachable
     from qnic.experiments.chsh import CHSHRun, chsh_recorder, save_tags
     from qnic.station import open_station
     from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
     db = use_database(args.db)
     station_name = "embedded simulated bench" if args.station is None else args.station
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with ExitStack() as stack:
+        with device_warnings_held(args.verbose):
+            st = stack.enter_context(open_station(config, seed=bench_seed(config, args.seed),
+                                                  snapshot=False))
+            check_devices(st)  # who they are, before QCoDeS reads every parameter
+            st.station.snapshot(update=True)
+        stack.enter_context(rotators_stopped_on_interrupt(st))
         calibration_file = use_calibration(st, args)
         seed_used = None if st.bench is None else int(st.bench.params.seed)
         recorder = chsh_recorder(st)
         window = int(args.window_ps) if args.window_ps else None
         run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
                       progress=_progress(not args.json and sys.stderr.isatty()),
-                      before_counting=None if count_warmup is None else count_warmup.wait)
+                      before_counting=None if count_warmup is None else count_warmup.wait,
+                      blocks=args.blocks, order_seed=args.order_seed, target_sigma=args.target_sigma)
         if bench_warmup is not None:
             bench_warmup.wait()  # the bench's kernels, before its first tags
         with recorder.run():
@@ -105,6 +131,11 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
             recorder.add_metadata("seconds_per_setting", args.seconds)
             try:
                 run.run(recorder)
+            except TargetUnreachable as exc:  # the first block stays recorded
+                first = run.analyze()
+                print(f"qnic chsh: {exc}; the first block (S = {first.S:.4f} +- {first.S_err:.4f}) "
+                      f"is kept in run {recorder.run_id}", file=sys.stderr)
+                return EXIT_BAD_INPUT
             finally:
                 if args.save_tags and run.settings:
                     save_tags(Path(args.save_tags), run.settings)
@@ -116,6 +147,8 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
             for key in ("S", "S_err", "S_corrected", "S_corrected_err"):
                 recorder.add_metadata(key, float(getattr(result, key)))
             recorder.add_metadata("window_ps", int(run.window_ps or 0))
+            recorder.add_metadata("order_seed", int(run.order_seed or 0))
+            recorder.add_metadata("orders", ";".join(result.metadata["orders"]))
     report = {
         "S": result.S, "S_err": result.S_err, "E": result.E, "E_err": result.E_err,
         "counts": result.counts,
@@ -130,6 +163,9 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
         "calibration": result.metadata["calibration"],
         "seed": seed_used,
         "bound_violations": list(result.bound_violations),
+        "blocks": result.metadata["blocks"], "order_seed": result.metadata["order_seed"],
+        "orders": result.metadata["orders"],
+        "local_realism": result.metadata["local_realism"],
     }
     for problem in result.bound_violations:  # the correction is not to be trusted
         print(f"qnic chsh: warning: {problem}", file=sys.stderr)
@@ -149,6 +185,11 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
         f"  S = {r['S']:.4f} +- {r['S_err']:.4f}   "
         f"({r['sigmas_above_2']:.1f} sigma above the local bound 2)",
         f"  accidentals subtracted: S = {r['S_corrected']:.4f} +- {r['S_corrected_err']:.4f}",
+        f"  against local realism (raw counts): p <= 10^{r['local_realism']['log10_p_hoeffding']:.1f} "
+        f"(Hoeffding bound, settings in random order); p = 10^{r['local_realism']['log10_p_gaussian']:.1f} "
+        f"(Gaussian)",
+        f"  settings in {r['blocks']} block(s), order seed {r['order_seed']}: "
+        + " | ".join(r["orders"]),
         "",
         "  setting  A (deg)  B (deg)      n00      n01      n10      n11        E   doubles",
     ]
@@ -168,6 +209,7 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
         if r["station"] != "embedded simulated bench":
             again = f"qnic chsh --station {r['station']} --seconds {r['seconds_per_setting']:g} " \
                     f"--seed {r['seed']}"
+        again += f" --order-seed {r['order_seed']}" + (f" --blocks {r['blocks']}" if r["blocks"] > 1 else "")
         lines.append(f"  seed {r['seed']} ({again} repeats this run)")
     lines += [f"  recorded in {r['db']} (run {r['run_id']})"]
     if r["raw_tags_file"]:

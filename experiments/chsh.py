@@ -8,6 +8,7 @@ analyze: E and S, raw and accidental-corrected (pure, no hardware).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from qnic.bases import CHSH_ANGLES_DEG
+from qnic.bell_test import block_orders, local_realism_test, plan_seconds
 from qnic.chsh import SETTINGS, CHSHResult, analyze_counts
 from qnic.coincidence import OutcomeCounts, OutcomeStream, accidentals_under_peak
 from qnic.instruments.timetaggers.protocol import TagBatch
@@ -30,7 +32,7 @@ ACCIDENTAL_OFFSET_PS = 1_000_000
 ACCIDENTAL_WINDOWS = 4
 
 COLUMNS = ["n00", "n01", "n10", "n11", "E", "double_a", "double_b",
-           "acc00", "acc01", "acc10", "acc11", "singles_a_hz", "singles_b_hz", "live_s"]
+           "acc00", "acc01", "acc10", "acc11", "singles_a_hz", "singles_b_hz", "live_s", "block"]
 """Names of the measured columns of a setting's row (docs/storage.md)."""
 
 SETPOINTS = (
@@ -52,6 +54,7 @@ VALUES = (
     Quantity("singles_a_hz", "Singles rate, arm A", "Hz"),
     Quantity("singles_b_hz", "Singles rate, arm B", "Hz"),
     Quantity("live_s", "Live acquisition time", "s"),
+    Quantity("block", "Block of the randomized setting order"),
 )
 """The dependent columns: the questions, then :data:`COLUMNS` with labels and units."""
 
@@ -68,6 +71,7 @@ class SettingData:
     accidentals_var: np.ndarray
     live_s: float
     batch: TagBatch | None = None
+    block: int = 0
 
 
 @dataclass
@@ -83,6 +87,17 @@ class CHSHRun:
         before_counting: called once, just before the first tags are
             counted (``qnic chsh`` waits there for the kernels compiled
             beside it, qnic.coincidence.warm).
+        blocks: the settings are measured in this many blocks, each the four
+            settings in a fresh random order, ``seconds_per_setting / blocks``
+            each (docs/chsh.md, "Statistics"): slow drifts then fall alike on
+            every setting.
+        order_seed: seed of the orders (drawn and kept when None). A replay
+            tagger that knows the recorded order plays it instead.
+        target_sigma: plan the time from a first block of a tenth of
+            ``seconds_per_setting``: enough further blocks of the same length
+            to bring sigma_S to this, within ``seconds_per_setting`` per setting
+            (:class:`~qnic.bell_test.TargetUnreachable` after the first block,
+            which stays recorded, otherwise).
     """
 
     station: LoadedStation
@@ -94,11 +109,17 @@ class CHSHRun:
     before_counting: Callable[[], None] | None = None
     settings: list[SettingData] = field(default_factory=list)
     prepared: bool = False
+    blocks: int = 1
+    order_seed: int | None = None
+    target_sigma: float | None = None
+    orders: list[tuple[str, ...]] = field(default_factory=list)
 
     def prepare(self) -> None:
         """Check the wiring and the time, and home the rotators (first device traffic)."""
         if not self.seconds_per_setting > 0:
             raise ValueError(f"seconds per setting must be > 0, got {self.seconds_per_setting}")
+        if self.blocks < 1:
+            raise ValueError(f"blocks must be >= 1, got {self.blocks}")
         a, b = self.station.qnics["A"], self.station.qnics["B"]
         if a.tagger is not b.tagger:
             raise ValueError("arms A and B must share one time tagger for coincidences")
@@ -109,7 +130,7 @@ class CHSHRun:
             b.rotator.home()
         self.prepared = True
 
-    def measure_setting(self, key: str) -> SettingData:
+    def measure_setting(self, key: str, seconds: float | None = None, block: int = 0) -> SettingData:
         """Turn both arms to setting ``key`` ("xy"), acquire and count.
 
         Tags are streamed in batches of ``chunk_s`` and counted batch by
@@ -127,7 +148,8 @@ class CHSHRun:
         counter = OutcomeStream(a.channels, b.channels, window, delays, offsets)
         live_s = 0.0
         kept: list[TagBatch] = []
-        for batch in a.tagger.stream(self.seconds_per_setting, self.chunk_s):
+        dwell = self.seconds_per_setting if seconds is None else seconds
+        for batch in a.tagger.stream(dwell, self.chunk_s):
             if self.before_counting is not None:
                 self.before_counting()
                 self.before_counting = None
@@ -140,20 +162,62 @@ class CHSHRun:
         # peak (docs/coincidences.md section 4): unbiased at high rates
         acc = accidentals_under_peak(total, shifted, a.channels, b.channels)
         return SettingData(key, phi_a, phi_b, total, acc.mean.ravel(), acc.var.ravel(),
-                           live_s, _join(kept))
+                           live_s, _join(kept), block)
+
+    def schedule(self) -> list[tuple[str, ...]]:
+        """The settings' order per block: the replayed recording's order when
+        the tagger knows it, else fresh random orders from ``order_seed``."""
+        recorded = getattr(self.station.qnics["A"].tagger, "recorded_settings", None)
+        if recorded:
+            keys = tuple(recorded)
+            if len(keys) % 4 or any(sorted(keys[i:i + 4]) != list(SETTINGS)
+                                    for i in range(0, len(keys), 4)):
+                raise ValueError(f"the replayed recording's setting order {','.join(keys)} is not "
+                                 "blocks of the four settings")
+            self.blocks = len(keys) // 4
+            return [keys[i:i + 4] for i in range(0, len(keys), 4)]
+        if self.order_seed is None:
+            self.order_seed = int(np.random.default_rng().integers(2**31))
+        return block_orders(self.blocks, self.order_seed)
 
     def run(self, recorder: RunRecorder | None = None) -> list[SettingData]:
-        """Measure the four settings, recording each row as it is measured
-        (:meth:`prepare` first, unless done)."""
+        """Measure the settings block by block, recording each row as it is
+        measured (:meth:`prepare` first, unless done)."""
         if not self.prepared:
             self.prepare()
-        for i, key in enumerate(SETTINGS):
+        if self.target_sigma is not None:
+            return self._run_to_target(recorder)
+        self.orders = self.schedule()
+        seconds = self.seconds_per_setting / len(self.orders)
+        for block, order in enumerate(self.orders):
+            self._measure_block(block, order, seconds, recorder)
+        return self.settings
+
+    def _measure_block(self, block: int, order: tuple[str, ...], seconds: float,
+                       recorder: RunRecorder | None) -> None:
+        total = 4 * max(len(self.orders), block + 1)
+        for i, key in enumerate(order):
             if self.progress:
-                self.progress(key, i, len(SETTINGS))
-            data = self.measure_setting(key)
+                self.progress(key, 4 * block + i, total)
+            data = self.measure_setting(key, seconds, block)
             self.settings.append(data)
             if recorder is not None:
                 recorder.add_row(**self.row(data))
+
+    def _run_to_target(self, recorder: RunRecorder | None) -> list[SettingData]:
+        """A first block of a tenth of the time, then blocks of the same
+        length until the planned time (qnic.bell_test.plan_seconds)."""
+        assert self.target_sigma is not None
+        self.blocks = 1
+        first = self.schedule()[0]
+        pilot = self.seconds_per_setting / 10
+        self.orders = [first]
+        self._measure_block(0, first, pilot, recorder)
+        planned = plan_seconds(self.analyze().S_err, pilot, self.target_sigma, self.seconds_per_setting)
+        self.blocks = max(1, math.ceil(planned / pilot - 1e-9))
+        self.orders = [first, *block_orders(self.blocks, self.order_seed or 0)[1:]]
+        for block in range(1, self.blocks):
+            self._measure_block(block, self.orders[block], pilot, recorder)
         return self.settings
 
     def row(self, d: SettingData) -> dict[str, float]:
@@ -171,16 +235,21 @@ class CHSHRun:
             "singles_a_hz": sum(d.counts.singles[c] for c in a.channels) / live,
             "singles_b_hz": sum(d.counts.singles[c] for c in b.channels) / live,
             "live_s": d.live_s,
+            "block": d.block,
         }
 
     def analyze(self) -> CHSHResult:
         """S from the measured settings (pure)."""
-        return analyze_chsh(self.settings, int(self.window_ps or 0), self.seconds_per_setting)
+        result = analyze_chsh(self.settings, int(self.window_ps or 0), self.seconds_per_setting)
+        result.metadata.update({"blocks": len(self.orders), "order_seed": self.order_seed,
+                                "orders": [",".join(o) for o in self.orders]})
+        return result
 
 
 def chsh_recorder(st: LoadedStation) -> RunRecorder:
     """The recorder of a CHSH run: a row per setting over its two bases (docs/storage.md)."""
-    return RunRecorder("chsh", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
+    return RunRecorder("chsh", Path(st.config.path).stem, st.station, SETPOINTS, VALUES,
+                       row_noun="setting")
 
 
 def _join(batches: list[TagBatch]) -> TagBatch | None:
@@ -193,17 +262,42 @@ def _join(batches: list[TagBatch]) -> TagBatch | None:
                     sum(b.missed_events for b in batches))
 
 
+def merge_blocks(settings: list[SettingData]) -> dict[str, SettingData]:
+    """Each setting's blocks summed into one (counts, accidentals and their
+    variances, live time), in the order of :data:`SETTINGS`."""
+    merged: dict[str, SettingData] = {}
+    for d in settings:
+        m = merged.get(d.key)
+        if m is None:
+            merged[d.key] = SettingData(d.key, d.angle_a_deg, d.angle_b_deg, d.counts,
+                                        d.accidentals.copy(), d.accidentals_var.copy(), d.live_s)
+            continue
+        c, e = m.counts, d.counts
+        singles = {k: c.singles.get(k, 0) + e.singles.get(k, 0) for k in {*c.singles, *e.singles}}
+        m.counts = OutcomeCounts(c.n + e.n, c.double_a + e.double_a, c.double_b + e.double_b,
+                                 c.events_a + e.events_a, c.events_b + e.events_b, singles)
+        m.accidentals = m.accidentals + d.accidentals
+        m.accidentals_var = m.accidentals_var + d.accidentals_var
+        m.live_s += d.live_s
+    return {k: merged[k] for k in SETTINGS if k in merged}
+
+
 def analyze_chsh(settings: list[SettingData], window_ps: int, seconds: float) -> CHSHResult:
-    """CHSH result of four measured settings, raw and accidental-corrected."""
-    counts = {d.key: [int(v) for v in d.counts.n.ravel()] for d in settings}
-    acc = {d.key: [float(v) for v in d.accidentals] for d in settings}
-    acc_var = {d.key: [float(v) for v in d.accidentals_var] for d in settings}
+    """CHSH result of the measured settings (blocks summed), raw and
+    accidental-corrected, with the test of local realism on the raw counts."""
+    merged = merge_blocks(settings)
+    counts = {k: [int(v) for v in d.counts.n.ravel()] for k, d in merged.items()}
+    acc = {k: [float(v) for v in d.accidentals] for k, d in merged.items()}
+    acc_var = {k: [float(v) for v in d.accidentals_var] for k, d in merged.items()}
     result = analyze_counts(counts, acc, acc_var)
+    test = local_realism_test(counts, result.S, result.S_err)
     result.metadata.update({
         "window_ps": window_ps,
         "seconds_per_setting": seconds,
-        "angles_deg": {d.key: [d.angle_a_deg, d.angle_b_deg] for d in settings},
-        "double_clicks": {d.key: [d.counts.double_a, d.counts.double_b] for d in settings},
+        "angles_deg": {k: [d.angle_a_deg, d.angle_b_deg] for k, d in merged.items()},
+        "double_clicks": {k: [d.counts.double_a, d.counts.double_b] for k, d in merged.items()},
+        "local_realism": {"log10_p_hoeffding": test.log10_p_hoeffding, "sigmas": test.sigmas,
+                          "log10_p_gaussian": test.log10_p_gaussian, "trials": test.trials},
     })
     return result
 
@@ -221,8 +315,9 @@ def save_tags(path: Path, settings: list[SettingData]) -> None:
     for d in settings:
         if d.batch is None:
             continue
-        arrays[f"timestamps_ps_{d.key}"] = d.batch.timestamps
-        arrays[f"channels_{d.key}"] = d.batch.channels
+        suffix = d.key if d.block == 0 else f"{d.key}_block{d.block}"
+        arrays[f"timestamps_ps_{suffix}"] = d.batch.timestamps
+        arrays[f"channels_{suffix}"] = d.batch.channels
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
 

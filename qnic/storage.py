@@ -34,6 +34,8 @@ from qcodes.dataset import (
 from qcodes.dataset.measurements import DataSaver
 from qcodes.station import Station
 
+from qnic.interrupts import check, interrupted_by_signal, protected
+
 if TYPE_CHECKING:
     from qnic.station import LoadedStation
 
@@ -43,6 +45,31 @@ log = logging.getLogger(__name__)
 
 class StorageError(ValueError):
     """A database cannot be used; the message names the path and why."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a run: what it kept (raised by :meth:`RunRecorder.run`).
+
+    Attributes:
+        rows: rows recorded before the interrupt (every one whole, flushed).
+        noun: what a row is (``setting`` for a CHSH run).
+        run_id: the run's captured run id, None if no row was recorded.
+        db: the database file, None if no row was recorded.
+    """
+
+    def __init__(self, rows: int, noun: str, run_id: int | None, db: str | None) -> None:
+        self.rows, self.noun, self.run_id, self.db = rows, noun, run_id, db
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        """``interrupted; 2 settings kept (run 7 in /data/bench.db)``."""
+        where = "" if self.run_id is None else f" (run {self.run_id} in {self.db})"
+        return f"interrupted; {kept(self.rows, self.noun)}{where}"
+
+
+def kept(rows: int, noun: str) -> str:
+    """``0 settings kept``, ``1 setting kept``."""
+    return f"{rows} {noun}{'' if rows == 1 else 's'} kept"
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,25 @@ def _is_sqlite(path: Path) -> bool:
         return f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
 
 
+class _DropRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        log.info("qcodes: %s", record.getMessage().partition(";")[0])
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_qcodes_exit() -> Iterator[None]:
+    """QCoDeS's warning with the traceback of a run's exception goes to this
+    module's logger at INFO, one line, instead of the terminal."""
+    logger = logging.getLogger("qcodes.dataset.measurements")
+    drop = _DropRecords()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def _cause(exc: BaseException) -> BaseException:
     """QCoDeS wraps sqlite's errors ("Rolling back due to unhandled exception"): the sqlite one."""
     return exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
@@ -157,6 +203,7 @@ class RunRecorder:
         station: the QCoDeS station whose snapshot is stored.
         setpoints, values: a first series (more with :meth:`add_series`);
             a plain name is a column without label or unit.
+        row_noun: what one row is, for the interrupt's summary (``setting``).
 
     The dataset starts with the first row (or when :attr:`run_id` is first
     asked for): metadata added before is kept until then, and a run that
@@ -164,11 +211,20 @@ class RunRecorder:
     leaves no dataset behind. A dataset that started records how the run
     ended in the metadata ``outcome``: ``complete``, ``interrupted`` or
     ``failed: <error>``.
+
+    Ctrl-C cannot cut a row or the run's end in two: rows, metadata and the
+    closing are written whole (:func:`qnic.interrupts.protected`), and an
+    interrupt leaves :meth:`run` as :class:`RunInterrupted`, which says how
+    many rows were kept.
     """
 
     def __init__(self, name: str, sample: str, station: Station | None,
-                 setpoints: Sequence[Quantity | str] = (), values: Sequence[Quantity | str] = ()) -> None:
+                 setpoints: Sequence[Quantity | str] = (), values: Sequence[Quantity | str] = (),
+                 row_noun: str = "row") -> None:
         self.name = name
+        self.row_noun = row_noun
+        self.rows = 0
+        """Rows recorded so far (each flushed to the database)."""
         self.sample = sample
         self.station = station
         self.series: list[Series] = []
@@ -177,6 +233,8 @@ class RunRecorder:
         self._saver: DataSaver | None = None
         self._runner: Any = None
         self._open = False
+        self._saver_run_id: int | None = None
+        self._saver_db: str | None = None
         self.outcome: str | None = None
         """How the run ended, if not as the ``with`` block says (``interrupted`` when a
         command catches Ctrl-C itself and keeps what it measured)."""
@@ -215,8 +273,14 @@ class RunRecorder:
         self._open = True
         try:
             yield self
+            check()  # a Ctrl-C held back by the last kernel ends the run as interrupted
         except BaseException as exc:
-            self._finish(exc)
+            interrupted = interrupted_by_signal(exc)
+            self._finish(KeyboardInterrupt() if interrupted else exc)
+            if interrupted and not isinstance(exc, RunInterrupted):
+                started = self._saver_run_id is not None
+                raise RunInterrupted(self.rows, self.row_noun, self._saver_run_id,
+                                     self._saver_db if started else None) from None
             raise
         else:
             self._finish(None)
@@ -238,12 +302,15 @@ class RunRecorder:
                 meas.register_custom_parameter(q.name, label=q.label, unit=q.unit,
                                                setpoints=[p.name for p in s.setpoints],
                                                paramtype="numeric")
-        self._runner = meas.run()
-        with library_chatter():
-            self._saver = self._runner.__enter__()
-        for key, value in self._pending:
-            self._saver.dataset.add_metadata(key, value)
-        self._pending.clear()
+        with protected():
+            self._runner = meas.run()
+            with library_chatter():
+                self._saver = self._runner.__enter__()
+            self._saver_run_id = int(self._saver.dataset.captured_run_id)
+            self._saver_db = str(self._saver.dataset.path_to_db)
+            for key, value in self._pending:
+                self._saver.dataset.add_metadata(key, value)
+            self._pending.clear()
         return self._saver
 
     def _finish(self, exc: BaseException | None) -> None:
@@ -255,10 +322,15 @@ class RunRecorder:
             outcome = "interrupted"
         else:
             outcome = f"failed: {type(exc).__name__}: {exc}"
-        self._saver.dataset.add_metadata("outcome", outcome)
-        self._saver = None
-        with library_chatter():
-            self._runner.__exit__(*((type(exc), exc, exc.__traceback__) if exc else (None, None, None)))
+        with protected():
+            self._saver.dataset.add_metadata("outcome", outcome)
+            self._saver = None
+            # QCoDeS logs the exception's traceback as a warning on the terminal;
+            # the outcome above says how the run ended, and the command says why.
+            failed = exc is not None and not isinstance(exc, KeyboardInterrupt)
+            with library_chatter(), _quiet_qcodes_exit():
+                self._runner.__exit__(*((type(exc), exc, exc.__traceback__) if failed and exc
+                                        else (None, None, None)))
 
     @property
     def run_id(self) -> int:
@@ -294,8 +366,10 @@ class RunRecorder:
         """
         names = [n for s in self._series_of(columns) for n in s.names]
         saver = self._start()
-        saver.add_result(*((n, columns[n]) for n in dict.fromkeys(names)))
-        saver.flush_data_to_database()
+        with protected():  # a row lands whole, then Ctrl-C is raised
+            saver.add_result(*((n, columns[n]) for n in dict.fromkeys(names)))
+            saver.flush_data_to_database()
+            self.rows += 1
 
     def add_rows(self, **columns: Sequence[float] | np.ndarray) -> None:
         """Add many rows at once: equal-length 1-D arrays per column; flushed at once."""
@@ -307,8 +381,10 @@ class RunRecorder:
         if sizes == {0}:
             return
         saver = self._start()
-        saver.add_result(*arrays.items())
-        saver.flush_data_to_database()
+        with protected():
+            saver.add_result(*arrays.items())
+            saver.flush_data_to_database()
+            self.rows += sizes.pop()
 
     def add_metadata(self, key: str, value: Any) -> None:
         """Store ``value`` (JSON-encoded unless a str or number) under ``key``."""
@@ -318,7 +394,8 @@ class RunRecorder:
         if self._saver is None:
             self._pending.append((key, encoded))
         else:
-            self._saver.dataset.add_metadata(key, encoded)
+            with protected():
+                self._saver.dataset.add_metadata(key, encoded)
 
     def add_facts(self, facts: Mapping[str, Any]) -> None:
         """Store every item of ``facts`` (see :func:`run_facts`) as metadata."""

@@ -16,6 +16,7 @@ import numba
 
 from qnic.coincidence._runs_kernel import match_one, match_parallel
 from qnic.coincidence._validate import as_int_array, as_int_ps, check_sorted
+from qnic.interrupts import kernel_interrupt
 
 IndexPairs = tuple[NDArray[np.int64], NDArray[np.int64]]
 """Matched pairs ``(i_a, i_b)``: two int64 index arrays of equal length."""
@@ -104,6 +105,8 @@ def match_sorted(
         return np.empty(0, np.int64), np.empty(0, np.int64)
     if threads is None:
         threads = numba.get_num_threads() if t_a.size + t_b.size >= PARALLEL_MIN_TAGS else 1
-    if threads > 1:
-        return match_parallel(t_a, t_b, window_ps, delay_ps, min(threads, numba.get_num_threads()))
-    return match_one(t_a, t_b, window_ps, delay_ps)
+    with kernel_interrupt():  # Ctrl-C lands after the kernel (qnic.interrupts)
+        if threads > 1:
+            return match_parallel(t_a, t_b, window_ps, delay_ps,
+                                  min(threads, numba.get_num_threads()))
+        return match_one(t_a, t_b, window_ps, delay_ps)

@@ -26,6 +26,7 @@ from qnic.coincidence._outcome_kernel import N_COUNTS
 from qnic.coincidence._outcome_pass import KEY_LIMIT_PS, count_plain, count_shifted, quiet_cut
 from qnic.coincidence._validate import as_int_array, as_int_ps, clamp_int64
 from qnic.coincidence.outcomes import END_OF_STREAM, OutcomeCounts, check_arms
+from qnic.interrupts import kernel_interrupt
 
 _EMPTY_T = np.empty(0, np.int64)
 _EMPTY_CH = np.empty(0, np.int32)
@@ -35,6 +36,10 @@ TWO_CORE_MIN_TAGS = 1 << 17
 """Batches of at least this many tags are counted on two threads (when the
 stream has two and counts no offset windows)."""
 _EMPTY_O = np.empty(0, np.int8)
+
+CHUNK_TAGS = 1 << 21
+"""A batch is counted in compiled calls of at most this many tags (some tens
+of ms each), so that Ctrl-C is handled between them (qnic.interrupts)."""
 
 
 class OutcomeStream:
@@ -167,15 +172,32 @@ class OutcomeStream:
         # minus the largest delay.
         limit = clamp_int64(last - int(self._delays.max())) if last > -END_OF_STREAM \
             else -END_OF_STREAM
-        self._count(t, ch, limit)
+        self._count_in_chunks(t, ch, limit)
         if last > -END_OF_STREAM:
             self._last = last
+
+    def _count_in_chunks(self, t: NDArray[np.int64], ch: NDArray[np.int32], limit: int) -> None:
+        """Count ``t`` in pieces of at most :data:`CHUNK_TAGS` tags, each a
+        compiled call of bounded time, so that Ctrl-C is handled between them
+        (qnic.interrupts); an interrupted batch leaves its first pieces counted."""
+        bounds = list(range(CHUNK_TAGS, t.size, CHUNK_TAGS))
+        for k in bounds:
+            if t[k] < t[k - 1]:
+                self._check(t, k)
+        start = 0
+        for stop in [*bounds, t.size]:
+            piece_limit = limit if stop >= t.size else \
+                clamp_int64(int(t[stop]) - int(self._delays.max()))
+            with kernel_interrupt():
+                self._count(t[start:stop], ch[start:stop], piece_limit, start)
+            start = stop
 
     def finish(self) -> list[OutcomeCounts]:
         """Count everything held back and return the counts per offset."""
         if not self._finished:
             self._finished = True
-            self._count(_EMPTY_T, _EMPTY_CH, END_OF_STREAM)
+            with kernel_interrupt():
+                self._count(_EMPTY_T, _EMPTY_CH, END_OF_STREAM)
         return self.counts()
 
     def counts(self) -> list[OutcomeCounts]:
@@ -188,7 +210,8 @@ class OutcomeStream:
             for row in self._counts
         ]
 
-    def _count(self, t: NDArray[np.int64], ch: NDArray[np.int32], limit: int) -> None:
+    def _count(self, t: NDArray[np.int64], ch: NDArray[np.int32], limit: int,
+               base: int = 0) -> None:
         # The kernels count into copies, so a batch found unsorted half-way
         # leaves the stream as it was.
         cursors, counts = self._cursors.copy(), self._counts.copy()
@@ -197,24 +220,24 @@ class OutcomeStream:
             bad, carry, *ev = count_shifted(
                 t, ch, self._chans, self._delays, self._window, self._offsets_arr, limit,
                 self._carry, *self._ev, cursors, counts, events, singles)
-            self._check(t, bad)
+            self._check(t, bad, base)
             self._ev = (ev[0], ev[1], ev[2], ev[3])
         else:
             row = np.zeros(N_COUNTS, np.int64)
             cut = self._two_core_cut(t)
             if cut > 0:
-                carry = self._count_two_halves(t, ch, cut, limit, row, events, singles)
+                carry = self._count_two_halves(t, ch, cut, limit, row, events, singles, base)
             else:
                 bad, carry = count_plain(t, ch, self._chans, self._delays, self._window, limit,
                                          self._carry, row, events, singles)
-                self._check(t, bad)
+                self._check(t, bad, base)
             counts += row  # every row is offset 0
         self._carry = carry
         self._cursors, self._counts, self._events, self._singles = cursors, counts, events, singles
 
     def _count_two_halves(self, t: NDArray[np.int64], ch: NDArray[np.int32], cut: int,
                           limit: int, row: NDArray[np.int64], events: NDArray[np.int64],
-                          singles: NDArray[np.int64]) -> NDArray[np.int64]:
+                          singles: NDArray[np.int64], base: int = 0) -> NDArray[np.int64]:
         """:func:`count_plain` on ``t[:cut]`` on a thread of its own (the kernel
         releases the GIL) beside ``t[cut:]`` here; nothing carries across the cut."""
         first: list[Any] = []
@@ -237,18 +260,21 @@ class OutcomeStream:
             thread.join()
         if isinstance(first[0], BaseException):
             raise first[0]
-        self._check(t, first[0][0] if first[0][0] >= 0 else (cut + bad2 if bad2 >= 0 else -1))
+        self._check(t, first[0][0] if first[0][0] >= 0 else (cut + bad2 if bad2 >= 0 else -1),
+                    base)
         row += row2
         events += events2
         singles += singles2
         return carry
 
     @staticmethod
-    def _check(t: NDArray[np.int64], bad: int) -> None:
+    def _check(t: NDArray[np.int64], bad: int, base: int = 0) -> None:
+        """Raise for a decrease at ``t[bad]`` (``base``: where ``t`` starts in the batch)."""
         if bad >= 0:
+            at = base + bad
             raise ValueError(
-                f"timestamps must be sorted ascending: timestamps[{bad}] = {int(t[bad])} < "
-                f"timestamps[{bad - 1}] = {int(t[bad - 1])} (first decrease at index {bad})")
+                f"timestamps must be sorted ascending: timestamps[{at}] = {int(t[bad])} < "
+                f"timestamps[{at - 1}] = {int(t[bad - 1])} (first decrease at index {at})")
 
     def _two_core_cut(self, t: NDArray[np.int64]) -> int:
         """Where to split a large batch for two cores (0: count it on one).
