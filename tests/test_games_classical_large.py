@@ -19,6 +19,7 @@ from qnic.games import (
     odd_cycle_game,
 )
 from qnic.games.classical import _compiled_search, _numpy_search
+from qnic.games.classical_bound import most_violated, triangle_bound
 from qnic.games.classical_kernel import gray_blocks
 from qnic.games.classical_search import exhaustive_signs, local_search
 
@@ -101,17 +102,20 @@ def test_bracket_past_exact_search_holds_the_closed_form(make: object) -> None:
     game = make(n)  # type: ignore[operator]
     with pytest.raises(ClassicalTooLargeError, match=r"33 x 33.*classical_bracket\(\)"):
         game.classical_value()
-    bracket = game.classical_bracket(starts=200)
+    plain = game.classical_bracket(starts=200, cut_rounds=0)
+    quantum = math.cos(math.pi / (4 * n)) ** 2
+    assert plain.upper == pytest.approx(quantum, abs=1e-8)  # the Tsirelson bound
+    assert plain.upper_method == "Tsirelson SDP dual bound"
+    bracket = game.classical_bracket(starts=200, cut_rounds=15)
     closed = 1 - 1 / (2 * n)
-    assert bracket.lower <= closed + 1e-12 and closed <= bracket.upper + 1e-12
     assert bracket.lower == pytest.approx(closed, abs=1e-12)  # local search finds an optimum
-    assert bracket.upper == pytest.approx(math.cos(math.pi / (4 * n)) ** 2, abs=1e-8)
+    assert closed <= bracket.upper < quantum - 1e-4  # the triangle cuts tighten the bound
+    assert "triangle cuts" in bracket.upper_method
     s = bracket.strategy
     won = (s.a[:, None] ^ s.b[None, :]) == game.pred
     assert s.value == bracket.lower == pytest.approx(float(game.prob[won].sum()), abs=1e-15)
     assert not bracket.is_exact and bracket.width == pytest.approx(bracket.upper - bracket.lower)
     assert "local search, 200 starts" in bracket.lower_method
-    assert "Tsirelson" in bracket.upper_method
 
 
 def test_bracket_of_a_small_game_is_the_exact_value() -> None:
@@ -142,3 +146,35 @@ def test_the_exact_limit_is_the_documented_one() -> None:
     assert MAX_ENUMERATED_QUESTIONS == 32
     lopsided = XorGame(np.full((2, 40), 1 / 80), np.zeros((2, 40), dtype=int))
     assert lopsided.classical_value().value == pytest.approx(1.0)  # only the smaller side counts
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_triangle_cut_bound_lies_between_the_classical_and_quantum_values(seed: int) -> None:
+    rng = np.random.default_rng(50 + seed)
+    prob = rng.random((9, 9))
+    game = XorGame(prob / prob.sum(), rng.integers(0, 2, (9, 9)))
+    exact_bias = game.classical_value().bias
+    quantum_bias = 2 * game.quantum_value().upper_bound - 1
+    # aimed at a bias below the true one, the bound must still stay above the true one
+    cut = triangle_bound(game.cost_matrix, exact_bias - 0.05, rounds=40)
+    assert cut.first_bias_bound == pytest.approx(quantum_bias, abs=1e-6)
+    assert exact_bias - 1e-12 <= cut.bias_bound <= cut.first_bias_bound
+    assert cut.bias_bound < quantum_bias - 1e-3  # tighter than entanglement allows
+    assert cut.rounds == 40 and 0 < cut.cuts <= 6000
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        triangle_bound(game.cost_matrix, exact_bias, rounds=0)
+
+
+def test_most_violated_triangles_are_violated_and_valid_for_strategies() -> None:
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((12, 3))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    gram = vectors @ vectors.T
+    cuts = most_violated(gram, 10)
+    signs = np.array([(1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)])[cuts[:, 3]]
+    a, b, c = cuts[:, 0], cuts[:, 1], cuts[:, 2]
+    slack = signs[:, 0] * gram[a, b] + signs[:, 1] * gram[b, c] + signs[:, 2] * gram[a, c] + 1
+    assert len(cuts) == 10 and np.all(slack < 0) and np.all((a < b) & (b < c))
+    for v in itertools.product((1, -1), repeat=12):  # every +-1 Gram matrix satisfies them
+        x = np.outer(v, v)
+        assert np.all(signs[:, 0] * x[a, b] + signs[:, 1] * x[b, c] + signs[:, 2] * x[a, c] >= -1)

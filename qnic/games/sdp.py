@@ -194,19 +194,20 @@ def _interior_point(w: Array, max_iter: int, gap_tol: float) -> tuple[Array, Arr
     return x, z, iterations
 
 
-def interior_point(w: Array) -> tuple[Array, Array, int]:
+def interior_point(w: Array, gap_tol: float = _IPM_GAP) -> tuple[Array, Array, int]:
     """Primal-dual interior-point solve of max <W, X>, diag(X) = 1, X PSD
     (compiled with numba: at the sizes of XOR games the cost is call overhead).
 
     Args:
         w: symmetric float64 array of shape (N, N).
+        gap_tol: stop once <X, Diag(z) - W> is below this.
 
     Returns:
         (X, z, iterations): X of shape (N, N) with unit diagonal, PD; z of
         shape (N,) with Diag(z) - W PD.
     """
     x, z, iterations = _interior_point(np.ascontiguousarray(w, dtype=np.float64),
-                                       _IPM_MAX_ITER, _IPM_GAP)
+                                       _IPM_MAX_ITER, gap_tol)
     return x, z, int(iterations)
 
 

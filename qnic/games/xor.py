@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from qnic.games.classical import (
     BRACKET_STARTS,
+    CUT_ROUNDS,
     MAX_ENUMERATED_QUESTIONS,
     ClassicalBracket,
     ClassicalResult,
@@ -167,7 +168,8 @@ class XorGame:
         return self._classical
 
     def classical_bracket(self, starts: int = BRACKET_STARTS, seed: int = 0,
-                          exact_up_to: int = MAX_ENUMERATED_QUESTIONS) -> ClassicalBracket:
+                          exact_up_to: int = MAX_ENUMERATED_QUESTIONS,
+                          cut_rounds: int = CUT_ROUNDS) -> ClassicalBracket:
         """The classical value bracketed: exact when small enough, else certified bounds.
 
         Args:
@@ -175,11 +177,14 @@ class XorGame:
             seed: seed of those starts.
             exact_up_to: search exhaustively when the smaller side has at
                 most this many questions (at most MAX_ENUMERATED_QUESTIONS).
+            cut_rounds: rounds of the SDP with triangle cuts that tighten the
+                upper bound below the quantum one (one SDP each; 64 x 64:
+                20-45 s for 200 on two busy cores); 0 keeps the quantum bound.
 
         Returns:
             lower (the best strategy's value, with the strategy), upper (the
-            exact value, or the Tsirelson SDP's certified bound), and which
-            method gave each.
+            exact value, or a certified bound: the SDP with triangle cuts,
+            or the Tsirelson SDP's), and which method gave each.
         """
         if min(self.shape) <= min(exact_up_to, MAX_ENUMERATED_QUESTIONS):
             best = self.classical_value()
@@ -188,7 +193,7 @@ class XorGame:
                                     upper_method="exact search")
         quantum = self.quantum_value()
         return classical_bracket(self._prob, self._pred, lambda: quantum.upper_bound, starts,
-                                 seed, seeds=quantum.alice_vectors)
+                                 seed, seeds=quantum.alice_vectors, cut_rounds=cut_rounds)
 
     def quantum_value(self) -> QuantumValue:
         """Quantum value from Tsirelson's SDP with a dual certificate (cached).
