@@ -16,7 +16,12 @@ from benches import make_bench
 from station_files import default_dict, write
 
 from qnic.instruments.lasers.itc4000 import ITC4001
-from qnic.instruments.lasers.protocol import find_power_meter, find_pump
+from qnic.instruments.lasers.protocol import (
+    find_power_meter,
+    find_pump,
+    pump_currents,
+    set_pump,
+)
 from qnic.instruments.powermeters.pm100 import PM100D
 from qnic.sim.tagger import SimulatedTimeTagger
 from qnic.sim.visa.pump import PumpModel, pump_of, set_pair_rate_hz
@@ -96,3 +101,24 @@ def test_a_station_with_pump_and_meter(tmp_path: Path) -> None:
     assert find_pump({"tagger": object()}) is None
     with pytest.raises(TypeError):
         find_pump(42)
+
+
+def test_scan_helpers_drive_and_read() -> None:
+    bench = make_bench({"seed": 24, "pair_rate_hz": RATE})
+    itc = ITC4001("pump", "sim://itc4001?bench=default&output=off")
+    meter = PM100D("meter", "sim://pm100d?bench=default&noise_w=0")
+    meter.wavelength_nm(MODEL.wavelength_nm)
+    currents = pump_currents(itc, 0.04, 0.08, 5)
+    assert currents == pytest.approx([0.04, 0.05, 0.06, 0.07, 0.08]) and currents[-1] == 0.08
+    readings = [set_pump(itc, i, meter) for i in currents]
+    assert itc.output_enabled() is True  # switched on by the first set
+    for i, r in zip(currents, readings):
+        assert r.current_a == pytest.approx(i)
+        assert r.power_w == pytest.approx(
+            MODEL.pickoff_fraction * MODEL.slope_w_per_a * (i - MODEL.threshold_a))
+    assert bench.params.pair_rate_hz == RATE  # the last point is the nominal current
+    with pytest.raises(ValueError, match="stop_a"):
+        pump_currents(itc, 0.0, 2.0, 3)
+    with pytest.raises(ValueError, match="pump current"):
+        set_pump(itc, -0.1)
+    assert set_pump(itc, 0.05).power_w is None

@@ -11,7 +11,9 @@ fall back to what the station's source offers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -72,3 +74,49 @@ def find_power_meter(station: Any) -> PowerMeter | None:
     """The station's power meter, or None (the first by name if several)."""
     found = sorted((n, c) for n, c in _components(station) if isinstance(c, PowerMeter))
     return found[0][1] if found else None
+
+
+@dataclass(frozen=True)
+class PumpReading:
+    """Where a pump was set, and what the power meter read there.
+
+    Attributes:
+        current_a: the current setpoint the controller reports (A).
+        power_w: the meter's reading (W), None without a meter.
+    """
+
+    current_a: float
+    power_w: float | None
+
+
+def set_pump(pump: PumpController, current_a: float,
+             meter: PowerMeter | None = None) -> PumpReading:
+    """Drive the pump at ``current_a`` (A), output on, and read the meter.
+
+    Raises:
+        ValueError: ``current_a`` outside 0 to the controller's maximum
+            (rejected, never clamped).
+    """
+    if not (math.isfinite(current_a) and 0.0 <= current_a <= pump.max_current_a):
+        raise ValueError(f"pump current must be 0 to {pump.max_current_a:g} A, got {current_a!r}")
+    pump.set_pump_current(current_a)
+    if not pump.pump_enabled():
+        pump.set_pump_enabled(True)
+    return PumpReading(pump.pump_current_a(), None if meter is None else meter.read_power_w())
+
+
+def pump_currents(pump: PumpController, start_a: float, stop_a: float, points: int) -> list[float]:
+    """``points`` evenly spaced currents from ``start_a`` to ``stop_a`` (A), checked
+    against the controller's range before anything is driven.
+
+    Raises:
+        ValueError: fewer than 2 points, or an end outside 0 to the maximum.
+    """
+    top = pump.max_current_a
+    for name, value in (("start_a", start_a), ("stop_a", stop_a)):
+        if not (math.isfinite(value) and 0.0 <= value <= top):
+            raise ValueError(f"{name} must be 0 to {top:g} A, got {value!r}")
+    if points < 2:
+        raise ValueError(f"points must be >= 2, got {points}")
+    step = (stop_a - start_a) / (points - 1)
+    return [start_a + i * step for i in range(points - 1)] + [stop_a]
