@@ -81,12 +81,22 @@ class Pump:
     """
 
     def __init__(self, bench: Bench, model: PumpModel | None = None) -> None:
-        self.bench = bench
+        # a weak reference: the registry below is keyed weakly on the bench,
+        # and a strong one here would keep every bench alive
+        self._bench = weakref.ref(bench)
         self.model = model or PumpModel()
         self.nominal_pair_rate_hz = bench.params.pair_rate_hz
         self.current_a = self.model.nominal_current_a
         self.emitting = True
         self._lock = threading.Lock()
+
+    @property
+    def bench(self) -> Bench:
+        """The bench this pump drives."""
+        bench = self._bench()
+        if bench is None:
+            raise RuntimeError("the pump's bench no longer exists")
+        return bench
 
     @property
     def pairs_per_s_per_w(self) -> float:
