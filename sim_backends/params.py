@@ -309,10 +309,10 @@ def bench_params(section: Mapping[str, Any] | None) -> BenchParams:
     unknown = set(drift) - _DRIFT_KEYS
     if unknown:
         raise ParamError(f"drift.{_first(unknown)}", f"unknown key (expected one of {sorted(_DRIFT_KEYS)})")
-    zero_drift = {arm: _number(drift, f"{arm}_zero_deg_per_hour", "drift.", 0.0, -3600.0, 3600.0)
+    zero_drift = {arm: _number(drift, f"{arm}_zero_deg_per_hour", "drift.", 0.0, -1e6, 1e6)
                   for arm in ("A", "B")}
     return BenchParams(
-        drift_phase_deg_per_hour=_number(drift, "state_phase_deg_per_hour", "drift.", 0.0, -3600.0, 3600.0),
+        drift_phase_deg_per_hour=_number(drift, "state_phase_deg_per_hour", "drift.", 0.0, -1e6, 1e6),
         drift_zero_deg_per_hour=zero_drift,
         name=name, seed=seed,
         pair_rate_hz=_number(sec, "pair_rate_hz", "", 5e5, 0.0, 1e9),

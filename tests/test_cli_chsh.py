@@ -73,9 +73,11 @@ def test_chsh_summary_and_side_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_same_seed_same_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     outs = []
     for i in range(2):
-        main(["chsh", "--json", "--seconds", "0.1", "--seed", "3", "--db", str(tmp_path / f"{i}.db")])
+        main(["chsh", "--json", "--seconds", "0.1", "--seed", "3", "--order-seed", "9",
+              "--db", str(tmp_path / f"{i}.db")])
         outs.append(json.loads(capsys.readouterr().out))
     assert outs[0]["counts"] == outs[1]["counts"]
+    assert outs[0]["orders"] == outs[1]["orders"] and outs[0]["order_seed"] == 9
 
 
 def test_bad_station_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -22,7 +24,8 @@ def test_runs_draw_their_own_seed_and_the_printed_seed_repeats_a_run(
     second = _chsh(capsys, db)
     assert isinstance(first["seed"], int) and isinstance(second["seed"], int)
     assert first["seed"] != second["seed"]  # 1 in 2^31 to collide
-    again = _chsh(capsys, db, "--seed", str(first["seed"]))
+    # the settings' order is random too: its seed repeats it
+    again = _chsh(capsys, db, "--seed", str(first["seed"]), "--order-seed", str(first["order_seed"]))
     assert again["seed"] == first["seed"]
     assert again["counts"] == first["counts"] and again["S"] == first["S"]
 
@@ -32,7 +35,7 @@ def test_the_summary_names_the_seed_and_the_calibration(
     assert main(["chsh", "--seconds", "0.05", "--db", str(tmp_path / "r.db"), "--seed", "11",
                  "--calibration-dir", str(tmp_path / "cal")]) == 0
     out = capsys.readouterr().out
-    assert "seed 11 (qnic chsh --seconds 0.05 --seed 11 repeats this run)" in out
+    assert re.search(r"seed 11 \(qnic chsh --seconds 0\.05 --seed 11 --order-seed \d+ repeats this run\)", out)
     assert "calibration: none, the station file's waveplate zeros and delays" in out
 
 

@@ -288,6 +288,14 @@ class ReplayTimeTagger(Instrument):
         end = (self.origin_ps if last is None else last + 1)
         return end + max(0, max((i._delay_ps for i in self._inputs.values()), default=0))
 
+    @property
+    def recorded_settings(self) -> tuple[str, ...] | None:
+        """The CHSH settings in the order a ``qnic chsh --save-tags`` PTU
+        recorded them (its ``UsrCHSH_Settings``), so a replayed run measures
+        them in that order; None for other files."""
+        order = self.info.details.get("chsh_settings")
+        return tuple(order.split(",")) if isinstance(order, str) and order else None
+
     def rewind(self) -> None:
         """Start the replay over from the beginning of the recording."""
         info = self.info

@@ -219,7 +219,9 @@ def _ptu_details(ptu: PtuFile) -> dict[str, Any]:
             "global_resolution_s": ptu.global_resolution_s, "resolution_s": ptu.resolution_s,
             "sync_rate_hz": ptu.sync_rate_hz, "header_records": ptu.header_records,
             "header_duration_s": ptu.acquisition_time_s,
-            "hardware": ptu.header.get("HW_Type")}
+            "hardware": ptu.header.get("HW_Type"),
+            # the settings' order of a `qnic chsh --save-tags` file (docs/chsh.md)
+            "chsh_settings": ptu.header.get("UsrCHSH_Settings")}
 
 
 def _legacy_details(f: LegacyFile) -> dict[str, Any]:
