@@ -23,6 +23,7 @@ from qnic.instruments.lasers.protocol import (
     set_pump,
 )
 from qnic.instruments.powermeters.pm100 import PM100D
+from qnic.sim.source import SimulatedSource
 from qnic.sim.tagger import SimulatedTimeTagger
 from qnic.sim.visa.pump import PumpModel, pump_of, set_pair_rate_hz
 from qnic.station import load_station_config, open_station
@@ -122,3 +123,14 @@ def test_scan_helpers_drive_and_read() -> None:
     with pytest.raises(ValueError, match="pump current"):
         set_pump(itc, -0.1)
     assert set_pump(itc, 0.05).power_w is None
+
+
+def test_meter_follows_a_rate_set_through_the_source() -> None:
+    make_bench({"seed": 25, "pair_rate_hz": RATE})
+    meter = PM100D("meter", "sim://pm100d?bench=default&noise_w=0")
+    meter.wavelength_nm(MODEL.wavelength_nm)
+    nominal_w = MODEL.pickoff_fraction * MODEL.slope_w_per_a * (
+        MODEL.nominal_current_a - MODEL.threshold_a)
+    assert meter.read_power_w() == pytest.approx(nominal_w)
+    SimulatedSource("source", bench="default").pair_rate(RATE / 4)
+    assert meter.read_power_w() == pytest.approx(nominal_w / 4)

@@ -10,13 +10,13 @@ on a pick-off of the pump sees ``pickoff_fraction * P``.
 
 One :class:`Pump` per bench (:func:`pump_of`), shared by the laser
 controller's emulator (which drives it) and the power meter's (which reads
-it). :func:`set_pair_rate_hz` is the bench-side setter both use; with no pump
-controller on a station, it is what "set the source's pair rate" means.
+it). The meter reads the pump power that gives the bench's present pair
+rate, so it stays consistent when the rate is set another way (the
+simulated source's ``pair_rate``, :func:`set_pair_rate_hz`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import weakref
@@ -67,9 +67,7 @@ def set_pair_rate_hz(bench: Bench, rate_hz: float) -> None:
     """
     if not (math.isfinite(rate_hz) and 0.0 <= rate_hz <= 1e9):
         raise ValueError(f"bench {bench.name!r}: pair rate must be 0 to 1e9 Hz, got {rate_hz!r}")
-    # the bench reads params.pair_rate_hz whenever it draws pairs; its rate
-    # cache is keyed on it, so the change takes effect from the next interval
-    bench.params = dataclasses.replace(bench.params, pair_rate_hz=float(rate_hz))
+    bench.set_pair_rate(float(rate_hz))  # for pairs not yet drawn
 
 
 class Pump:
@@ -115,8 +113,10 @@ class Pump:
         return self.model.optical_power_w(self.current_a) if self.emitting else 0.0
 
     def pickoff_power_w(self) -> float:
-        """Pump power reaching a power meter on the pick-off (W)."""
-        return self.model.pickoff_fraction * self.optical_power_w()
+        """Pump power reaching a power meter on the pick-off (W): the power that
+        gives the bench's present pair rate, whoever set it (this pump's
+        controller, or the source's ``pair_rate``)."""
+        return self.model.pickoff_fraction * self.bench.params.pair_rate_hz / self.pairs_per_s_per_w
 
     def pair_rate_hz(self) -> float:
         """The pair rate the pump gives now (Hz; exactly ``pair_rate_hz`` at the nominal current)."""
