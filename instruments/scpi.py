@@ -260,6 +260,8 @@ class ScpiInstrument(VisaInstrument):
             raise TransportError(self.name, cmd, f"VISA error: {exc.description}") from exc
         except OSError as exc:
             raise TransportError(self.name, cmd, f"link failed: {exc}") from exc
+        except UnicodeDecodeError as exc:  # a garbled reply (bit errors on the line)
+            raise ProtocolError(self.name, cmd, bytes(exc.object), "reply is not ASCII") from exc
 
     def check_errors(self, request: str) -> None:
         """Read ``SYST:ERR?`` until it is empty; raise for the first error found.

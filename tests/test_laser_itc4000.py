@@ -150,6 +150,15 @@ def test_emulator_interlock_and_limit_conflicts(emulated: tuple[ITC4001, Itc4001
         itc.current_limit_a(0.01)  # below the setpoint
 
 
+def test_emulator_garbled_reply_is_a_protocol_error(emulated: tuple[ITC4001, Itc4001Emulator]) -> None:
+    itc, emu = emulated
+    itc.connect()
+    emu.inject(Fault.GARBLED)
+    with pytest.raises(ProtocolError, match="not ASCII"):
+        itc.current_a()
+    assert itc.current_a() == pytest.approx(0.05)  # the next exchange is clean again
+
+
 def test_emulator_error_queue_overflow_and_headers() -> None:
     make_bench({"seed": 3})
     emu = build_emulator("itc4001", {"bench": "default"})
