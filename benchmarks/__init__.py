@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "tag_generation": "bench_tag_generation",
     "xor": "bench_xor",
     "decisions": "bench_decisions",
+    "queueing": "bench_queueing",
     "net": "bench_net",
     "startup": "bench_startup",
 }

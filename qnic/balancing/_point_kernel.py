@@ -92,7 +92,7 @@ def draw_classes(ctr: np.uint64, classes: np.ndarray, c_threshold: np.uint64,
         r = mix(ctr)
         is_c = np.int64((r >> _S32) < c_threshold)  # branch-free: C or E is a coin flip
         classes[i] = is_c * (1 + below(r & _LOW32, subtypes))
-        n_c += is_c
+        n_c += int(is_c)
     return ctr, n_c
 
 
@@ -145,7 +145,7 @@ def route_pairs(ctr: np.uint64, nat: np.uint64, classes: np.ndarray, servers: np
             p = unit(mix(nat))
             s = x * n_q + y
             idx = np.int64(p >= cum[s, 0]) + np.int64(p >= cum[s, 1]) + np.int64(p >= cum[s, 2])
-            a, b = idx >> 1, idx & 1
+            a, b = int(idx >> 1), int(idx & 1)
         servers[2 * k] = u + (v - u) * np.int64(table_a[x, a])  # branch-free: the bits
         servers[2 * k + 1] = u + (v - u) * np.int64(table_b[y, b])  # are random
     return ctr, nat
@@ -180,7 +180,7 @@ def game_wins(classes: np.ndarray, servers: np.ndarray) -> int:
     for k in range(classes.size // 2):
         ca, cb = classes[2 * k], classes[2 * k + 1]
         want_same = np.int64(ca > 0) & np.int64(ca == cb)
-        wins += np.int64(np.int64(servers[2 * k] == servers[2 * k + 1]) == want_same)
+        wins += int(np.int64(servers[2 * k] == servers[2 * k + 1]) == want_same)
     return wins
 
 
@@ -258,8 +258,8 @@ def serve_unit(rule: int, ctr: np.uint64, subtypes: int, state: np.ndarray,
             c -= 2 * pair + (1 - pair) * (1 - take_e) * np.int64(c > 0)
             e -= take_e
             state[C0, m], state[E_WAIT, m], state[QLEN, m] = c, e, c + e
-            total += c + e
-            started += pair
+            total += int(c + e)
+            started += int(pair)
             continue
         if rule == C_PAIRS_FIRST:
             started += start_c_pairs_first(state, m, subtypes) == 2
@@ -270,7 +270,7 @@ def serve_unit(rule: int, ctr: np.uint64, subtypes: int, state: np.ndarray,
                 pair = np.int64(unit(mix(ctr)) * w < p)
                 state[PAIRS, m] = p - pair
                 state[SINGLES, m] -= 1 - pair
-                started += pair
+                started += int(pair)
         q = waiting_requests(rule, state, m, subtypes)
         state[QLEN, m] = q
         total += q
