@@ -45,6 +45,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--png", metavar="FILE", default="tomography.png",
                    help="the plot of rho's real and imaginary parts (default tomography.png)")
     p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="calibration file to use (default: the bench's newest in the store)")
+    p.add_argument("--calibration-dir", metavar="DIR",
+                   help="the calibration store (default ~/.qnic-bench/calibrations)")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="use the station file's zeros and delays, not a calibration")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_tomography, safe_interrupts=True)
 
@@ -63,8 +69,9 @@ def cmd_tomography(args: argparse.Namespace) -> int:
         summary_facts,
         tomography_recorder,
     )
+    from qnic.cli.chsh import use_calibration
     from qnic.station import load_station_config, open_station
-    from qnic.storage import command_arguments, run_facts, use_database
+    from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
 
     station_file = args.station or str(tomography_station_path())
     config = load_station_config(station_file)
@@ -76,13 +83,14 @@ def cmd_tomography(args: argparse.Namespace) -> int:
     db = use_database(args.db)
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
         seed_value = None if st.bench is None else int(st.bench.params.seed)
+        calibration_file = use_calibration(st, args)
         run = TomographyRun(st, args.seconds, args.settings,
                             int(args.window_ps) if args.window_ps else None,
                             progress=_progress(not args.json and sys.stderr.isatty()))
         run.prepare()  # a station without QWPs stops here, before any dataset
         recorder = tomography_recorder(st)
         with recorder.run():
-            recorder.add_facts(run_facts(st, None, args.seed, command_arguments(args)))
+            recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
             recorder.add_metadata("seconds_per_setting", args.seconds)
             recorder.add_metadata("setting_keys", [d for d in _keys(args.settings)])
             run.run(recorder)
@@ -91,6 +99,7 @@ def cmd_tomography(args: argparse.Namespace) -> int:
             recorder.add_metadata("tomography", summary_facts(result))
             recorder.add_metadata("png", str(png.resolve()))
             run_id = recorder.run_id
+        calibration = calibration_in_use(st, calibration_file)
         true_rho = None if st.bench is None else st.bench.rho
     title = (f"tomography run {run_id}: F({args.target}) = {result.fidelity:.4f}, "
              f"C = {result.concurrence:.4f}")
@@ -101,7 +110,8 @@ def cmd_tomography(args: argparse.Namespace) -> int:
               "seconds_per_setting": args.seconds, "settings": args.settings,
               "window_ps": int(run.window_ps or 0),
               "counts": {d.key: [int(v) for v in d.counts] for d in run.settings},
-              "accidentals_subtracted": bool(args.subtract_accidentals)}
+              "accidentals_subtracted": bool(args.subtract_accidentals),
+              "calibration": calibration}
     if true_rho is not None:
         from qnic.tomography import fidelity
 
@@ -144,6 +154,9 @@ def format_tomography(r: dict[str, Any]) -> str:
                      f"{r['fidelity_to_bench_state']:.4f}")
     errs = f"{r['n_bootstrap']} Poisson resamples" if r["n_bootstrap"] else "none asked for"
     lines.append(f"  errors: {errs}")
+    cal = r["calibration"]
+    lines.append(f"  calibration: {cal['file']}" if cal.get("file") else
+                 "  calibration: none, the station file's waveplate zeros and delays")
     again = "qnic tomography" + (f" --station {r['station']}" if r["station"] !=
                                  "embedded simulated tomography station" else "") \
         + f" --seconds {r['seconds_per_setting']:g}"

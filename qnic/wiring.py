@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from qcodes.instrument import Instrument, InstrumentChannel
 from qcodes.validators import Bool, Ints, Numbers, Strings
 
@@ -208,6 +209,7 @@ class ArmChannel(InstrumentChannel):
     def __init__(self, parent: QNICWiring, name: str, arm: ArmWiring) -> None:
         super().__init__(parent, name)
         self.wiring = arm
+        self.parent_wavelength_nm = parent.wiring.wavelength_nm
         self.qnic: QNIC | None = None
         self.add_parameter("rotator", label=f"Arm {name} rotator", unit="", vals=Strings(),
                            get_cmd=lambda: arm.rotator, set_cmd=False,
@@ -229,9 +231,31 @@ class ArmChannel(InstrumentChannel):
                            vals=Numbers(), set_cmd=False, get_cmd=self._zero,
                            docstring="Get the motor angle of the HWP's fast axis at H in degrees "
                                      "(float), as in use.")
+        self.add_parameter("qwp_rotator", label=f"Arm {name} QWP rotator", unit="", vals=Strings(),
+                           get_cmd=lambda: arm.qwp_rotator or "", set_cmd=False,
+                           docstring="Get the name of the instrument turning the arm's QWP "
+                                     "('' for none) (str).")
+        self.add_parameter("qwp_zero_deg", label=f"Arm {name} QWP zero", unit="deg",
+                           vals=Numbers(), set_cmd=False,
+                           get_cmd=lambda: float(self.qnic.qwp_zero_deg if self.qnic else arm.qwp_zero_deg),
+                           docstring="Get the motor angle of the QWP's fast axis at H in degrees "
+                                     "(float), as in use.")
+        for kind, plate_name in (("hwp", "HWP"), ("qwp", "QWP")):
+            self.add_parameter(f"{kind}_retardance_deg", label=f"Arm {name} {plate_name} retardance",
+                               unit="deg", vals=Numbers(), set_cmd=False,
+                               get_cmd=lambda k=kind: self._retardance_deg(k),
+                               docstring=f"Get the {plate_name}'s retardance at the light's "
+                                         "wavelength in degrees (float), as the QNIC models it.")
 
     def _zero(self) -> float:
         return float(self.qnic.waveplate_zero_deg if self.qnic else self.wiring.waveplate_zero_deg)
+
+    def _retardance_deg(self, kind: str) -> float:
+        if self.qnic is not None:
+            plate = self.qnic.hwp if kind == "hwp" else self.qnic.qwp
+        else:
+            plate = self.wiring.plate(kind, self.parent_wavelength_nm)
+        return float(np.degrees(plate.retardance_rad))
 
     def _delays(self) -> tuple[int, int]:
         delays = self.qnic.delays_ps if self.qnic else self.wiring.delays_ps
@@ -272,6 +296,9 @@ class QNICWiring(Instrument):
         self.add_parameter("home_on_start", label="Home the rotators first", unit="", vals=Bool(),
                            get_cmd=lambda: self.wiring.home_on_start, set_cmd=False,
                            docstring="Get whether chsh and demo home both rotators first (bool).")
+        self.add_parameter("wavelength_nm", label="Light's wavelength", unit="nm", vals=Numbers(),
+                           get_cmd=lambda: self.wiring.wavelength_nm, set_cmd=False,
+                           docstring="Get the wavelength at which the plates are taken in nm (float).")
         self.add_parameter("source", label="Source instrument", unit="", vals=Strings(),
                            get_cmd=lambda: self.wiring.source or "", set_cmd=False,
                            docstring="Get the name of the source instrument ('' for none).")
