@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, non_negative_int, positive_float, seed, seed_line
+from qnic.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    bench_seed,
+    non_negative_int,
+    positive_float,
+    seed,
+    seed_line,
+)
 
 TARGETS = ("phi+", "phi-", "psi+", "psi-")
 
