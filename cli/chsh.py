@@ -69,7 +69,9 @@ def use_calibration(st: Any, args: argparse.Namespace) -> str | None:
 def _progress(enabled: bool) -> Any:
     def show(key: str, i: int, total: int) -> None:
         if enabled:
-            print(f"  setting {key} ({i + 1}/{total})", file=sys.stderr, flush=True)
+            # one write, so that Ctrl-C cannot land between the line and its end
+            sys.stderr.write(f"  setting {key} ({i + 1}/{total})\n")
+            sys.stderr.flush()
     return show
 
 

@@ -302,15 +302,14 @@ class RunRecorder:
                 meas.register_custom_parameter(q.name, label=q.label, unit=q.unit,
                                                setpoints=[p.name for p in s.setpoints],
                                                paramtype="numeric")
-        with protected():
-            self._runner = meas.run()
-            with library_chatter():
-                self._saver = self._runner.__enter__()
-            self._saver_run_id = int(self._saver.dataset.captured_run_id)
-            self._saver_db = str(self._saver.dataset.path_to_db)
-            for key, value in self._pending:
-                self._saver.dataset.add_metadata(key, value)
-            self._pending.clear()
+        self._runner = meas.run()
+        with library_chatter():
+            self._saver = self._runner.__enter__()
+        self._saver_run_id = int(self._saver.dataset.captured_run_id)
+        self._saver_db = str(self._saver.dataset.path_to_db)
+        for key, value in self._pending:
+            self._saver.dataset.add_metadata(key, value)
+        self._pending.clear()
         return self._saver
 
     def _finish(self, exc: BaseException | None) -> None:
@@ -365,8 +364,10 @@ class RunRecorder:
         Columns of no declared series are ignored.
         """
         names = [n for s in self._series_of(columns) for n in s.names]
-        saver = self._start()
-        with protected():  # a row lands whole, then Ctrl-C is raised
+        # the run's start (QCoDeS reads the station's snapshot) and its first row
+        # land together, and every row whole; Ctrl-C is raised after
+        with protected():
+            saver = self._start()
             saver.add_result(*((n, columns[n]) for n in dict.fromkeys(names)))
             saver.flush_data_to_database()
             self.rows += 1
@@ -380,8 +381,8 @@ class RunRecorder:
             raise ValueError(f"columns of different lengths: { {n: a.size for n, a in arrays.items()} }")
         if sizes == {0}:
             return
-        saver = self._start()
         with protected():
+            saver = self._start()
             saver.add_result(*arrays.items())
             saver.flush_data_to_database()
             self.rows += sizes.pop()
