@@ -143,3 +143,20 @@ def test_bench_e_follows_the_plate_where_it_sits(tmp_path: Path) -> None:
     # the plate's own matrix matters: arm B's plate 90 degrees on (where the
     # old fold put it, its zero being -2) would give another E by many sigmas
     assert max(separations) > 6
+
+
+def test_ell14_emulator_turns_the_qwp_motor_when_asked() -> None:
+    from benches import make_bench
+
+    from qnic.instruments.errors import TransportError
+    from qnic.instruments.rotators.elliptec import ELL14
+
+    bench = make_bench({"A": {"qwp_enabled": True}})
+    qwp = ELL14("qwp_a", "sim://ell14?bench=default&arm=A&addr=0&plate=qwp", device_id="0")
+    qwp.home()
+    qwp.move_to(30.0)
+    now = np.array([bench.clock.now()])
+    assert float(bench.qwp_motor("A").angle_at(now)[0]) == pytest.approx(30.0, abs=0.01)
+    assert float(bench.motor("A").angle_at(now)[0]) == 0.0  # the HWP did not move
+    with pytest.raises(TransportError, match="plate='hwq': expected hwp or qwp"):
+        ELL14("bad", "sim://ell14?bench=default&arm=A&addr=0&plate=hwq", device_id="0").home()
