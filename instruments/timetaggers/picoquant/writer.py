@@ -229,6 +229,13 @@ class PtuWriter:
             self._counts[ch] = self._counts.get(ch, 0) + n
         self._stop_ps = max(self._stop_ps, int(batch.stop_ps))
 
+    def flush(self) -> None:
+        """Hand what was written to the operating system: a process killed after
+        this leaves a file readable up to its last whole record (the header's
+        record count still 0 until :meth:`close`)."""
+        if self._fh is not None and not self._fh.closed:
+            self._fh.flush()
+
     def write_all(self, batches: Iterable[TagBatch]) -> None:
         """Append every batch of an iterable (a tagger's ``stream``)."""
         for batch in batches:
