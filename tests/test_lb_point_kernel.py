@@ -147,7 +147,7 @@ def test_kernel_routes_quantum_ideal_with_the_chsh_correlations() -> None:
 def test_kernel_routes_quantum_xor_and_hash_subtype_per_subtype() -> None:
     c = classes_of(50_000, 2)
     same, x, y = same_and_both(c, route("quantum-xor", c, subtypes=2))
-    assert not same.any()  # the solver's K = 2 strategy: always separate (E = -1)
+    assert same.mean() < 1e-4  # the solver's K = 2 strategy: separate (E = -1 within 1e-5)
     same, x, y = same_and_both(c, route("hash-subtype", c, servers=1000, subtypes=2))
     assert same[(x > 0) & (x == y)].all()
     assert not same[(x == 0) & (y == 0)].any()  # E: A to u, B to v

@@ -11,9 +11,11 @@ not depend on what the others drew:
 
 - workload: one 64-bit draw per request (the high 32 bits decide C against
   ``c_threshold``, the low 32 bits the subtype, by multiply-shift);
-- pairs: server pairs (u, v) of the pairwise strategies, and the single
-  servers of ``random`` and ``power-of-two``;
-- nature: one uniform per heralded pair (the joint outcome);
+- pairs: server pairs (u, v) of the pairwise strategies (one draw per
+  pair), and the servers of ``random`` (32 bits each, two per draw) and
+  ``power-of-two`` (one draw per request);
+- nature: 32 bits per heralded pair, two pairs per draw (the joint outcome,
+  against thresholds P * 2^32);
 - service: the order of service (same-step rule) and geometric times.
 
 A uniform integer below n is ``(r32 * n) >> 32`` of a 32-bit draw r32
@@ -116,13 +118,15 @@ def route_pairs(ctr: np.uint64, nat: np.uint64, classes: np.ndarray, servers: np
 
     Per pair one draw makes the pair's distinct servers (u, v). PAIR_TABLE:
     each side's output bit ``table[question, own outcome]`` picks u (0) or v
-    (1), the joint outcome drawn from ``cum`` (per setting x * Q + y, the
-    cumulative P of outcomes 00, 01, 10) with one nature draw per pair.
+    (1), the joint outcome drawn from ``cum`` (uint64 (Q * Q, 3): per setting
+    x * Q + y, the cumulative P of outcomes 00, 01, 10 times 2^32) with 32
+    bits of a nature draw per pair.
     HASH_SUBTYPE: a second draw makes the servers w_A, w_B of the two sides'
     subtypes (one server when the subtypes agree); C goes there, E of A to u,
     E of B to v.
     """
     n_q = table_b.shape[0]
+    rn = np.uint64(0)
     for k in range(classes.size // 2):
         ctr += GOLDEN
         u, v = distinct(mix(ctr), n_srv)
@@ -141,8 +145,12 @@ def route_pairs(ctr: np.uint64, nat: np.uint64, classes: np.ndarray, servers: np
             x, y = min(ca, 1), min(cb, 1)
         a, b = 0, 0
         if has_source:
-            nat += GOLDEN
-            p = unit(mix(nat))
+            if k & 1:
+                p = rn & _LOW32
+            else:
+                nat += GOLDEN
+                rn = mix(nat)
+                p = rn >> _S32
             s = x * n_q + y
             idx = np.int64(p >= cum[s, 0]) + np.int64(p >= cum[s, 1]) + np.int64(p >= cum[s, 2])
             a, b = int(idx >> 1), int(idx & 1)
@@ -162,12 +170,19 @@ def route_singles(mode: int, ctr: np.uint64, t: int, servers: np.ndarray, offset
             s = offsets[i] + shift
             servers[i] = s - m if s >= m else s
         return ctr
+    if mode == RANDOM:
+        for i in range(0, n - 1, 2):
+            ctr += GOLDEN
+            r = mix(ctr)
+            servers[i] = below(r >> _S32, n_srv)
+            servers[i + 1] = below(r & _LOW32, n_srv)
+        if n & 1:
+            ctr += GOLDEN
+            servers[n - 1] = below(mix(ctr) >> _S32, n_srv)
+        return ctr
     for i in range(n):
         ctr += GOLDEN
         r = mix(ctr)
-        if mode == RANDOM:
-            servers[i] = below(r >> _S32, n_srv)
-            continue
         s1, s2 = distinct(r, n_srv)
         servers[i] = s1 + (s2 - s1) * np.int64(state[QLEN, s2] < state[QLEN, s1])
     return ctr
@@ -354,7 +369,7 @@ def run_point(mode: int, rule: int, n_bal: int, n_srv: int, steps: int, warmup: 
         full_questions: PAIR_TABLE asks question = class (K + 1 questions)
             instead of C or E.
         table_a, table_b: int8 (Q, 2) output bits per question and outcome.
-        cum: float64 (Q * Q, 3) cumulative joint outcome probabilities.
+        cum: uint64 (Q * Q, 3) cumulative joint outcome probabilities times 2^32.
         has_source: draw outcomes (quantum strategies).
         out: int64 (5,) out: [unused, final requests, game wins, C requests, pair jobs].
     """

@@ -126,7 +126,7 @@ def _classes(rng: np.random.Generator, steps: int, balancers: int, c_probability
 
 _FUSED_ONLY = ("quantum-xor", "hash-subtype")
 _NO_TABLE = np.zeros((2, 2), dtype=np.int8)
-_NO_SOURCE = np.zeros((4, 3), dtype=np.float64)
+_NO_SOURCE = np.zeros((4, 3), dtype=np.uint64)
 _MODES = {"random": kernel.RANDOM, "round-robin": kernel.ROUND_ROBIN,
           "power-of-two": kernel.POWER_OF_TWO, "hash-subtype": kernel.HASH_SUBTYPE}
 _RULES = {ServerRule.C_PAIRS_FIRST: kernel.C_PAIRS_FIRST, ServerRule.SAME_STEP: kernel.SAME_STEP}
@@ -161,7 +161,8 @@ class KernelRouting:
         mode: the kernel's routing mode (``_point_kernel.RANDOM`` ... ``HASH_SUBTYPE``).
         table_a, table_b: int8 (Q, 2): each side's output bit per question and
             outcome (PAIR_TABLE).
-        cum: float64 (Q * Q, 3): cumulative P of outcomes 00, 01, 10 per setting.
+        cum: uint64 (Q * Q, 3): cumulative P of outcomes 00, 01, 10 per setting,
+            times 2^32 (compared with 32-bit draws).
         full_questions: the question is the request's class (K + 1 of them).
         has_source: quantum: one heralded pair (a nature draw) per decision pair.
     """
@@ -169,7 +170,7 @@ class KernelRouting:
     mode: int
     table_a: NDArray[np.int8] = field(default_factory=lambda: _NO_TABLE)
     table_b: NDArray[np.int8] = field(default_factory=lambda: _NO_TABLE)
-    cum: NDArray[np.float64] = field(default_factory=lambda: _NO_SOURCE)
+    cum: NDArray[np.uint64] = field(default_factory=lambda: _NO_SOURCE)
     full_questions: bool = False
     has_source: bool = False
 
@@ -182,8 +183,8 @@ def kernel_routing(spec: PointSpec) -> KernelRouting:
     strategy, full = point_pair_strategy(spec)
     cum = _NO_SOURCE
     if strategy.source is not None:
-        prob = strategy.source.prob
-        cum = np.ascontiguousarray(np.cumsum(prob.reshape(-1, 4), axis=1)[:, :3])
+        prob = strategy.source.prob.reshape(-1, 4)
+        cum = np.round(np.cumsum(prob, axis=1)[:, :3] * 2.0 ** 32).astype(np.uint64)
     return KernelRouting(mode, np.ascontiguousarray(strategy.rule_a.table),
                          np.ascontiguousarray(strategy.rule_b.table), cum, full,
                          strategy.source is not None)
