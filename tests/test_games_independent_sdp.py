@@ -38,6 +38,24 @@ def test_quantum_value_equals_an_independent_sdp(seed: int) -> None:
     assert q.value == pytest.approx(cvxpy_value(game), abs=1e-6)
 
 
+def test_a_32_by_32_game_equals_a_tightly_solved_sdp() -> None:
+    """Issue #18 item 1: the same value as a tightly solved SDP to 1e-6, at a size past 24."""
+    game = random_game(np.random.default_rng(32), 32, 32)
+    q = game.quantum_value()
+    assert q.gap < 1e-7
+    assert q.value == pytest.approx(cvxpy_value(game), abs=1e-6)
+
+
+def test_the_solve_leaves_blas_threads_as_it_found_them() -> None:
+    from qnic.games.blas import _controller, one_blas_thread
+
+    before = [lib["num_threads"] for lib in _controller().info()]
+    with one_blas_thread():
+        assert all(lib["num_threads"] == 1 for lib in _controller().info())
+    random_game(np.random.default_rng(1), 20, 20).quantum_value()
+    assert [lib["num_threads"] for lib in _controller().info()] == before
+
+
 def test_a_solve_short_of_its_tolerance_returns_no_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sdp, "_IPM_MAX_ITER", 1)
     monkeypatch.setattr(sdp, "_POLISH_ITER", 0)

@@ -13,8 +13,9 @@ pruned by the best strategy that local search found first. That is exact up
 to ``MAX_ENUMERATED_QUESTIONS`` (32 x 32: 2^31 vectors, seconds to tens of
 seconds on two cores). Larger games get a certified bracket
 (:func:`classical_bracket`): the value of the best strategy local search finds
-(a lower bound) and the Tsirelson SDP's dual bound (an upper bound: shared
-entanglement can only help).
+(a lower bound) and an upper bound: the Tsirelson SDP's dual bound (shared
+entanglement can only help), tightened by triangle cuts
+(:mod:`qnic.games.classical_bound`).
 """
 
 from __future__ import annotations

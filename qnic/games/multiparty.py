@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from qnic.games.multiparty_quantum import MultipartyQuantumValue, quantum_bracket
 from qnic.games.xor import PROB_SUM_TOL, InvalidGameError
-
-if TYPE_CHECKING:
-    from qnic.games.multiparty_quantum import MultipartyQuantumValue
 
 # deterministic strategies enumerated (all players but the responder): 2^22 in seconds
 MAX_MULTIPARTY_STRATEGIES = 1 << 22
@@ -178,11 +176,9 @@ class MultipartyXorGame:
         Tsirelson bound of the best split "one player against the rest"
         (:mod:`qnic.games.multiparty_quantum`).
         """
-        from qnic.games.multiparty_quantum import quantum_bracket
-
         key = (restarts, seed)
         if key not in self._quantum:
-            self._quantum[key] = quantum_bracket(self, restarts, seed)
+            self._quantum[key] = quantum_bracket(self.cost, restarts, seed)
         return self._quantum[key]
 
     def __repr__(self) -> str:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from qnic.games.multiparty import MultipartyXorGame
 from qnic.games.sdp import solve_tsirelson
 
 Complex = NDArray[np.complex128]
@@ -172,9 +171,14 @@ def _random_observables(shape: tuple[int, ...], rng: np.random.Generator) -> lis
     return out
 
 
-def ghz_seesaw(game: MultipartyXorGame, restarts: int = 20,
+def ghz_seesaw(cost: Real, restarts: int = 20,
                rng: np.random.Generator | None = None) -> GhzStrategy:
     """The best GHZ-state strategy found by see-saw from ``restarts`` random starts.
+
+    Args:
+        cost: C = prob (-1)^pred of the game, shape (q_1, ..., q_N).
+        restarts: random starting observables (>= 1).
+        rng: their source (default: seed 0).
 
     Raises:
         ValueError: if restarts < 1.
@@ -182,13 +186,14 @@ def ghz_seesaw(game: MultipartyXorGame, restarts: int = 20,
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
     rng = rng if rng is not None else np.random.default_rng(0)
-    cost, state = game.cost, ghz_state(game.players)
-    best_bias, best_ops = -np.inf, _random_observables(game.shape, rng)
+    players, shape = cost.ndim, tuple(int(q) for q in cost.shape)
+    state = ghz_state(players)
+    best_bias, best_ops = -np.inf, _random_observables(shape, rng)
     for _ in range(restarts):
-        ops = _random_observables(game.shape, rng)
+        ops = _random_observables(shape, rng)
         bias = -np.inf
         for _ in range(_MAX_ROUNDS):
-            for i in range(game.players):
+            for i in range(players):
                 ops[i] = _sign_of(_response_operators(cost, state, ops, i))
             new = float(np.sum(cost * _expectations(state, ops)))
             if new - bias <= _TOL:
@@ -197,7 +202,7 @@ def ghz_seesaw(game: MultipartyXorGame, restarts: int = 20,
             bias = new
         if bias > best_bias:
             best_bias, best_ops = bias, [o.copy() for o in ops]
-    value = game.win_probability(_expectations(state, best_ops))
+    value = float(0.5 + 0.5 * np.sum(cost * _expectations(state, best_ops)))
     return GhzStrategy(observables=tuple(best_ops), state=state, value=value)
 
 
@@ -225,22 +230,25 @@ class MultipartyQuantumValue:
         return max(0.0, self.upper - self.lower)
 
 
-def bipartite_bound(game: MultipartyXorGame) -> tuple[float, int]:
-    """min over players i of the Tsirelson bound of "i against the rest": (bound, i)."""
+def bipartite_bound(cost: Real) -> tuple[float, int]:
+    """min over players i of the Tsirelson bound of "i against the rest": (bound, i).
+
+    Args:
+        cost: C = prob (-1)^pred of the game, shape (q_1, ..., q_N).
+    """
     best, who = np.inf, 0
-    for i in range(game.players):
-        cost = np.moveaxis(game.cost, i, 0).reshape(game.shape[i], -1)
-        bound = solve_tsirelson(np.ascontiguousarray(cost)).upper_bound
+    for i in range(cost.ndim):
+        split = np.moveaxis(cost, i, 0).reshape(cost.shape[i], -1)
+        bound = solve_tsirelson(np.ascontiguousarray(split)).upper_bound
         if bound < best:
             best, who = bound, i
     return float(min(best, 1.0)), who
 
 
-def quantum_bracket(game: MultipartyXorGame, restarts: int = 20,
-                    seed: int = 0) -> MultipartyQuantumValue:
-    """GHZ see-saw lower bound and the bipartite Tsirelson upper bound."""
-    strategy = ghz_seesaw(game, restarts, np.random.default_rng(seed))
-    bound, who = bipartite_bound(game)
+def quantum_bracket(cost: Real, restarts: int = 20, seed: int = 0) -> MultipartyQuantumValue:
+    """GHZ see-saw lower bound and the bipartite Tsirelson upper bound of the game with cost C."""
+    strategy = ghz_seesaw(cost, restarts, np.random.default_rng(seed))
+    bound, who = bipartite_bound(cost)
     return MultipartyQuantumValue(
         lower=strategy.value, upper=max(bound, strategy.value), strategy=strategy,
         lower_method=f"GHZ-state see-saw, {restarts} restarts (seed {seed})",
