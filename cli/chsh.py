@@ -106,7 +106,8 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
 
     from qnic.cli.preflight import check_devices, device_warnings_held, rotators_stopped_on_interrupt
     from qnic.bell_test import TargetUnreachable
-    from qnic.experiments.chsh import CHSHRun, chsh_recorder, save_tags
+    from qnic.experiments.chsh import CHSHRun, chsh_recorder
+    from qnic.interrupts import protected
     from qnic.station import open_station
     from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
     db = use_database(args.db)
@@ -122,7 +123,13 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
         seed_used = None if st.bench is None else int(st.bench.params.seed)
         recorder = chsh_recorder(st)
         window = int(args.window_ps) if args.window_ps else None
-        run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags),
+        sink = None
+        if args.save_tags:  # written as the run goes: a killed run leaves it readable
+            from qnic.experiments.raw_tags import RawTagFile
+
+            sink = RawTagFile(Path(args.save_tags),
+                              [c for q in st.qnics.values() for c in q.channels])
+        run = CHSHRun(st, args.seconds, window, keep_tags=bool(args.save_tags), tag_sink=sink,
                       progress=_progress(not args.json and sys.stderr.isatty()),
                       before_counting=None if count_warmup is None else count_warmup.wait,
                       blocks=args.blocks, order_seed=args.order_seed, target_sigma=args.target_sigma)
@@ -131,6 +138,8 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
         with recorder.run():
             recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
             recorder.add_metadata("seconds_per_setting", args.seconds)
+            if sink is not None:  # named from the first row on, before the file is finished
+                recorder.add_metadata("raw_tags_file", str(sink.path.resolve()))
             try:
                 run.run(recorder)
             except TargetUnreachable as exc:  # the first block stays recorded
@@ -139,9 +148,9 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
                       f"is kept in run {recorder.run_id}", file=sys.stderr)
                 return EXIT_BAD_INPUT
             finally:
-                if args.save_tags and run.settings:
-                    save_tags(Path(args.save_tags), run.settings)
-                    recorder.add_metadata("raw_tags_file", str(Path(args.save_tags).resolve()))
+                if sink is not None:
+                    with protected():
+                        sink.close(run.settings)
             run_id = recorder.run_id
             result = run.analyze()
             result.metadata["run_id"] = run_id

@@ -83,6 +83,10 @@ class CHSHRun:
         seconds_per_setting: acquisition time per setting (s, > 0).
         window_ps: coincidence window (defaults to the station's).
         keep_tags: keep each setting's raw tags (for a side file).
+        tag_sink: receives the raw tags as they come (``begin(keys, seconds)``,
+            ``add(key, batch, first)``, ``finished(settings)``): the side file
+            of :class:`~qnic.experiments.raw_tags.RawTagFile`, which a killed
+            run leaves readable.
         progress: called with (setting key, index, total) before each setting.
         before_counting: called once, just before the first tags are
             counted (``qnic chsh`` waits there for the kernels compiled
@@ -104,6 +108,7 @@ class CHSHRun:
     seconds_per_setting: float = 1.0
     window_ps: int | None = None
     keep_tags: bool = False
+    tag_sink: Any = None
     progress: Callable[[str, int, int], None] | None = None
     chunk_s: float = 0.1
     before_counting: Callable[[], None] | None = None
@@ -148,6 +153,7 @@ class CHSHRun:
         counter = OutcomeStream(a.channels, b.channels, window, delays, offsets)
         live_s = 0.0
         kept: list[TagBatch] = []
+        started = False
         dwell = self.seconds_per_setting if seconds is None else seconds
         for batch in a.tagger.stream(dwell, self.chunk_s):
             if self.before_counting is not None:
@@ -157,6 +163,9 @@ class CHSHRun:
             live_s += batch.duration_s - batch.lost_s
             if self.keep_tags:
                 kept.append(batch)
+            if self.tag_sink is not None:
+                self.tag_sink.add(key, batch, first=not started)
+            started = True
         total, *shifted = counter.finish()
         # the offset windows scaled to the events left free under the true
         # peak (docs/coincidences.md section 4): unbiased at high rates
@@ -189,6 +198,8 @@ class CHSHRun:
             return self._run_to_target(recorder)
         self.orders = self.schedule()
         seconds = self.seconds_per_setting / len(self.orders)
+        if self.tag_sink is not None:
+            self.tag_sink.begin([k for order in self.orders for k in order], seconds)
         for block, order in enumerate(self.orders):
             self._measure_block(block, order, seconds, recorder)
         return self.settings
@@ -201,6 +212,8 @@ class CHSHRun:
                 self.progress(key, 4 * block + i, total)
             data = self.measure_setting(key, seconds, block)
             self.settings.append(data)
+            if self.tag_sink is not None:
+                self.tag_sink.finished(self.settings)
             if recorder is not None:
                 recorder.add_row(**self.row(data))
 
@@ -212,6 +225,8 @@ class CHSHRun:
         first = self.schedule()[0]
         pilot = self.seconds_per_setting / 10
         self.orders = [first]
+        if self.tag_sink is not None:  # the blocks after the first are planned after it
+            self.tag_sink.begin(list(first), pilot)
         self._measure_block(0, first, pilot, recorder)
         planned = plan_seconds(self.analyze().S_err, pilot, self.target_sigma, self.seconds_per_setting)
         self.blocks = max(1, math.ceil(planned / pilot - 1e-9))
