@@ -122,6 +122,15 @@ def test_missing_or_bad_required_tags(tmp_path: Path) -> None:
         PtuFile(path)
 
 
+@pytest.mark.parametrize("rate", [-1.0, 1e12])
+def test_physically_impossible_sync_rates_are_refused_by_name(tmp_path: Path, rate: float) -> None:
+    path = tmp_path / "s.ptu"
+    write_ptu_records(path, 0x00010207, np.zeros(2, np.uint32), global_resolution_s=1e-12,
+                      sync_rate_hz=rate)
+    with pytest.raises(PtuFormatError, match=f"TTResult_SyncRate is {rate}; expected a rate"):
+        PtuFile(path)
+
+
 @pytest.mark.parametrize(("tag", "value"), [
     ("MeasDesc_GlobalResolution", 1e-300), ("MeasDesc_GlobalResolution", 10.0),
     ("MeasDesc_GlobalResolution", float("inf")), ("MeasDesc_Resolution", 1e-300),

@@ -79,6 +79,9 @@ _OTHER_PQ_MAGICS = {b"PQHISTO": "a PicoQuant histogram file (.phu)",
 # Outside these a header is corrupt (a value of 1e-300 would make every time 0).
 MIN_RESOLUTION_S = 1e-15
 MAX_RESOLUTION_S = 1.0
+# No sync input counts faster than a few GHz (PicoQuant's take at most some
+# hundreds of MHz); a negative or larger rate is a corrupt header.
+MAX_SYNC_RATE_HZ = 1e10
 
 
 def check_ptu_magic(head: bytes, source: str) -> None:
@@ -167,6 +170,9 @@ class PtuFile(ChunkedFile):
                                      f"in seconds from {MIN_RESOLUTION_S:g} to "
                                      f"{MAX_RESOLUTION_S:g}")
         self.sync_rate_hz = float(h.number("TTResult_SyncRate", 0) or 0)
+        if not 0 <= self.sync_rate_hz <= MAX_SYNC_RATE_HZ:
+            raise PtuFormatError(f"{self.name}: TTResult_SyncRate is {self.sync_rate_hz}; "
+                                 f"expected a rate in Hz from 0 to {MAX_SYNC_RATE_HZ:g}")
         records = h.number("TTResult_NumberOfRecords")
         self.header_records: int | None = None if records is None else int(records)
         stop_ms = h.number("TTResult_StopAfter", h.number("MeasDesc_AcquisitionTime"))
