@@ -1,0 +1,98 @@
+"""Errors found before a run starts (docs/commands.md, "Before a run starts"):
+one line naming what is wrong, exit 2 for a bad file or option, exit 1 for a
+device that is not there or does not answer, no run left in the database,
+a traceback only with ``--debug``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qcodes.dataset import connect
+from station_files import default_dict, write
+
+from qnic.cli import main
+from qnic.cli.preflight import BENCH_DAY_S, RunLengthError, check_run_length
+
+
+def _station(tmp_path: Path, address: str, **init: object) -> Path:
+    data = default_dict()
+    data["instruments"]["rotator_a"]["address"] = address
+    data["instruments"]["rotator_a"]["init"].update(init)
+    return write(tmp_path, data)
+
+
+def _chsh(tmp_path: Path, *argv: str) -> list[str]:
+    return ["chsh", "--seconds", "0.05", "--db", str(tmp_path / "runs.db"),
+            "--calibration-dir", str(tmp_path / "cal"), *argv]
+
+
+def _runs(tmp_path: Path) -> list[int]:
+    db = tmp_path / "runs.db"
+    return [] if not db.exists() else [r[0] for r in connect(str(db)).execute("SELECT run_id FROM runs")]
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_db_in_a_missing_folder_is_refused_before_anything_opens(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing" / "dir" / "x.db"
+    assert main(["chsh", "--seconds", "0.05", "--db", str(missing)]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"the folder {missing.parent} does not exist" in err
+    assert not missing.parent.exists()
+
+
+def test_an_unknown_address_scheme_is_a_bad_station_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    station = _station(tmp_path, "foo://bench/a")
+    assert main(_chsh(tmp_path, "--station", str(station))) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "instruments.rotator_a.address: rotator_a (ELL14)" in err
+    assert "'foo://bench/a' is no serial port or URL pyserial knows" in err
+    assert _runs(tmp_path) == [] and not (tmp_path / "runs.db").exists()
+
+
+def test_a_port_that_does_not_exist_exits_1_naming_key_instrument_and_port(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = str(tmp_path / "ttyUSB9")  # no such device file
+    assert main(_chsh(tmp_path, "--station", str(_station(tmp_path, port)))) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert err == (f"qnic: instruments.rotator_a.address: rotator_a (ELL14) at {port}: "
+                   "cannot open the port: No such file or directory\n")
+    assert _runs(tmp_path) == []
+
+
+def test_a_device_that_does_not_answer_exits_1_before_a_run_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # loop:// hands the driver its own bytes back: no reply of the device's
+    station = _station(tmp_path, "loop://", timeout_s=0.02)
+    assert main(_chsh(tmp_path, "--station", str(station))) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith("qnic: instruments.rotator_a.address: rotator_a (ELL14) at loop://: "
+                          "does not answer: rotator_a:")
+    assert _runs(tmp_path) == []  # the run was never created: no empty run
+
+
+def test_debug_shows_the_traceback_of_a_reported_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    station = _station(tmp_path, "foo://bench/a")
+    assert main(["--debug", *_chsh(tmp_path, "--station", str(station))]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.splitlines()[-1].startswith("qnic: bad station file:")
+
+
+def test_more_than_a_day_of_bench_time_needs_long(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_chsh(tmp_path, "--seconds", "1e9")) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "--seconds 1e+09 per setting, 4 settings, is 4.63e+04 days of bench time" in err
+    assert "give --long" in err
+    assert _runs(tmp_path) == []
+    check_run_length(BENCH_DAY_S, False, "a day")  # a day is allowed
+    check_run_length(1e9, True, "with --long")
+    with pytest.raises(RunLengthError):
+        check_run_length(BENCH_DAY_S + 1, False, "a day and a second")
