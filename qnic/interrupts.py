@@ -1,4 +1,4 @@
-"""Ctrl-C at safe points (docs/interrupts.md).
+"""Ctrl-C at safe points (docs/storage.md, "When a run is interrupted").
 
 Python turns SIGINT into ``KeyboardInterrupt`` at the next bytecode of the
 main thread, wherever that is. Two places must not be cut that way:
@@ -29,7 +29,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
 
 __all__ = ["check", "handling", "interrupted_by_signal", "kernel_interrupt", "pending",
            "protected"]
@@ -140,9 +139,3 @@ def kernel_interrupt() -> Iterator[None]:
             if interrupted_by_signal(exc):
                 raise KeyboardInterrupt from None
             raise
-
-
-def raise_at_next_check(*_: Any) -> None:
-    """Note an interrupt as the handler does inside a protected block (tests
-    inject interrupts with it at chosen points)."""
-    _STATE.pending = True

@@ -1,5 +1,5 @@
-"""Ctrl-C anywhere (docs/interrupts.md): exit 130, one line, finished settings kept,
-rotators stopped.
+"""Ctrl-C anywhere (docs/storage.md, "When a run is interrupted"): exit 130,
+one line, finished settings kept, rotators stopped.
 
 Interrupts are injected in-process at chosen points, as a real SIGINT
 (``signal.raise_signal``) through the command's own handler: at the k-th
