@@ -42,7 +42,7 @@ def test_gray_code_walk_equals_brute_force_at_every_split(m: int, n: int) -> Non
     cost = sparse_random(rng, m, n)
     expected = plain_best_bias(cost)
     for outer in range(m):  # every split of the signs into blocks and walk
-        bias, code = gray_blocks(np.ascontiguousarray(cost), outer, -1.0)
+        bias, code = gray_blocks(np.ascontiguousarray(cost), outer, -1.0, np.inf)
         i = int(np.argmax(bias))
         alpha = np.where((int(code[i]) >> np.arange(m)) & 1, -1.0, 1.0)
         assert bias[i] == pytest.approx(expected, abs=1e-12)

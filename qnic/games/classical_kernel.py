@@ -10,9 +10,12 @@ instead of recomputed in O(k n). Blocks run on all cores (``numba.prange``).
 
 A block is skipped when even its bound cannot beat ``floor`` (a bias
 already achieved, e.g. by local search): with the block's fixed rows summed
-into s0 and R_y = sum of |C[r, y]| over its free rows, every vector of the
-block has bias <= sum_y (|s0_y| + R_y). Sparse games (odd cycles, chained
-Bell) lose most blocks to this bound; dense random games few.
+into s0 and the free rows F, every vector eps of the block has bias
+sum_y |s0_y + (eps^T F)_y| <= sum_y |s0_y| + B_F, where B_F, the largest
+sum_y |(eps^T F)_y|, is at most sum |F| and is the classical bias of the
+sub-game F (found once, exactly, for all blocks). Sparse games (odd cycles,
+chained Bell) lose most blocks to this bound, dense random 32 x 32 games
+more than half.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ Array = NDArray[np.float64]
 
 
 @cached_njit(parallel=True)
-def gray_blocks(mat: Array, outer: int, floor: float) -> tuple[Array, NDArray[np.int64]]:
+def gray_blocks(mat: Array, outer: int, floor: float,
+                inner_bias: float) -> tuple[Array, NDArray[np.int64]]:
     """Best bias and its sign vector per block of the Gray-code walk.
 
     Args:
@@ -35,6 +39,8 @@ def gray_blocks(mat: Array, outer: int, floor: float) -> tuple[Array, NDArray[np
         outer: number of signs (rows k - outer .. k - 1) that number the
             blocks; 0 <= outer <= k - 1.
         floor: blocks whose bound is at most this are skipped (-1 skips none).
+        inner_bias: the largest bias of the free rows 1 .. k - 1 - outer
+            alone (their classical bias; inf if unknown).
 
     Returns:
         (bias, code) per block, shapes (2^outer,): the block's best bias
@@ -50,15 +56,17 @@ def gray_blocks(mat: Array, outer: int, floor: float) -> tuple[Array, NDArray[np
     for r in range(1, inner + 1):
         for y in range(n):
             spread[y] += abs(mat[r, y])
+    total_spread = np.sum(spread)
     for b in numba.prange(blocks):
         s = mat[0].copy()
         for j in range(outer):
             sign = -1.0 if (b >> j) & 1 else 1.0
             for y in range(n):
                 s[y] += sign * mat[1 + inner + j, y]
-        bound = 0.0
+        fixed = 0.0
         for y in range(n):
-            bound += abs(s[y]) + spread[y]
+            fixed += abs(s[y])
+        bound = fixed + min(inner_bias, total_spread)
         if bound <= floor:
             continue
         best[b], walk = _walk(mat, s, inner)

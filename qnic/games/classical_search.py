@@ -23,7 +23,10 @@ from qnic.games.classical_kernel import gray_blocks
 Array = NDArray[np.float64]
 
 _BATCH = 128  # starts ascended together
-_MAX_OUTER_BITS = 10  # 1024 blocks: enough to balance two cores and prune finely
+# blocks: at least 2^10 (to balance the cores), and free rows at most 15, so that
+# the blocks are many and small and the bound (fixed rows + free rows' own bias) prunes
+_MIN_OUTER_BITS = 10
+_MAX_INNER_BITS = 15
 
 
 def _signs(x: Array) -> Array:
@@ -94,14 +97,22 @@ def exhaustive_signs(cost: Array, floor: float = -1.0) -> Array | None:
         alpha of shape (m,), or None when nothing beats ``floor``.
     """
     m = cost.shape[0]
-    outer = min(m - 1, _MAX_OUTER_BITS)
+    outer = min(m - 1, max(_MIN_OUTER_BITS, m - 1 - _MAX_INNER_BITS))
     # the heaviest rows number the blocks and the lightest are walked: the
     # block bound (fixed rows summed, free rows' |C| added) then prunes more
     heavy = np.argsort(-np.abs(cost).sum(axis=1), kind="stable")
     order = np.concatenate([heavy[:1], heavy[outer + 1:], heavy[1:outer + 1]])
     mat = np.ascontiguousarray(cost[order], dtype=np.float64)
     # a tiny margin: a block whose bound ties the floor holds nothing better
-    bias, code = gray_blocks(mat, outer, floor * (1.0 - 1e-12) if floor > 0 else floor)
+    inner = m - 1 - outer
+    inner_bias = np.inf
+    if floor > 0 and inner > 0:  # the free rows' own classical bias bounds every block's part
+        sub = np.ascontiguousarray(mat[1:1 + inner])
+        inner_bias = float(np.max(gray_blocks(sub, min(inner - 1, _MIN_OUTER_BITS), -1.0,
+                                              np.inf)[0]))
+        inner_bias *= 1.0 + 1e-12  # the walk's rounding: keep the bound above the true one
+    bias, code = gray_blocks(mat, outer, floor * (1.0 - 1e-12) if floor > 0 else floor,
+                             inner_bias)
     i = int(np.argmax(bias))
     if bias[i] < 0.0 or bias[i] <= floor:
         return None
