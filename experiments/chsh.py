@@ -330,7 +330,8 @@ def save_tags(path: Path, settings: list[SettingData]) -> None:
     for d in settings:
         if d.batch is None:
             continue
-        suffix = d.key if d.block == 0 else f"{d.key}_block{d.block}"
+        block = getattr(d, "block", 0)
+        suffix = d.key if block == 0 else f"{d.key}_block{block}"
         arrays[f"timestamps_ps_{suffix}"] = d.batch.timestamps
         arrays[f"channels_{suffix}"] = d.batch.channels
     path.parent.mkdir(parents=True, exist_ok=True)
