@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
     p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=cmd_calibrate, safe_interrupts=True, kept_noun="row")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -33,13 +33,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from qnic.calibration.record import calibration_recorder, record_step
     from qnic.calibration.runner import Calibration, bench_name
     from qnic.calibration.store import CalibrationStore
-    from qnic.station import load_station_config, open_station
+    from qnic.cli.preflight import check_addresses, checked_station
+    from qnic.station import load_station_config
     from qnic.storage import command_arguments, run_facts, use_database
     config = load_station_config(args.station)
+    check_addresses(config)
     store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
     db = None if args.show else use_database(args.db)
     run_id = None
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         if args.show:
             return show_history(store, bench_name(st), args.json)
         seed_value = seed_used(st)

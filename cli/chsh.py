@@ -102,23 +102,14 @@ def cmd_chsh(args: argparse.Namespace) -> int:
 
 
 def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup: Any) -> int:
-    from contextlib import ExitStack
-
-    from qnic.cli.preflight import check_devices, device_warnings_held, rotators_stopped_on_interrupt
     from qnic.bell_test import TargetUnreachable
+    from qnic.cli.preflight import checked_station
     from qnic.experiments.chsh import CHSHRun, chsh_recorder
     from qnic.interrupts import protected
-    from qnic.station import open_station
     from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
     db = use_database(args.db)
     station_name = "embedded simulated bench" if args.station is None else args.station
-    with ExitStack() as stack:
-        with device_warnings_held(args.verbose):
-            st = stack.enter_context(open_station(config, seed=bench_seed(config, args.seed),
-                                                  snapshot=False))
-            check_devices(st)  # who they are, before QCoDeS reads every parameter
-            st.station.snapshot(update=True)
-        stack.enter_context(rotators_stopped_on_interrupt(st))
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         calibration_file = use_calibration(st, args)
         seed_used = None if st.bench is None else int(st.bench.params.seed)
         recorder = chsh_recorder(st)

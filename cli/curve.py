@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
+from qnic.cli.preflight import add_long_option
 
 
 def add_parser(sub: Any) -> None:
@@ -25,7 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
     p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=cmd_curve)
+    add_long_option(p)
+    p.set_defaults(func=cmd_curve, safe_interrupts=True, kept_noun="point")
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
@@ -35,12 +37,16 @@ def cmd_curve(args: argparse.Namespace) -> int:
 
     if args.points < 4:
         raise SystemExit("qnic curve: --points must be at least 4")
-    from qnic.station import load_station_config, open_station
+    from qnic.cli.preflight import check_addresses, check_run_length, checked_station
+    from qnic.station import load_station_config
+    check_run_length(args.points * args.dwell, args.long,
+                     f"--points {args.points} of --dwell {args.dwell:g} s")
     config = load_station_config(args.station)
+    check_addresses(config)
     db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
     png = Path(args.out)
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         calibration_file = use_calibration(st, args)
         seed_value = seed_used(st)
         for q in st.qnics.values():

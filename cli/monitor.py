@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store to take delays from")
     p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     p.add_argument("--json", action="store_true", help="print one JSON object (needs --seconds)")
-    p.set_defaults(func=cmd_monitor)
+    p.set_defaults(func=cmd_monitor, safe_interrupts=True, kept_noun="reading")
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -35,11 +35,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     if args.json and args.seconds is None:
         raise SystemExit("qnic monitor: --json needs --seconds")
-    from qnic.station import load_station_config, open_station
+    from qnic.cli.preflight import check_addresses, checked_station
+    from qnic.station import load_station_config
     config = load_station_config(args.station)
+    check_addresses(config)
     db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         calibration_file = use_calibration(st, args)
         recorder = monitor_recorder(st)
         with recorder.run():

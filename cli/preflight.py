@@ -216,3 +216,24 @@ def rotators_stopped_on_interrupt(st: Any) -> Iterator[None]:
         if interrupted_by_signal(exc):
             stop_rotators(st)
         raise
+
+
+@contextlib.contextmanager
+def checked_station(config: Any, seed: int | None, verbose: bool) -> Iterator[Any]:
+    """The station open and its devices checked, its rotators stopped on Ctrl-C.
+
+    (The addresses are the caller's to check first, :func:`check_addresses`,
+    before it creates its database.) The station opens without QCoDeS's snapshot, each arm's devices are asked who
+    they are (:func:`check_devices`), and the snapshot is taken only then, so
+    a silent device costs one timeout and one line, not a warning per
+    parameter.
+    """
+    from qnic.station import open_station
+
+    with contextlib.ExitStack() as stack:
+        with device_warnings_held(verbose):
+            st = stack.enter_context(open_station(config, seed=seed, snapshot=False))
+            check_devices(st)
+            st.station.snapshot(update=True)
+        stack.enter_context(rotators_stopped_on_interrupt(st))
+        yield st

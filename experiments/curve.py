@@ -39,7 +39,8 @@ VALUES = (Quantity("E", "Correlator E (accidentals subtracted)"),
 
 def curve_recorder(st: LoadedStation) -> RunRecorder:
     """The recorder of a correlation curve (run name ``curve``, docs/storage.md)."""
-    return RunRecorder("curve", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
+    return RunRecorder("curve", Path(st.config.path).stem, st.station, SETPOINTS, VALUES,
+                       row_noun="point")
 
 
 @dataclass

@@ -79,7 +79,7 @@ def rates_of(station: LoadedStation, batch: TagBatch) -> Reading:
 
 def monitor_recorder(st: LoadedStation) -> RunRecorder:
     """The recorder of ``qnic monitor`` (run name ``monitor``, docs/storage.md)."""
-    recorder = RunRecorder("monitor", Path(st.config.path).stem, st.station)
+    recorder = RunRecorder("monitor", Path(st.config.path).stem, st.station, row_noun="reading")
     for setpoints, values in SERIES:
         recorder.add_series(setpoints, values)
     return recorder
