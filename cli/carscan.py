@@ -23,6 +23,18 @@ def rates(text: str) -> list[float]:
     return values
 
 
+def currents(text: str) -> list[float]:
+    """A comma-separated list of pump currents in mA, each >= 0 (returned in A)."""
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected pump currents in mA separated by commas, got {text!r}") from None
+    if len(values) < 2 or any(not (math.isfinite(v) and v >= 0) for v in values):
+        raise argparse.ArgumentTypeError(f"give at least two pump currents, each a finite number >= 0 mA, "
+                                         f"got {text!r}")
+    return [v / 1e3 for v in values]
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("car-scan", help="CAR, rates and visibility against the pair rate (pump power)",
                        description="Sweep the source's pair rate (the pump power), measure singles, "
@@ -32,6 +44,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--station", metavar="FILE", help="station file (default: embedded simulated bench)")
     p.add_argument("--rates", type=rates, metavar="HZ,HZ,...",
                    help="pair rates to set (default: 8 from 1e4 to 2e6 Hz, evenly on a log scale)")
+    p.add_argument("--currents-ma", type=currents, metavar="MA,MA,...",
+                   help="on a station with a pump controller: the pump currents to set, in mA "
+                        "(the power meter, if any, is read at each)")
     p.add_argument("--seconds", type=positive_float, default=0.5, metavar="S",
                    help="seconds of acquisition per rate (default 0.5)")
     p.add_argument("--window-ps", type=positive_float, metavar="PS", help="coincidence window (default: the station's)")
@@ -46,15 +61,15 @@ def add_parser(sub: Any) -> None:
 def cmd_car_scan(args: argparse.Namespace) -> int:
     from qnic.cli.chsh import use_calibration
     from qnic.experiments.car_scan import (
-        NoRateControl,
         car_recorder,
         fit_points,
         point_row,
-        rate_setter,
+        run_pump_scan,
         run_scan,
         save_scan_png,
         to_json,
     )
+    from qnic.instruments.lasers.protocol import find_pump
     from qnic.station import load_station_config, open_station
     from qnic.storage import command_arguments, run_facts, use_database
 
@@ -67,10 +82,10 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
         print(f"qnic car-scan: --out {png}: the folder {png.parent} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
-        try:
-            rate_setter(st)
-        except NoRateControl as exc:
-            print(f"qnic car-scan: {exc}", file=sys.stderr)
+        pump = find_pump(st.station)
+        problem = _control_problem(st, pump, args)
+        if problem:
+            print(f"qnic car-scan: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
         calibration_file = use_calibration(st, args)
         seed_value = seed_used(st)
@@ -78,11 +93,15 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
             for q in st.qnics.values():
                 q.rotator.home()
         window = int(args.window_ps) if args.window_ps else int(st.window_ps)
-        recorder = car_recorder(st)
+        recorder = car_recorder(st, pump=pump is not None)
         with recorder.run():
             recorder.add_facts(run_facts(st, calibration_file, args.seed, command_arguments(args)))
-            points = run_scan(st, pair_rates, args.seconds, window,
-                              on_point=lambda p: recorder.add_row(**point_row(p)))
+            if pump is not None:
+                points = run_pump_scan(st, pump, args.currents_ma, args.seconds, window,
+                                       on_point=lambda p: recorder.add_row(**point_row(p)))
+            else:
+                points = run_scan(st, pair_rates, args.seconds, window,
+                                  on_point=lambda p: recorder.add_row(**point_row(p)))
             fit = fit_points(points, window) if len(points) >= 3 else None
             run_id = recorder.run_id
             if fit is not None:
@@ -93,16 +112,46 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return EXIT_OK
-    print(f"CAR scan, {len(points)} pair rates, {args.seconds:g} s each, window {window} ps, run {run_id}")
-    print("    pair rate   singles A   singles B        CAR      V raw   V corrected")
+    what = "pair rates" if not points or points[0].pump_current_a is None else "pump currents"
+    print(f"CAR scan, {len(points)} {what}, {args.seconds:g} s each, window {window} ps, run {run_id}")
+    head = "    pair rate" if not points or points[0].pump_current_a is None else "   pump (mA)"
+    print(f"{head}   singles A   singles B        CAR      V raw   V corrected")
     for p in points:
-        print(f"  {p.pair_rate_hz:11.4g} {p.singles_a_hz:11.4g} {p.singles_b_hz:11.4g} "
+        x = p.pair_rate_hz if p.pump_current_a is None else p.pump_current_a * 1e3
+        print(f"  {x:11.4g} {p.singles_a_hz:11.4g} {p.singles_b_hz:11.4g} "
               f"{p.car:10.4g} {p.visibility_raw:10.4f} {p.visibility:8.4f} +- {p.visibility_err:.4f}")
     if fit is not None:
-        print(f"  closed form: detection {fit.efficiency[0]:.4f} (A), {fit.efficiency[1]:.4f} (B); "
+        per = "" if not points or points[0].pump_current_a is None else \
+            (" per W of pump" if points[0].pump_power_w is not None else " per A of pump")
+        print(f"  closed form: detection{per} {fit.efficiency[0]:.4g} (A), {fit.efficiency[1]:.4g} (B); "
               f"dark {fit.dark_hz[0]:.4g} Hz (A), {fit.dark_hz[1]:.4g} Hz (B); dead time "
               f"{fit.dead_time_s * 1e9:.1f} ns; pairs counted {fit.pair_window:.3f}; V {fit.visibility:.4f}")
     print(f"  plot: {png}\n  recorded in {db} (run {run_id})")
     if seed_value is not None:
         print(seed_line(seed_value, "qnic car-scan"))
     return EXIT_OK
+
+
+def _control_problem(st: Any, pump: Any, args: argparse.Namespace) -> str | None:
+    """Why this station cannot be scanned as asked, or None."""
+    from qnic.experiments.car_scan import NoRateControl, rate_setter
+
+    if pump is not None:
+        if args.rates:
+            return ("the station drives its pump through a controller: give --currents-ma, "
+                    "not --rates")
+        if not args.currents_ma:
+            return (f"the station has a pump controller ({getattr(pump, 'name', 'pump')}): give the "
+                    "currents to scan with --currents-ma, e.g. --currents-ma 40,50,60,70,80")
+        top = pump.max_current_a
+        over = [c for c in args.currents_ma if c > top]
+        if over:
+            return f"--currents-ma: {over[0] * 1e3:g} mA is above the controller's {top * 1e3:g} mA"
+        return None
+    if args.currents_ma:
+        return "--currents-ma needs a pump controller in the station, and it has none"
+    try:
+        rate_setter(st)
+    except NoRateControl as exc:
+        return str(exc)
+    return None

@@ -1,7 +1,9 @@
 """Pump-power scan (docs/commands.md ``qnic car-scan``; docs/physics.md "Rates at any pump power").
 
-run: for each pair rate, set the source (its settable pair rate: the pump
-power), acquire in the diagonal basis of both arms, and count singles,
+run: for each pair rate, set the source (its settable pair rate), or on a
+station with a pump controller (qnic.instruments.lasers) each pump current,
+reading the power meter when there is one; acquire in the diagonal basis of
+both arms, and count singles,
 coincidences and the accidentals under the peak (offset windows scaled,
 docs/coincidences.md section 4); record the row.
 analyze: CAR = (N - A) / A and the raw and corrected visibility per point,
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from qnic.coincidence import OutcomeStream, accidentals_under_peak
+from qnic.instruments.lasers.protocol import PumpController, find_power_meter, set_pump
 from qnic.node import set_bases_together
 from qnic.pair_source import ScanFit, fit_scan
 from qnic.station import LoadedStation
@@ -30,6 +33,7 @@ BASIS_DEG = 45.0
 coherence of the pairs (the H/V one would show only their correlation)."""
 
 SETPOINTS = (Quantity("pair_rate_hz", "Pair rate set on the source", "Hz"),)
+PUMP_SETPOINTS = (Quantity("pump_current_a", "Pump laser-diode current", "A"),)
 VALUES = (
     Quantity("singles_a_hz", "Singles rate, arm A", "Hz"),
     Quantity("singles_b_hz", "Singles rate, arm B", "Hz"),
@@ -40,6 +44,7 @@ VALUES = (
     Quantity("visibility", "Visibility, diagonal basis (accidentals subtracted)"),
     Quantity("live_s", "Live acquisition time", "s"),
 )
+PUMP_VALUES = (*VALUES, Quantity("pump_power_w", "Pump power on the power meter", "W"))
 
 
 class NoRateControl(ValueError):
@@ -62,6 +67,19 @@ class CarPoint:
     visibility_raw: float
     visibility: float
     visibility_err: float
+    pump_current_a: float | None = None
+    pump_power_w: float | None = None
+
+    @property
+    def drive(self) -> float:
+        """What the scan's closed form is fitted against: the pair rate set,
+        or the pump power read (the pair rate is proportional to it), or the
+        pump current."""
+        if self.pump_power_w is not None:
+            return self.pump_power_w
+        if self.pump_current_a is not None:
+            return self.pump_current_a
+        return self.pair_rate_hz
 
 
 def rate_setter(st: LoadedStation) -> Callable[[float], None]:
@@ -112,6 +130,34 @@ def measure_point(st: LoadedStation, pair_rate_hz: float, seconds: float, window
                     car, car_err, raw_v, vis, vis_err)
 
 
+def run_pump_scan(st: LoadedStation, pump: PumpController, currents_a: Sequence[float],
+                  seconds: float, window_ps: int,
+                  on_point: Callable[[CarPoint], None] | None = None) -> list[CarPoint]:
+    """Scan the pump currents in order (checked against the controller's range
+    first), reading the power meter at each; the pump is put back to its
+    current and output state after, also on error."""
+    top = pump.max_current_a
+    bad = [c for c in currents_a if not (math.isfinite(c) and 0.0 <= c <= top)]
+    if bad:
+        raise ValueError(f"pump currents must be 0 to {top * 1e3:g} mA, got {bad[0] * 1e3:g} mA")
+    meter = find_power_meter(st.station)
+    before, was_on = float(pump.pump_current_a()), bool(pump.pump_enabled())
+    set_bases_together([(st.qnics["A"], BASIS_DEG), (st.qnics["B"], BASIS_DEG)])
+    points: list[CarPoint] = []
+    try:
+        for current in currents_a:
+            reading = set_pump(pump, float(current), meter)
+            point = measure_point(st, math.nan, seconds, window_ps)
+            point.pump_current_a, point.pump_power_w = reading.current_a, reading.power_w
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
+    finally:
+        pump.set_pump_current(before)
+        pump.set_pump_enabled(was_on)
+    return points
+
+
 def run_scan(st: LoadedStation, rates_hz: Sequence[float], seconds: float, window_ps: int,
              on_point: Callable[[CarPoint], None] | None = None) -> list[CarPoint]:
     """Scan the pair rates in order; the source is put back to its first rate after."""
@@ -136,17 +182,23 @@ def fit_points(points: Sequence[CarPoint], window_ps: int) -> ScanFit:
     """The closed form through the scan (:func:`qnic.pair_source.fit_scan`)."""
     arr = {k: np.array([getattr(p, k) for p in points]) for k in CarPoint.__dataclass_fields__}
     true_hz = (arr["coincidences"] - arr["accidentals"]) / arr["live_s"]
-    return fit_scan(arr["pair_rate_hz"], arr["singles_a_hz"], arr["singles_b_hz"], true_hz,
+    return fit_scan(np.array([p.drive for p in points]), arr["singles_a_hz"], arr["singles_b_hz"], true_hz,
                     arr["visibility"], arr["visibility_err"], window_ps)
 
 
 def point_row(p: CarPoint) -> dict[str, float]:
-    """A point as a dataset row."""
-    return {q.name: float(getattr(p, q.name)) for q in (*SETPOINTS, *VALUES)}
+    """A point as a dataset row (a pump scan's, with its current and power)."""
+    if p.pump_current_a is None:
+        return {q.name: float(getattr(p, q.name)) for q in (*SETPOINTS, *VALUES)}
+    row = {q.name: float(getattr(p, q.name)) for q in (*PUMP_SETPOINTS, *VALUES)}
+    row["pump_power_w"] = math.nan if p.pump_power_w is None else float(p.pump_power_w)
+    return row
 
 
-def car_recorder(st: LoadedStation) -> RunRecorder:
-    """The recorder of a scan: a row per pair rate (docs/storage.md)."""
+def car_recorder(st: LoadedStation, pump: bool = False) -> RunRecorder:
+    """The recorder of a scan: a row per pair rate, or per pump current (docs/storage.md)."""
+    if pump:
+        return RunRecorder("car_scan", Path(st.config.path).stem, st.station, PUMP_SETPOINTS, PUMP_VALUES)
     return RunRecorder("car_scan", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
 
 
@@ -169,7 +221,10 @@ def save_scan_png(points: Sequence[CarPoint], fit: ScanFit | None, path: Path) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    r = np.array([p.pair_rate_hz for p in points])
+    r = np.array([p.drive for p in points])
+    pump = bool(points) and points[0].pump_current_a is not None
+    x_label = "pair rate (Hz)" if not pump else (
+        "pump power (W)" if points[0].pump_power_w is not None else "pump current (A)")
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     live = np.array([p.live_s for p in points])
     axes[0].loglog(r, [p.singles_a_hz for p in points], "o", label="singles A")
@@ -195,7 +250,7 @@ def save_scan_png(points: Sequence[CarPoint], fit: ScanFit | None, path: Path) -
     axes[2].set_xscale("log")
     axes[2].set_ylabel("visibility, diagonal basis")
     for ax in axes:
-        ax.set_xlabel("pair rate (Hz)")
+        ax.set_xlabel(x_label)
         ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

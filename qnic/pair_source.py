@@ -273,7 +273,9 @@ def fit_scan(pair_rate_hz: NDArray[np.float64], singles_a_hz: NDArray[np.float64
     guess_eta = [float(np.median(s / rate)) for s in (sa, sb)]
     x0 = np.array([1e-8, guess_eta[0], max(float(sa.min()) * 0.01, 1.0),
                    guess_eta[1], max(float(sb.min()) * 0.01, 1.0)])
-    sol = least_squares(residual, x0, bounds=([0, 0, 0, 0, 0], [1e-5, 1, np.inf, 1, np.inf]),
+    # the drive may be a pair rate (eta a probability) or a pump power or
+    # current (eta then counts per unit of drive): eta is bounded below only
+    sol = least_squares(residual, x0, bounds=([0, 0, 0, 0, 0], [1e-5, np.inf, np.inf, np.inf, np.inf]),
                         x_scale="jac")
     tau, ea, da, eb, db = (float(v) for v in sol.x)
     live_a = 1 / (1 + (ea * rate + da) / 2 * tau)

@@ -185,3 +185,42 @@ def test_qnic_g2_on_a_thermal_bench_matches_its_closed_form(tmp_path, capsys):
     # 4 sigma of the measured g2, plus the closed form's own first-order
     # precision in the multi-pair terms (about 5 %, docs/physics.md)
     assert abs(r["g2"] - r["predicted_g2"]) < 4 * r["g2_err"] + 0.05 * r["predicted_g2"], r
+
+
+def _pump_station(tmp_path):
+    st = default_dict()
+    st["instruments"]["pump"] = {"type": "qnic.instruments.lasers.itc4000.ITC4001",
+                                 "address": "sim://itc4001?bench=default"}
+    st["instruments"]["pump_meter"] = {"type": "qnic.instruments.powermeters.pm100.PM100D",
+                                       "address": "sim://pm100d?bench=default"}
+    return write(tmp_path, st, "pump.yaml")
+
+
+def test_car_scan_drives_a_pump_controller_and_reads_the_meter(tmp_path, capsys):
+    path = _pump_station(tmp_path)
+    assert main(["car-scan", "--station", str(path), "--currents-ma", "45,60,80,100", "--seconds", "0.3",
+                 "--seed", "6", "--json", "--out", str(tmp_path / "p.png"), "--db", str(tmp_path / "r.db")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    points = report["points"]
+    assert [p["pump_current_a"] for p in points] == pytest.approx([0.045, 0.060, 0.080, 0.100])
+    power = np.array([p["pump_power_w"] for p in points])
+    singles = np.array([p["singles_a_hz"] for p in points])
+    assert np.all(np.diff(power) > 0) and np.all(np.diff(singles) > 0)
+    # above threshold the pair rate, so the singles less the dark counts, follow
+    # the pump power: the same ratio at every current within 4 sigma (Poisson, 0.3 s)
+    dark = 550.0
+    ratio = (singles - dark) / power
+    err = np.sqrt(singles / 0.3) / power
+    assert np.all(np.abs(ratio - ratio.mean()) < 4 * np.hypot(err, err.mean() / 2))
+    assert report["fit"] is not None
+
+
+def test_car_scan_on_a_pump_station_needs_currents(tmp_path, capsys):
+    path = _pump_station(tmp_path)
+    assert main(["car-scan", "--station", str(path), "--db", str(tmp_path / "r.db")]) == 2
+    assert "give the currents to scan with --currents-ma" in capsys.readouterr().err
+    assert main(["car-scan", "--station", str(path), "--currents-ma", "40,5000", "--out",
+                 str(tmp_path / "x.png"), "--db", str(tmp_path / "r.db")]) == 2
+    assert "5000 mA is above the controller's" in capsys.readouterr().err
+    assert main(["car-scan", "--currents-ma", "40,50", "--db", str(tmp_path / "r.db")]) == 2
+    assert "needs a pump controller" in capsys.readouterr().err
