@@ -178,3 +178,16 @@ def test_most_violated_triangles_are_violated_and_valid_for_strategies() -> None
     for v in itertools.product((1, -1), repeat=12):  # every +-1 Gram matrix satisfies them
         x = np.outer(v, v)
         assert np.all(signs[:, 0] * x[a, b] + signs[:, 1] * x[b, c] + signs[:, 2] * x[a, c] >= -1)
+
+
+def test_games_too_large_for_cuts_keep_the_quantum_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import qnic.games.classical as classical
+
+    monkeypatch.setattr(classical, "MAX_CUT_QUESTIONS", 20)
+    rng = np.random.default_rng(21)
+    prob = rng.random((12, 12))
+    game = XorGame(prob / prob.sum(), rng.integers(0, 2, (12, 12)))
+    bracket = game.classical_bracket(starts=50, exact_up_to=0)
+    assert "no triangle cuts above 20 questions" in bracket.upper_method
+    assert bracket.upper == pytest.approx(game.quantum_value().upper_bound, abs=1e-15)
+    assert bracket.lower <= game.classical_value().value + 1e-15 <= bracket.upper + 1e-15

@@ -38,6 +38,8 @@ _PRUNING_STARTS = 64  # local-search starts that give the exhaustive search its 
 BRACKET_STARTS = 2000  # default local-search starts of a bracket
 CUT_ROUNDS = 200  # default rounds of the triangle-cut bound (64 x 64: 20-45 s on two busy cores)
 BRACKET_GOAL = 1e-3  # the cut rounds stop once the bracket is this narrow
+# m + n above which no cuts are added (their separation scans all (m + n)^3 / 6 triangles)
+MAX_CUT_QUESTIONS = 256
 
 
 class ClassicalTooLargeError(ValueError):
@@ -204,14 +206,17 @@ def classical_bracket(prob: NDArray[np.float64], pred: NDArray[np.int8],
         cut_rounds: rounds of the SDP with triangle cuts
             (:mod:`qnic.games.classical_bound`) that tighten the upper
             bound; 0 keeps the quantum bound. The rounds stop early once
-            the bracket is narrower than ``BRACKET_GOAL``.
+            the bracket is narrower than ``BRACKET_GOAL``; games of more
+            than ``MAX_CUT_QUESTIONS`` questions in all keep the quantum bound.
     """
     cost = prob * (1.0 - 2.0 * pred)
     alpha, _ = local_search(cost, starts, np.random.default_rng(seed), seeds)
     beta = np.where(alpha @ cost >= 0.0, 1.0, -1.0)
     found = _result(prob, pred, alpha, beta, "local search")
     bound, method = float(upper_bound()), "Tsirelson SDP dual bound"
-    if cut_rounds > 0 and bound - found.value > BRACKET_GOAL:
+    if sum(cost.shape) > MAX_CUT_QUESTIONS:
+        method += f" (no triangle cuts above {MAX_CUT_QUESTIONS} questions in all)"
+    elif cut_rounds > 0 and bound - found.value > BRACKET_GOAL:
         cut = triangle_bound(cost, found.bias, cut_rounds,
                              stop_bias=found.bias + 2.0 * BRACKET_GOAL)
         if 0.5 + 0.5 * cut.bias_bound < bound:

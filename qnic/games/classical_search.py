@@ -22,7 +22,8 @@ from qnic.games.classical_kernel import gray_blocks
 
 Array = NDArray[np.float64]
 
-_BATCH = 128  # starts ascended together
+_BATCH = 128  # starts ascended together (fewer for large games: see _batch)
+_BATCH_ENTRIES = 1 << 22  # floats of the (starts, m, n) flip table held at once
 # blocks: at least 2^10 (to balance the cores), and free rows at most 15, so that
 # the blocks are many and small and the bound (fixed rows + free rows' own bias) prunes
 _MIN_OUTER_BITS = 10
@@ -75,9 +76,10 @@ def local_search(cost: Array, starts: int, rng: np.random.Generator,
         first = np.empty((0, m))
     pool = np.vstack([first, _signs(rng.standard_normal((starts - first.shape[0], m)))])
     best, best_bias = np.ones(m), -np.inf
+    batch = max(1, min(_BATCH, _BATCH_ENTRIES // cost.size))
     with one_blas_thread():
-        for lo in range(0, starts, _BATCH):
-            ends = _ascend(cost, pool[lo:lo + _BATCH])
+        for lo in range(0, starts, batch):
+            ends = _ascend(cost, pool[lo:lo + batch])
             bias = np.abs(ends @ cost).sum(axis=1)
             i = int(np.argmax(bias))
             if bias[i] > best_bias:
