@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from qnic.chsh import LOCAL_BOUND, S_SIGNS, SETTINGS, correlator
+from qnic.chsh import LOCAL_BOUND, S_SIGNS, correlator
 from qnic.experiments.chsh import CHSHRun, SettingData, chsh_recorder
 from qnic.experiments.dashboard.board import Board
 from qnic.experiments.dashboard.live import LiveRates
@@ -126,7 +126,10 @@ class ChshJob:
             try:
                 run.prepare()
                 self.window_ps = int(run.window_ps or 0)
-                for key in SETTINGS:
+                run.orders = run.schedule()  # one block, in a random order (docs/chsh.md)
+                if recorder is not None:
+                    recorder.add_metadata("order_seed", int(run.order_seed or 0))
+                for key in run.orders[0]:
                     self._setting(run, key, bench, recorder)
             except RunStopped:
                 if recorder is not None:
