@@ -336,3 +336,25 @@ def settings_in(db: Path, run_id: int) -> int:
 
     ds = load_by_run_spec(captured_run_id=run_id, conn=connect(str(db)))
     return len(ds.get_parameter_data("n00")["n00"]["n00"])
+
+
+def test_one_shot_matching_in_blocks_finds_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qnic.coincidence import find_coincidences, matching
+
+    rng = np.random.default_rng(8)
+    t_a = np.sort(rng.integers(0, 3_000_000, 4000)).astype(np.int64)
+    t_b = np.sort(np.concatenate([t_a[::2] + rng.integers(-400, 400, 2000),
+                                  rng.integers(0, 3_000_000, 2000)])).astype(np.int64)
+    whole = find_coincidences(t_a, t_b, 300, 20, threads=1)
+    calls: list[int] = []
+    real = matching.match_range
+
+    def counting(*a: Any) -> Any:
+        calls.append(int(a[5]) - int(a[4]))
+        return real(*a)
+
+    monkeypatch.setattr(matching, "BLOCK_TAGS", 250)
+    monkeypatch.setattr(matching, "match_range", counting)
+    blocks = find_coincidences(t_a, t_b, 300, 20, threads=1)
+    assert [x.tolist() for x in blocks] == [x.tolist() for x in whole] and whole[0].size > 1000
+    assert len(calls) >= 10 and sum(calls) == t_a.size and max(calls) < 2 * 250

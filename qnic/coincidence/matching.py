@@ -14,12 +14,16 @@ from numpy.typing import ArrayLike, NDArray
 
 import numba
 
-from qnic.coincidence._runs_kernel import match_one, match_parallel
+from qnic.coincidence._runs_kernel import _cut, match_one, match_parallel, match_range
 from qnic.coincidence._validate import as_int_array, as_int_ps, check_sorted
 from qnic.interrupts import kernel_interrupt
 
 IndexPairs = tuple[NDArray[np.int64], NDArray[np.int64]]
 """Matched pairs ``(i_a, i_b)``: two int64 index arrays of equal length."""
+
+BLOCK_TAGS = 1 << 22
+"""One-thread matching runs in compiled calls of about this many A events
+(tens of ms each), so that Ctrl-C is handled between them (qnic.interrupts)."""
 
 PARALLEL_MIN_TAGS = 1 << 22
 """Inputs of at least this many tags (both streams) are matched on all threads
@@ -105,8 +109,32 @@ def match_sorted(
         return np.empty(0, np.int64), np.empty(0, np.int64)
     if threads is None:
         threads = numba.get_num_threads() if t_a.size + t_b.size >= PARALLEL_MIN_TAGS else 1
-    with kernel_interrupt():  # Ctrl-C lands after the kernel (qnic.interrupts)
-        if threads > 1:
+    if threads > 1:
+        with kernel_interrupt():  # Ctrl-C lands after the kernel (qnic.interrupts)
             return match_parallel(t_a, t_b, window_ps, delay_ps,
                                   min(threads, numba.get_num_threads()))
-        return match_one(t_a, t_b, window_ps, delay_ps)
+    if t_a.size <= BLOCK_TAGS:
+        with kernel_interrupt():
+            return match_one(t_a, t_b, window_ps, delay_ps)
+    return _match_in_blocks(t_a, t_b, window_ps, delay_ps)
+
+
+def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
+                     delay_ps: int) -> IndexPairs:
+    """:func:`match_one` in compiled calls of about ``BLOCK_TAGS`` A events each,
+    cut where no pair crosses (as :func:`match_parallel` cuts), so that Ctrl-C
+    is handled between them; the same pairs."""
+    out_a = np.empty(min(t_a.size, t_b.size), np.int64)
+    out_b = np.empty(out_a.size, np.int64)
+    n = a0 = b0 = 0
+    while a0 < t_a.size:
+        a1, b1 = t_a.size, t_b.size
+        if a0 + BLOCK_TAGS < t_a.size:
+            with kernel_interrupt():
+                cut_a, cut_b = _cut(t_a, t_b, window_ps, delay_ps, a0 + BLOCK_TAGS, a0, b0)
+            if cut_a >= 0:
+                a1, b1 = int(cut_a), int(cut_b)
+        with kernel_interrupt():
+            n = int(match_range(t_a, t_b, window_ps, delay_ps, a0, a1, b0, b1, out_a, out_b, n))
+        a0, b0 = a1, b1
+    return out_a[:n], out_b[:n]
