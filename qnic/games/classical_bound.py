@@ -23,8 +23,6 @@ the current SDP solution added each round.
 
 from __future__ import annotations
 
-import functools
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +30,7 @@ from numpy.typing import NDArray
 
 from qnic.games.blas import one_blas_thread
 from qnic.games.sdp import certify, interior_point, tsirelson_matrix
+from qnic.instruments.kernel_cache import cached_njit
 
 Array = NDArray[np.float64]
 Index = NDArray[np.int64]
@@ -60,13 +59,6 @@ class TriangleBound:
     first_bias_bound: float
 
 
-@functools.lru_cache(maxsize=4)
-def _triples(size: int) -> tuple[Index, Index, Index]:
-    """All i < j < k below ``size``, three int64 arrays."""
-    arr = np.array(list(itertools.combinations(range(size), 3)), dtype=np.int64).reshape(-1, 3)
-    return arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
-
-
 def _slack(x: Array, cuts: Index) -> Array:
     """<T_t, X> + 1 of each cut (a, b, c, sign row): >= 0 at every deterministic strategy."""
     s = _SIGNS[cuts[:, 3]]
@@ -76,15 +68,45 @@ def _slack(x: Array, cuts: Index) -> Array:
 
 def most_violated(x: Array, count: int) -> Index:
     """Up to ``count`` triangle cuts (a, b, c, sign) that X violates most, shape (k, 4)."""
-    a, b, c = _triples(x.shape[0])
-    xab, xbc, xac = x[a, b], x[b, c], x[a, c]
-    slack = np.stack([xab + xbc + xac, xab - xbc - xac, -xab + xbc - xac, -xab - xbc + xac], axis=1)
-    sign = np.argmin(slack, axis=1)
-    worst = slack[np.arange(sign.size), sign] + 1.0
-    hit = np.flatnonzero(worst < -_VIOLATION)
-    if hit.size > count:
-        hit = hit[np.argpartition(worst[hit], count)[:count]]
-    return np.stack([a[hit], b[hit], c[hit], sign[hit]], axis=1)
+    cuts, worst = _violated(np.ascontiguousarray(x, dtype=np.float64), _VIOLATION)
+    if worst.size > count:
+        cuts = cuts[np.argpartition(worst, count)[:count]]
+    return cuts
+
+
+@cached_njit()
+def _violated(x: Array, tol: float) -> tuple[Index, Array]:
+    """Every triangle i < j < k whose worst sign pattern has slack below -tol: (cuts, slacks)."""
+    size = x.shape[0]
+    cap = 1 << 16
+    cuts = np.empty((cap, 4), dtype=np.int64)
+    worst = np.empty(cap)
+    found = 0
+    for a in range(size):
+        for b in range(a + 1, size):
+            xab = x[a, b]
+            for c in range(b + 1, size):
+                xbc, xac = x[b, c], x[a, c]
+                low, sign = xab + xbc + xac, 0
+                for k, value in enumerate((xab - xbc - xac, -xab + xbc - xac, -xab - xbc + xac)):
+                    if value < low:
+                        low, sign = value, k + 1
+                if low + 1.0 < -tol:
+                    if found == cap:  # grow
+                        cap *= 2
+                        cuts = _grown(cuts, cap)
+                        worst = np.concatenate((worst, np.empty(cap - worst.size)))
+                    cuts[found, 0], cuts[found, 1], cuts[found, 2], cuts[found, 3] = a, b, c, sign
+                    worst[found] = low + 1.0
+                    found += 1
+    return cuts[:found].copy(), worst[:found].copy()
+
+
+@cached_njit()
+def _grown(cuts: Index, cap: int) -> Index:
+    out = np.empty((cap, 4), dtype=np.int64)
+    out[: cuts.shape[0]] = cuts
+    return out
 
 
 def _with_cuts(w: Array, cuts: Index, lam: Array) -> Array:
