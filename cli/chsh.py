@@ -48,14 +48,15 @@ def add_parser(sub: Any) -> None:
 def use_calibration(st: Any, args: argparse.Namespace) -> str | None:
     """Apply the calibration the arguments ask for; return its file (or None)."""
     from qnic.calibration.runner import apply_calibration, bench_name
-    from qnic.calibration.store import CalibrationRecord, CalibrationStore
+    from qnic.calibration.store import CalibrationFileError, CalibrationRecord, CalibrationStore
 
     if args.uncalibrated:
         return None
     if args.calibration:
         path, record = Path(args.calibration), CalibrationRecord.load(Path(args.calibration))
         if not record.complete:
-            raise ValueError(f"{path}: this calibration is unfinished; rerun `qnic calibrate --resume`")
+            raise CalibrationFileError(f"{path}: this calibration is unfinished; rerun "
+                                       "`qnic calibrate --resume`")
     else:
         store = CalibrationStore(Path(args.calibration_dir) if args.calibration_dir else None)
         found = store.newest(bench_name(st))

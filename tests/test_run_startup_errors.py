@@ -96,3 +96,15 @@ def test_more_than_a_day_of_bench_time_needs_long(tmp_path: Path,
     check_run_length(1e9, True, "with --long")
     with pytest.raises(RunLengthError):
         check_run_length(BENCH_DAY_S + 1, False, "a day and a second")
+
+
+def test_an_unfinished_calibration_file_is_a_bad_file_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qnic.calibration.store import CalibrationRecord
+
+    cal = tmp_path / "half.json"
+    CalibrationRecord("default", "0" * 16, steps_done=["zeros"]).save(cal)
+    assert main(_chsh(tmp_path, "--calibration", str(cal))) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{cal}: this calibration is unfinished; rerun `qnic calibrate --resume`" in err
+    assert _runs(tmp_path) == []
