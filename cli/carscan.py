@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
+from qnic.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_run_options,
+    bench_seed,
+    home_if_asked,
+    positive_float,
+    seed_line,
+    seed_used,
+)
 
 
 def rates(text: str) -> list[float]:
@@ -51,10 +60,7 @@ def add_parser(sub: Any) -> None:
                    help="seconds of acquisition per rate (default 0.5)")
     p.add_argument("--window-ps", type=positive_float, metavar="PS", help="coincidence window (default: the station's)")
     p.add_argument("--out", metavar="PNG", default="car_scan.png", help="the plot to write (default car_scan.png)")
-    p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
-    p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
-    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_run_options(p)
     p.set_defaults(func=cmd_car_scan)
 
 
@@ -89,9 +95,7 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         calibration_file = use_calibration(st, args)
         seed_value = seed_used(st)
-        if st.config.home_on_start:
-            for q in st.qnics.values():
-                q.rotator.home()
+        home_if_asked(st)
         window = int(args.window_ps) if args.window_ps else int(st.window_ps)
         recorder = car_recorder(st, pump=pump is not None)
         with recorder.run():

@@ -9,6 +9,24 @@ from typing import Any
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class CommandError(Exception):
+    """An error a command reports in one line (``qnic: <message>``) with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def bounded_float(maximum: float, unit: str) -> Any:
+    """An argparse type: a positive number at most ``maximum`` (in ``unit``)."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected at most {maximum:g} {unit}, got {text!r}")
+        return value
+    return parse
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -97,3 +115,19 @@ def seed_line(seed_value: int | None, command: str) -> str:
     """The summary's line naming the bench seed and how to repeat the run."""
     return "" if seed_value is None else \
         f"  seed {seed_value} ({command} --seed {seed_value} repeats the bench's randomness)"
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options every measuring command shares: the bench seed, the
+    calibration store, the database and JSON output (docs/commands.md)."""
+    p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
+    p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
+    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def home_if_asked(st: Any) -> None:
+    """Home both rotators when the wiring asks for it (``home_on_start``)."""
+    if st.config.home_on_start:
+        for q in st.qnics.values():
+            q.rotator.home()

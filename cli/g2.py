@@ -6,7 +6,15 @@ import argparse
 import json
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
+from qnic.cli.common import (
+    EXIT_OK,
+    add_run_options,
+    bench_seed,
+    home_if_asked,
+    positive_float,
+    seed_line,
+    seed_used,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -20,10 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--herald", type=int, choices=(0, 1), default=0,
                    help="arm A's outcome detector that heralds (default 0, transmitted)")
     p.add_argument("--window-ps", type=positive_float, metavar="PS", help="window around each herald (default: the station's)")
-    p.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
-    p.add_argument("--calibration-dir", metavar="DIR", help="the calibration store")
-    p.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_run_options(p)
     p.set_defaults(func=cmd_g2)
 
 
@@ -60,9 +65,7 @@ def cmd_g2(args: argparse.Namespace) -> int:
     with open_station(config, seed=bench_seed(config, args.seed)) as st:
         calibration_file = use_calibration(st, args)
         seed_value = seed_used(st)
-        if st.config.home_on_start:
-            for q in st.qnics.values():
-                q.rotator.home()
+        home_if_asked(st)
         window = int(args.window_ps) if args.window_ps else int(st.window_ps)
         recorder = g2_recorder(st)
         with recorder.run():
