@@ -15,7 +15,7 @@ import traceback
 from types import ModuleType
 
 from qnic import interrupts
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, CommandError
 
 COMMAND_MODULES = ("chsh", "calibrate", "monitor", "curve", "carscan", "g2", "tomography", "demo",
                    "dashboard", "xor", "lbsim", "lbnet", "net", "station", "tags", "export")
@@ -54,6 +54,7 @@ _HANDLED = (
     ("qnic.storage", "StorageError", EXIT_BAD_INPUT, ""),
     ("qnic.cli.preflight", "RunLengthError", EXIT_BAD_INPUT, ""),
 )
+"""Errors reported in one line; a :class:`qnic.cli.common.CommandError` carries its own code."""
 
 
 def _known_error(exc: BaseException) -> tuple[int, str] | None:
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(exc, SystemError) and interrupts.interrupted_by_signal(exc):
             print(f"qnic: {_interrupted(args, exc)}", file=sys.stderr)
             return EXIT_INTERRUPTED
-        known = _known_error(exc)
+        known = (exc.code, "") if isinstance(exc, CommandError) else _known_error(exc)
         if known is None:
             raise
         code, prefix = known

@@ -8,8 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, bench_seed, positive_float, positive_int, seed
+from qnic.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    CommandError,
+    bench_seed,
+    bounded_float,
+    positive_float,
+    positive_int,
+    seed,
+)
 from qnic.cli.preflight import add_long_option
+
+
+MAX_WINDOW_PS = 1e9
+"""No coincidence window is wider than 1 ms (a pair's photons arrive within ns)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +32,7 @@ def add_parser(sub: Any) -> None:
     chsh.add_argument("--seconds", type=positive_float, default=1.0, metavar="S",
                       help="seconds of acquisition per setting (default 1)")
     chsh.add_argument("--seed", type=seed, metavar="N", help="seed of the simulated bench")
-    chsh.add_argument("--window-ps", type=positive_float, metavar="PS",
+    chsh.add_argument("--window-ps", type=bounded_float(MAX_WINDOW_PS, "ps (1 ms)"), metavar="PS",
                       help="coincidence window (default: the station's)")
     chsh.add_argument("--db", metavar="FILE", help="QCoDeS database (default: QCoDeS's configured one)")
     chsh.add_argument("--save-tags", metavar="FILE",
@@ -78,12 +91,14 @@ def _progress(enabled: bool) -> Any:
 
 def cmd_chsh(args: argparse.Namespace) -> int:
     from qnic.chsh import SETTINGS
-    from qnic.cli.preflight import check_addresses, check_run_length
+    from qnic.cli.preflight import check_addresses, check_run_length, check_writable
     from qnic.coincidence import warm as count_warm
     from qnic.station import load_station_config
 
     check_run_length(args.seconds * len(SETTINGS), args.long,
                      f"--seconds {args.seconds:g} per setting, {len(SETTINGS)} settings,")
+    if args.save_tags:
+        check_writable(Path(args.save_tags), "--save-tags")
     config = load_station_config(args.station)
     check_addresses(config)
     # A first run after an install compiles its kernels in two child processes
@@ -144,7 +159,11 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
                     with protected():
                         sink.close(run.settings)
             run_id = recorder.run_id
-            result = run.analyze()
+            try:
+                result = run.analyze()
+            except ValueError as exc:  # no coincidences in a setting: E is undefined
+                raise CommandError(f"{exc}; the counts are kept in run {run_id} of {db} "
+                                   "(measure longer: --seconds)") from exc
             result.metadata["run_id"] = run_id
             result.metadata["calibration"] = calibration_in_use(st, calibration_file)
             for key in ("S", "S_err", "S_corrected", "S_corrected_err"):

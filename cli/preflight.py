@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 BENCH_DAY_S = 86_400.0
@@ -59,6 +61,26 @@ def check_run_length(total_s: float, allow_long: bool, what: str) -> None:
     if total_s > BENCH_DAY_S and not allow_long:
         raise RunLengthError(f"{what} is {_duration(total_s)} of bench time, more than a day; "
                              "give --long if that is meant")
+
+
+def check_writable(path: Path, option: str) -> None:
+    """A file the command will write: not a folder, in a folder it may create or write to.
+
+    Raises:
+        CommandError: (exit 2) naming the option, the path and why.
+    """
+    from qnic.cli.common import EXIT_BAD_INPUT, CommandError
+
+    path = path.expanduser()
+    if path.is_dir():
+        raise CommandError(f"{option} {path}: is a folder; give a file name", EXIT_BAD_INPUT)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)) or \
+            (path.exists() and not os.access(path, os.W_OK)):
+        raise CommandError(f"{option} {path}: cannot write it (no permission in {folder})",
+                           EXIT_BAD_INPUT)
 
 
 def _duration(seconds: float) -> str:

@@ -108,3 +108,23 @@ def test_an_unfinished_calibration_file_is_a_bad_file_in_one_line(
     err = _one_line(capsys.readouterr().err)
     assert f"{cal}: this calibration is unfinished; rerun `qnic calibrate --resume`" in err
     assert _runs(tmp_path) == []
+
+
+def test_a_side_file_that_is_a_folder_or_an_impossible_window_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_chsh(tmp_path, "--save-tags", str(tmp_path))) == 2
+    assert _one_line(capsys.readouterr().err) == \
+        f"qnic: --save-tags {tmp_path}: is a folder; give a file name\n"
+    with pytest.raises(SystemExit) as stop:
+        main(_chsh(tmp_path, "--window-ps", "1e30"))
+    assert stop.value.code == 2
+    assert "--window-ps: expected at most 1e+09 ps (1 ms), got '1e30'" in capsys.readouterr().err
+    assert _runs(tmp_path) == []
+
+
+def test_a_setting_without_coincidences_is_one_line_and_its_counts_are_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_chsh(tmp_path, "--seconds", "1e-9", "--seed", "1")) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert "no coincidences in this setting, E is undefined; the counts are kept in run 1" in err
+    assert _runs(tmp_path) == [1]
