@@ -66,7 +66,7 @@ def _settings(db: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("suffix", [".ptu", ".npz"])
 def test_a_killed_run_keeps_its_finished_settings(tmp_path: Path, suffix: str) -> None:
     db, tags = tmp_path / "runs.db", tmp_path / f"raw{suffix}"
-    text = _kill_at(["chsh", "--seconds", "30", "--seed", "4", "--db", str(db),
+    text = _kill_at(["chsh", "--seconds", "8", "--seed", "4", "--db", str(db),
                      "--save-tags", str(tags), "--calibration-dir", str(tmp_path / "cal")],
                     b"(3/4)", tmp_path)
     assert b"Traceback" not in text
