@@ -40,8 +40,9 @@ def add_parser(sub: Any) -> None:
                          "dense around 1)")
     lb.add_argument("--strategies", nargs="+", metavar="S",
                     help="strategies (default random round-robin power-of-two separate "
-                         "dedicated-c quantum-ideal, plus quantum-visibility with --visibility "
-                         "and quantum-measured with --chsh-json)")
+                         "dedicated-c hash-subtype quantum-ideal quantum-xor, plus "
+                         "quantum-visibility with --visibility and quantum-measured with "
+                         "--chsh-json)")
     lb.add_argument("--steps", type=positive_int, default=20_000, metavar="N",
                     help="steps per point (default 20000; the first 10%% are warm-up)")
     lb.add_argument("--seeds", type=positive_int, default=3, metavar="N",

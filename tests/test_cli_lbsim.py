@@ -74,6 +74,7 @@ def test_visibility_and_chsh_json_add_their_strategies(tmp_path: Path,
     (["--chsh-json", "/nonexistent/chsh.json"], "cannot read CHSH result"),
     (["--service-steps", "1.5"], "whole number of steps"),
     (["--visibility", "2"], "within \\[0, 1\\]"),
+    (["--balancers", "100", "99"], "must be even, got 99"),
 ])
 def test_bad_input_exits_2_before_any_work(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str],
@@ -88,12 +89,40 @@ def test_bad_input_exits_2_before_any_work(monkeypatch: pytest.MonkeyPatch,
     assert re.search(message, captured.err), captured.err
 
 
+def test_server_rule_and_subtypes_reach_the_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--ratios", "1.2", "--strategies", "random", "quantum-xor", "--c-subtypes", "2",
+                "--server-rule", "same-step", "--json", *FAST]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["server_rule"] == "same-step" and out["workload"]["c_subtypes"] == 2
+    assert out["win_rate_predicted"]["quantum-xor"] == pytest.approx(0.875, abs=1e-6)
+    assert run(["--ratios", "1.2", "--strategies", "random", "--json", *FAST]) == 0
+    assert json.loads(capsys.readouterr().out)["server_rule"] == "c-pairs-first"
+
+
+def test_several_balancers_and_subtypes_make_a_family(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--balancers", "20", "40", "--c-subtypes", "1", "2", "--ratios", "1.1", "1.3",
+                "--strategies", "random", "dedicated-c", "--out", str(tmp_path), "--json",
+                *FAST]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["balancers"] == [20, 40] and out["c_subtypes"] == [1, 2]
+    assert [(s["balancers"], s["workload"]["c_subtypes"]) for s in out["studies"]] == [
+        (20, 1), (40, 1), (20, 2), (40, 2)]
+    knees = out["knee_over_balancers"]["random"]["2"]
+    assert knees["balancers"] == [20, 40] and len(knees["knee"]) == 2
+    assert (tmp_path / "lb_family.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run(["--balancers", "20", "40", "--ratios", "1.1", "--strategies", "random",
+                *FAST]) == 0
+    assert "knees against N" in capsys.readouterr().out
+
+
 def test_scheduler_without_distributed_exits_2(monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)
-    assert run(["--scheduler", "tcp://127.0.0.1:8786", "--json", *FAST]) == EXIT_BAD_INPUT
-    captured = capsys.readouterr()
-    assert captured.out == "" and "'distributed' package" in captured.err
+    for where in (["--scheduler", "tcp://127.0.0.1:8786"], ["--local-cluster", "2"]):
+        assert run([*where, "--json", *FAST]) == EXIT_BAD_INPUT
+        captured = capsys.readouterr()
+        assert captured.out == "" and "'distributed' package" in captured.err
 
 
 @pytest.mark.parametrize("argv", [["--steps", "0"], ["--seeds", "-1"], ["--balancers", "x"]])
