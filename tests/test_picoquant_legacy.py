@@ -347,6 +347,8 @@ def test_header_cut_off_names_the_part_and_offset(tmp_path: Path, header: bytes,
                                   r"rate"),
     (hydraharp(b"2.0", 3, 0, sync_rate=-5), r"SyncRate is -5"),
     (hydraharp(b"2.0", 2, 0, resolution_ps=0.0), r"Resolution is 0.0; expected a positive"),
+    (hydraharp(b"2.0", 2, 0, resolution_ps=1e-300), r"Resolution is 1e-300; expected a positive "
+                                                    r"resolution of at least 1 fs"),
     (hydraharp(b"2.0", 2, 0, inputs=0), r"InpChansPresent is 0; expected 1 to 64"),
     (picoharp(3, 0, boards=0), r"NumberOfBoards is 0; expected 1 to 16"),
     (timeharp200(b"6.0", 0, clock_ns=0), r"TTTRGlobClock is 0"),

@@ -214,9 +214,10 @@ def _sync_period(rate: int, name: str, c: _Cursor) -> float:
 
 
 def _resolution(value: float, name: str, per_s: float, c: _Cursor) -> float:
-    """``value`` in units of 1/``per_s`` s (ns: 1e9, ps: 1e12), in s."""
-    _check(value > 0 and value < 1e9, c.source, f"{name} is {value}; expected a positive "
-                                                 "resolution")
+    """``value`` in units of 1/``per_s`` s (ns: 1e9, ps: 1e12), in s; at least 1 fs
+    (PicoQuant's finest bin is a fraction of a ps: 1e-300 would make every time 0)."""
+    _check(value >= 1e-15 * per_s and value < 1e9, c.source,
+           f"{name} is {value}; expected a positive resolution of at least 1 fs")
     return float(value) / per_s
 
 
