@@ -48,6 +48,8 @@ _HANDLED = (
     # it needs, so an error class whose module was never imported cannot be raised
     ("qnic.station", "StationError", EXIT_BAD_INPUT, "bad station file: "),
     ("qnic.cli.preflight", "DeviceUnavailableError", EXIT_FAILED, ""),
+    ("qnic.instruments.timetaggers.picoquant.errors", "TagFileError", EXIT_BAD_INPUT,
+     "bad tag file: "),
     ("qnic.instruments.errors", "InstrumentError", EXIT_FAILED, "instrument error: "),
     ("qnic.fringe", "FringeFitError", EXIT_FAILED, ""),
     ("qnic.calibration.store", "CalibrationFileError", EXIT_BAD_INPUT, ""),

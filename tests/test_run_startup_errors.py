@@ -128,3 +128,20 @@ def test_a_setting_without_coincidences_is_one_line_and_its_counts_are_kept(
     err = _one_line(capsys.readouterr().err)
     assert "no coincidences in this setting, E is undefined; the counts are kept in run 1" in err
     assert _runs(tmp_path) == [1]
+
+
+def test_a_replayed_tag_file_with_an_impossible_header_is_a_bad_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    from qnic.instruments.timetaggers.picoquant import write_ptu_records
+
+    tags = tmp_path / "corrupt.ptu"
+    write_ptu_records(tags, 0x00010207, np.zeros(2, np.uint32), global_resolution_s=1e-300)
+    data = default_dict()
+    data["instruments"]["tagger"] = {"type": "qnic.instruments.timetaggers.replay.ReplayTimeTagger",
+                                     "address": str(tags)}
+    assert main(_chsh(tmp_path, "--station", str(write(tmp_path, data)))) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith(f"qnic: bad tag file: {tags}: MeasDesc_GlobalResolution is 1e-300")
+    assert _runs(tmp_path) == []
