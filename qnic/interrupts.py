@@ -15,7 +15,8 @@ main thread, wherever that is. Two places must not be cut that way:
 whole command) that raises ``KeyboardInterrupt`` at once, except inside a
 :func:`protected` block or in a frame of numba's own code: there it only
 notes the signal, and the interrupt is raised at the next safe point, the
-end of the protected block or a :func:`check`. Kernels are called in
+end of the protected block or a :func:`check`; a second signal while one
+is held back interrupts at once. Kernels are called in
 bounded chunks (each a protected block), so a signal is handled within one
 chunk's time. Without the handler (a library user's own program) the blocks
 cost nothing and Python's default applies; :func:`kernel_interrupt` still
@@ -57,9 +58,11 @@ def _in_numba(frame: FrameType | None) -> bool:
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if _STATE.depth > 0 or _in_numba(frame):
+    if (_STATE.depth > 0 or _in_numba(frame)) and not _STATE.pending:
         _STATE.pending = True
         return
+    # a second Ctrl-C while the first is held back (a slow device or disk
+    # inside a protected block) interrupts at once
     _STATE.pending = False
     raise KeyboardInterrupt
 

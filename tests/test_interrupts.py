@@ -192,6 +192,17 @@ def test_a_signal_in_a_protected_block_waits_for_its_end() -> None:
     assert signal.getsignal(signal.SIGINT) is not interrupts._handler
 
 
+def test_a_second_signal_while_one_is_held_back_interrupts_at_once() -> None:
+    done = []
+    with pytest.raises(KeyboardInterrupt), interrupts.handling():
+        with interrupts.protected():
+            signal.raise_signal(signal.SIGINT)
+            done.append("held")
+            signal.raise_signal(signal.SIGINT)
+            done.append("not reached")
+    assert done == ["held"]
+
+
 def test_a_signal_in_numba_code_is_raised_at_the_next_safe_point() -> None:
     with pytest.raises(KeyboardInterrupt), interrupts.handling():
         _NUMBA_LIKE["_numba_unpickle"]()  # returns: the compiled caller goes on
