@@ -156,3 +156,25 @@ def test_sampling_wins_at_the_strategy_value() -> None:
 
 def test_strategy_type_is_exported() -> None:
     assert isinstance(mermin_game(3).quantum_value(restarts=2).strategy, GhzStrategy)
+
+
+def test_ghz_shortcut_equals_the_state_contraction() -> None:
+    from qnic.games.multiparty_quantum import _expectations, _random_observables, ghz_correlations
+
+    ops = _random_observables((2, 3, 1, 2), np.random.default_rng(4))
+    assert ghz_correlations(ops) == pytest.approx(_expectations(ghz_state(4), ops), abs=1e-14)
+
+
+def test_bound_takes_the_best_split_into_two_groups() -> None:
+    from qnic.games.multiparty_quantum import bipartite_bound
+
+    game = random_game(np.random.default_rng(31), (2, 2, 2, 2))
+    bound, group = bipartite_bound(game.cost)
+    singles = []
+    for i in range(4):  # "player i against the rest", each computed here
+        rest = tuple(j for j in range(4) if j != i)
+        split = np.transpose(game.cost, (i,) + rest).reshape(2, 8)
+        singles.append(XorGame(np.abs(split), (split < 0).astype(int)).quantum_value().upper_bound)
+    assert bound <= min(singles) + 1e-12 and 0 in group
+    q = game.quantum_value(restarts=5)
+    assert q.lower <= bound + 1e-12 and q.upper == pytest.approx(bound, abs=1e-15)
