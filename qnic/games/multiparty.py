@@ -31,6 +31,7 @@ from qnic.games.xor import PROB_SUM_TOL, InvalidGameError
 # deterministic strategies enumerated (all players but the responder): 2^22 in seconds
 MAX_MULTIPARTY_STRATEGIES = 1 << 22
 _CHUNK = 1 << 12
+_CHUNK_ENTRIES = 1 << 22
 
 
 def _as_tensor(data: ArrayLike, name: str) -> NDArray[Any]:
@@ -206,8 +207,9 @@ def solve_multiparty_classical(cost: NDArray[np.float64], prob: NDArray[np.float
                          f"2^{int(math.log2(MAX_MULTIPARTY_STRATEGIES))}); this game has "
                          f"questions {cost.shape}")
     best_bias, best_index = -np.inf, 0
-    for start in range(0, total, _CHUNK):
-        index = np.arange(start, min(total, start + _CHUNK), dtype=np.int64)
+    chunk = max(1, min(_CHUNK, _CHUNK_ENTRIES // mat.size))  # bounded memory for large tensors
+    for start in range(0, total, chunk):
+        index = np.arange(start, min(total, start + chunk), dtype=np.int64)
         contracted = np.broadcast_to(mat, (index.size, *mat.shape))
         shift = 0
         for q_bits in bits:  # contract the players' axes one by one with their signs
