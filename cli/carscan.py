@@ -19,6 +19,7 @@ from qnic.cli.common import (
     seed_line,
     seed_used,
 )
+from qnic.cli.preflight import add_long_option
 
 
 def rates(text: str) -> list[float]:
@@ -61,7 +62,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--window-ps", type=positive_float, metavar="PS", help="coincidence window (default: the station's)")
     p.add_argument("--out", metavar="PNG", default="car_scan.png", help="the plot to write (default car_scan.png)")
     add_run_options(p)
-    p.set_defaults(func=cmd_car_scan)
+    add_long_option(p)
+    p.set_defaults(func=cmd_car_scan, safe_interrupts=True, kept_noun="point")
 
 
 def cmd_car_scan(args: argparse.Namespace) -> int:
@@ -76,18 +78,23 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
         to_json,
     )
     from qnic.instruments.lasers.protocol import find_pump
-    from qnic.station import load_station_config, open_station
+    from qnic.cli.preflight import check_addresses, check_run_length, checked_station
+    from qnic.station import load_station_config
     from qnic.storage import command_arguments, run_facts, use_database
 
     pair_rates = args.rates or [1e4 * 200 ** (k / 7) for k in range(8)]  # 1e4 to 2e6 Hz
+    points_n = len(args.currents_ma) if args.currents_ma else len(pair_rates)
+    check_run_length(points_n * args.seconds, args.long,
+                     f"{points_n} points of --seconds {args.seconds:g}")
     config = load_station_config(args.station)
+    check_addresses(config)
     db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
     png = Path(args.out)
     if not png.parent.is_dir():
         print(f"qnic car-scan: --out {png}: the folder {png.parent} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         pump = find_pump(st.station)
         problem = _control_problem(st, pump, args)
         if problem:

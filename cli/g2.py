@@ -15,6 +15,7 @@ from qnic.cli.common import (
     seed_line,
     seed_used,
 )
+from qnic.cli.preflight import add_long_option
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +30,8 @@ def add_parser(sub: Any) -> None:
                    help="arm A's outcome detector that heralds (default 0, transmitted)")
     p.add_argument("--window-ps", type=positive_float, metavar="PS", help="window around each herald (default: the station's)")
     add_run_options(p)
-    p.set_defaults(func=cmd_g2)
+    add_long_option(p)
+    p.set_defaults(func=cmd_g2, safe_interrupts=True, kept_noun="measurement")
 
 
 def predicted_g2(bench: Any, herald: int, window_ps: float) -> float:
@@ -56,13 +58,16 @@ def predicted_g2(bench: Any, herald: int, window_ps: float) -> float:
 def cmd_g2(args: argparse.Namespace) -> int:
     from qnic.cli.chsh import use_calibration
     from qnic.experiments.g2 import g2_recorder, measure_g2
-    from qnic.station import load_station_config, open_station
+    from qnic.cli.preflight import check_addresses, check_run_length, checked_station
+    from qnic.station import load_station_config
     from qnic.storage import command_arguments, run_facts, use_database
 
+    check_run_length(args.seconds, args.long, f"--seconds {args.seconds:g}")
     config = load_station_config(args.station)
+    check_addresses(config)
     db = use_database(args.db)
     args.calibration, args.uncalibrated = None, False
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         calibration_file = use_calibration(st, args)
         seed_value = seed_used(st)
         home_if_asked(st)

@@ -18,6 +18,7 @@ from qnic.cli.common import (
     seed,
     seed_line,
 )
+from qnic.cli.preflight import add_long_option
 
 TARGETS = ("phi+", "phi-", "psi+", "psi-")
 
@@ -60,7 +61,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="use the station file's zeros and delays, not a calibration")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=cmd_tomography, safe_interrupts=True)
+    add_long_option(p)
+    p.set_defaults(func=cmd_tomography, safe_interrupts=True, kept_noun="setting")
 
 
 def _progress(enabled: bool) -> Any:
@@ -78,18 +80,23 @@ def cmd_tomography(args: argparse.Namespace) -> int:
         tomography_recorder,
     )
     from qnic.cli.chsh import use_calibration
-    from qnic.station import load_station_config, open_station
+    from qnic.cli.preflight import check_addresses, check_run_length, checked_station
+    from qnic.station import load_station_config
     from qnic.storage import calibration_in_use, command_arguments, run_facts, use_database
 
+    settings_n = 9 if args.settings == "pauli" else 16
+    check_run_length(settings_n * args.seconds, args.long,
+                     f"--seconds {args.seconds:g} per setting, {settings_n} settings,")
     station_file = args.station or str(tomography_station_path())
     config = load_station_config(station_file)
+    check_addresses(config)
     png = Path(args.png)
     if not png.parent.is_dir():
         print(f"qnic tomography: --png {args.png}: the folder {png.parent} does not exist",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     db = use_database(args.db)
-    with open_station(config, seed=bench_seed(config, args.seed)) as st:
+    with checked_station(config, bench_seed(config, args.seed), args.verbose) as st:
         seed_value = None if st.bench is None else int(st.bench.params.seed)
         calibration_file = use_calibration(st, args)
         run = TomographyRun(st, args.seconds, args.settings,

@@ -198,8 +198,10 @@ def point_row(p: CarPoint) -> dict[str, float]:
 def car_recorder(st: LoadedStation, pump: bool = False) -> RunRecorder:
     """The recorder of a scan: a row per pair rate, or per pump current (docs/storage.md)."""
     if pump:
-        return RunRecorder("car_scan", Path(st.config.path).stem, st.station, PUMP_SETPOINTS, PUMP_VALUES)
-    return RunRecorder("car_scan", Path(st.config.path).stem, st.station, SETPOINTS, VALUES)
+        return RunRecorder("car_scan", Path(st.config.path).stem, st.station, PUMP_SETPOINTS, PUMP_VALUES,
+                           row_noun="point")
+    return RunRecorder("car_scan", Path(st.config.path).stem, st.station, SETPOINTS, VALUES,
+                       row_noun="point")
 
 
 def _finite(row: dict[str, Any]) -> dict[str, Any]:

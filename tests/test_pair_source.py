@@ -224,3 +224,31 @@ def test_car_scan_on_a_pump_station_needs_currents(tmp_path, capsys):
     assert "5000 mA is above the controller's" in capsys.readouterr().err
     assert main(["car-scan", "--currents-ma", "40,50", "--db", str(tmp_path / "r.db")]) == 2
     assert "needs a pump controller" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_car_scan_keeps_the_finished_points(tmp_path, capsys, monkeypatch):
+    """A SIGINT while the third rate is measured: exit 130, one line, the two
+    finished points in the database (docs/storage.md)."""
+    import signal
+
+    from qcodes.dataset import load_by_run_spec
+
+    from qnic.experiments import car_scan
+
+    real = car_scan.measure_point
+    calls = []
+
+    def measure(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(car_scan, "measure_point", measure)
+    assert main(["car-scan", "--rates", "1e4,1e5,1e6,2e6", "--seconds", "0.1", "--out",
+                 str(tmp_path / "c.png"), "--db", str(tmp_path / "r.db")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qnic: interrupted; 2 points kept (run "), err
+    run_id = int(err[0].split("(run ")[1].split()[0])
+    data = load_by_run_spec(captured_run_id=run_id).get_parameter_data()
+    assert data["car"]["pair_rate_hz"].tolist() == [1e4, 1e5]
