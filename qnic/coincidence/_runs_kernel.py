@@ -1,15 +1,25 @@
 """Numba kernels of one-shot matching, on one thread or on all of them.
 
-:func:`match_range` walks stream A with a pointer into stream B as the
-plain two-pointer loop does, and keeps the nearest-first rule exact: an A
-event whose lowest candidate is its only one, and which the next A event
-cannot reach, forms a cluster of its own (the previous A event could not
-reach it either, or it would have left the fast path) and is paired at once;
-anything else is grown into its whole cluster (connected component of the
-candidate graph) and resolved by the general resolver of
-:mod:`qnic.coincidence._matching_kernel`. At SPDC rates almost every A event
-takes the fast path, whose two extra tests are nearly always false, so the
-branch predictor learns them.
+:func:`match_range` merges stream A (shifted by the delay) with stream B in
+one pass and cuts the merged sequence at every gap wider than the window.
+No candidate pair spans such a gap (every event between the two ends of a
+pair lies within the pair's own distance of them), so each *run* between
+gaps holds whole clusters of the candidate graph and is resolved on its
+own. A run of exactly one A and one B event is a pair; a run of one stream
+only has none; any other run goes to the exact nearest-first resolver
+(:func:`resolve_run`, which grows its clusters and resolves them by
+:mod:`qnic.coincidence._matching_kernel`). At bench rates nearly every run
+is one event or one pair.
+
+Speed (benchmarks/bench_coincidences.py): which stream the merge takes next,
+and whether a gap follows, are coin flips no branch predictor learns. The
+hot loop (:func:`_scan`) therefore has no branch on them: the step, the
+run's tally of A and B events (one int64, A in the low 32 bits) and the
+pair written (an unconditional store, the count advanced by 0 or 1) are
+arithmetic, and only a run holding more than one candidate pair, which is
+rare, leaves the loop. The same pass checks the order of both streams: the
+merged sequence decreases exactly when either stream does, as long as no
+shifted time leaves the int64 range (the caller checks that on the ends).
 
 :func:`match_parallel` cuts both streams where no candidate pair crosses
 (a gap wider than the window between A's and B's events, on A's axis) into
@@ -30,9 +40,14 @@ from qnic.instruments.kernel_cache import cached_njit
 # it (a stream with no gap wider than the window) the blocks are merged.
 _CUT_TRIES = 100_000
 
+# A run's tally: A events in the low 32 bits, B events above.
+_B_ONE = 1 << 32
+_A_MASK = _B_ONE - 1
+_ONE_PAIR = _B_ONE + 1
+
 
 @cached_njit()
-def match_range(
+def resolve_run(
     t_a: np.ndarray,
     t_b: np.ndarray,
     window: int,
@@ -45,9 +60,13 @@ def match_range(
     out_b: np.ndarray,
     n: int,
 ) -> int:
-    """Match A events ``[a0, a1)`` with B events ``[b0, b1)``.
+    """Match A events ``[a0, a1)`` with B events ``[b0, b1)`` cluster by cluster.
 
     No candidate pair may join an event inside the ranges with one outside.
+    Walks A with a pointer into B; an A event whose lowest candidate is its
+    only one, and which the next A event cannot reach, is paired at once,
+    anything else is grown into its whole cluster (connected component of
+    the candidate graph) and resolved by :func:`_resolve_cluster`.
 
     Args:
         t_a: int64 ps, shape (n_a,), sorted: stream A.
@@ -104,14 +123,154 @@ def match_range(
 
 
 @cached_njit()
+def _scan(
+    t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, i: int, e: int, j: int, f: int,
+    tally: int, p: int, bad: int, out_a: np.ndarray, out_b: np.ndarray, n: int,
+) -> tuple[int, int, int, int, int, int]:
+    """The hot loop of :func:`match_range`: merge while both streams last.
+
+    Each step takes the earlier of ``t_a[i] + delay`` and ``t_b[j]`` (A on
+    ties); a gap wider than the window before it closes the open run, whose
+    pair ``(i - 1, j - 1)`` is kept when the run was one A and one B event.
+    The pair is stored whatever the run, and ``n`` advanced by 0 or 1. Stops
+    after the step that makes the open run hold more than one candidate
+    pair (more than one event of each stream, or two of one and one of the
+    other), so that the caller resolves it.
+
+    Indices are cast to unsigned: numba then skips the negative-index
+    wraparound, whose extra instructions lie on the loop's critical path.
+
+    Returns:
+        ``(i, j, tally, p, bad, n)``: the next events, the open run's tally,
+        the last time taken, 1 if the merged sequence decreased, and the
+        pair count.
+    """
+    while (i < e) & (j < f):
+        c = t_a[np.uint64(i)] + delay
+        tb = t_b[np.uint64(j)]
+        is_b = int(tb < c)
+        t = min(c, tb)
+        gap = int(np.uint64(t - p) > np.uint64(window))
+        bad |= int(t < p)
+        out_a[np.uint64(n)] = i - 1
+        out_b[np.uint64(n)] = j - 1
+        n += gap & int(tally == _ONE_PAIR)
+        tally = tally * (1 - gap) + 1 + is_b * (_B_ONE - 1)
+        i += 1 - is_b
+        j += is_b
+        p = t
+        if (tally & _A_MASK) * (tally >> 32) > 1:
+            break
+    return i, j, tally, p, bad, n
+
+
+@cached_njit()
+def _next_event(t_a: np.ndarray, t_b: np.ndarray, delay: int, i: int, e: int, j: int, f: int
+                ) -> tuple[int, int]:
+    """``(time, is_b)`` of the next event of the merge (one must be left)."""
+    if j < f and (i >= e or t_b[j] < t_a[i] + delay):
+        return t_b[j], 1
+    return t_a[i] + delay, 0
+
+
+@cached_njit()
+def _close_run(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, i: int, j: int,
+               tally: int, out_a: np.ndarray, out_b: np.ndarray, n: int) -> int:
+    """Write the pairs of the run of ``tally`` events that ends before (i, j)."""
+    n_a = tally & _A_MASK
+    n_b = tally >> 32
+    if n_a == 1 and n_b == 1:
+        out_a[n] = i - 1
+        out_b[n] = j - 1
+        return n + 1
+    if n_a > 0 and n_b > 0:
+        return resolve_run(t_a, t_b, window, delay, i - n_a, i, j - n_b, j, out_a, out_b, n)
+    return n
+
+
+@cached_njit()
+def match_range(
+    t_a: np.ndarray,
+    t_b: np.ndarray,
+    window: int,
+    delay: int,
+    a0: int,
+    a1: int,
+    b0: int,
+    b1: int,
+    out_a: np.ndarray,
+    out_b: np.ndarray,
+    n: int,
+) -> tuple[int, int]:
+    """Match A events ``[a0, a1)`` with B events ``[b0, b1)`` run by run.
+
+    No candidate pair may join an event inside the ranges with one outside.
+    The order of the events in the ranges is checked, and that of each
+    range's first event against the event before it.
+
+    Args:
+        t_a, t_b, window, delay, out_a, out_b, n: As :func:`resolve_run`;
+            fewer than 2^32 events per stream. ``out_a``/``out_b`` have room
+            for ``n + a1 - a0`` entries (one is written past the last pair).
+        a0, a1, b0, b1: The index ranges.
+
+    Returns:
+        ``(n, bad)``: the index after the last pair written (pairs in
+        increasing A index), and 1 if an array decreases (the pairs are then
+        meaningless), else 0.
+    """
+    bad = 0
+    if 0 < a0 < a1:
+        bad |= int(t_a[a0] < t_a[a0 - 1])
+    if 0 < b0 < b1:
+        bad |= int(t_b[b0] < t_b[b0 - 1])
+    i = a0
+    j = b0
+    if i >= a1 and j >= b1:
+        return n, bad
+    p, _ = _next_event(t_a, t_b, delay, i, a1, j, b1)
+    tally = 0
+    while (i < a1) & (j < b1):
+        i, j, tally, p, bad, n = _scan(t_a, t_b, window, delay, i, a1, j, b1, tally, p, bad,
+                                       out_a, out_b, n)
+        if (tally & _A_MASK) * (tally >> 32) <= 1:
+            break
+        # A run with more than one candidate pair: take it to its end.
+        while i < a1 or j < b1:
+            t, is_b = _next_event(t_a, t_b, delay, i, a1, j, b1)
+            if np.uint64(t - p) > np.uint64(window):
+                break
+            bad |= int(t < p)
+            tally += 1 + is_b * (_B_ONE - 1)
+            i += 1 - is_b
+            j += is_b
+            p = t
+        n = _close_run(t_a, t_b, window, delay, i, j, tally, out_a, out_b, n)
+        tally = 0
+    # What is left is of one stream only: it can only extend the open run.
+    while i < a1 or j < b1:
+        t, is_b = _next_event(t_a, t_b, delay, i, a1, j, b1)
+        bad |= int(t < p)
+        if np.uint64(t - p) > np.uint64(window):
+            n = _close_run(t_a, t_b, window, delay, i, j, tally, out_a, out_b, n)
+            tally = 0
+        tally += 1 + is_b * (_B_ONE - 1)
+        i += 1 - is_b
+        j += is_b
+        p = t
+    n = _close_run(t_a, t_b, window, delay, i, j, tally, out_a, out_b, n)
+    return n, bad
+
+
+@cached_njit()
 def match_one(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """One-thread matching of two whole sorted streams: ``(i_a, i_b)``."""
-    size = min(t_a.size, t_b.size)
-    out_a = np.empty(size, np.int64)
-    out_b = np.empty(size, np.int64)
-    n = match_range(t_a, t_b, window, delay, 0, t_a.size, 0, t_b.size, out_a, out_b, 0)
-    return out_a[:n], out_b[:n]
+              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """One-thread matching of two whole streams: ``(i_a, i_b, bad)``, ``bad``
+    as :func:`match_range`."""
+    out_a = np.empty(t_a.size, np.int64)
+    out_b = np.empty(t_a.size, np.int64)
+    n, bad = match_range(t_a, t_b, window, delay, 0, t_a.size, 0, t_b.size, out_a, out_b, 0)
+    return out_a[:n], out_b[:n], bad
 
 
 @cached_njit()
@@ -135,7 +294,7 @@ def _cut(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, i: int, lo_a
 
 @cached_njit(parallel=True)
 def match_parallel(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, blocks: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`match_one` with the streams cut into ``blocks`` blocks on all threads."""
     n_a = t_a.size
     cuts_a = np.zeros(blocks + 1, np.int64)
@@ -155,9 +314,10 @@ def match_parallel(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, bl
     out_a = np.empty(n_a, np.int64)
     out_b = np.empty(n_a, np.int64)
     ends = np.zeros(k, np.int64)
+    bads = np.zeros(k, np.int64)
     for m in numba.prange(k):
-        ends[m] = match_range(t_a, t_b, window, delay, cuts_a[m], cuts_a[m + 1], cuts_b[m],
-                              cuts_b[m + 1], out_a, out_b, cuts_a[m])
+        ends[m], bads[m] = match_range(t_a, t_b, window, delay, cuts_a[m], cuts_a[m + 1],
+                                       cuts_b[m], cuts_b[m + 1], out_a, out_b, cuts_a[m])
     # Close the gaps between the blocks' pairs in place (each moves down), so
     # that no second array is allocated and touched.
     pos = ends[0]
@@ -166,4 +326,4 @@ def match_parallel(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, bl
             out_a[pos] = out_a[q]
             out_b[pos] = out_b[q]
             pos += 1
-    return out_a[:pos], out_b[:pos]
+    return out_a[:pos], out_b[:pos], int(bads.max())

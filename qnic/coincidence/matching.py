@@ -18,6 +18,9 @@ from qnic.coincidence._runs_kernel import _cut, match_one, match_parallel, match
 from qnic.coincidence._validate import as_int_array, as_int_ps, check_sorted
 from qnic.interrupts import kernel_interrupt
 
+_INT64_MIN = int(np.iinfo(np.int64).min)
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
 IndexPairs = tuple[NDArray[np.int64], NDArray[np.int64]]
 """Matched pairs ``(i_a, i_b)``: two int64 index arrays of equal length."""
 
@@ -103,30 +106,49 @@ def match_sorted(
     Raises:
         ValueError: If either array is not sorted ascending.
     """
-    check_sorted(t_a, names[0])
-    check_sorted(t_b, names[1])
     if t_a.size == 0 or t_b.size == 0:
+        check_sorted(t_a, names[0])
+        check_sorted(t_b, names[1])
         return np.empty(0, np.int64), np.empty(0, np.int64)
+    # The kernels check the order on the way, on A's times shifted by the
+    # delay: exact unless a shifted time leaves the int64 range, which for
+    # sorted input only the ends can; then the order is checked first.
+    checked = not _shift_fits(t_a, delay_ps)
+    if checked:
+        check_sorted(t_a, names[0])
+        check_sorted(t_b, names[1])
     if threads is None:
         threads = numba.get_num_threads() if t_a.size + t_b.size >= PARALLEL_MIN_TAGS else 1
     if threads > 1:
         with kernel_interrupt():  # Ctrl-C lands after the kernel (qnic.interrupts)
-            return match_parallel(t_a, t_b, window_ps, delay_ps,
-                                  min(threads, numba.get_num_threads()))
-    if t_a.size <= BLOCK_TAGS:
+            i_a, i_b, bad = match_parallel(t_a, t_b, window_ps, delay_ps,
+                                           min(threads, numba.get_num_threads()))
+    elif t_a.size <= BLOCK_TAGS:
         with kernel_interrupt():
-            return match_one(t_a, t_b, window_ps, delay_ps)
-    return _match_in_blocks(t_a, t_b, window_ps, delay_ps)
+            i_a, i_b, bad = match_one(t_a, t_b, window_ps, delay_ps)
+    else:
+        i_a, i_b, bad = _match_in_blocks(t_a, t_b, window_ps, delay_ps)
+    if bad and not checked:  # name the array and the index
+        check_sorted(t_a, names[0])
+        check_sorted(t_b, names[1])
+    return i_a, i_b
+
+
+def _shift_fits(t_a: NDArray[np.int64], delay_ps: int) -> bool:
+    """Whether the ends of ``t_a`` shifted by ``delay_ps`` stay within int64
+    (then, if ``t_a`` is sorted, every shifted time does)."""
+    low, high = int(t_a[0]), int(t_a[-1])
+    return all(_INT64_MIN <= t + delay_ps <= _INT64_MAX for t in (low, high))
 
 
 def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
-                     delay_ps: int) -> IndexPairs:
+                     delay_ps: int) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
     """:func:`match_one` in compiled calls of about ``BLOCK_TAGS`` A events each,
     cut where no pair crosses (as :func:`match_parallel` cuts), so that Ctrl-C
-    is handled between them; the same pairs."""
-    out_a = np.empty(min(t_a.size, t_b.size), np.int64)
+    is handled between them; the same pairs, and 1 if an array decreases."""
+    out_a = np.empty(t_a.size, np.int64)
     out_b = np.empty(out_a.size, np.int64)
-    n = a0 = b0 = 0
+    n = a0 = b0 = bad = 0
     while a0 < t_a.size:
         a1, b1 = t_a.size, t_b.size
         if a0 + BLOCK_TAGS < t_a.size:
@@ -135,6 +157,9 @@ def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: 
             if cut_a >= 0:
                 a1, b1 = int(cut_a), int(cut_b)
         with kernel_interrupt():
-            n = int(match_range(t_a, t_b, window_ps, delay_ps, a0, a1, b0, b1, out_a, out_b, n))
+            n, block_bad = match_range(t_a, t_b, window_ps, delay_ps, a0, a1, b0, b1, out_a,
+                                       out_b, n)
+        n = int(n)
+        bad |= int(block_bad)
         a0, b0 = a1, b1
-    return out_a[:n], out_b[:n]
+    return out_a[:n], out_b[:n], bad
