@@ -77,14 +77,20 @@ def _load_game(path: str) -> Any:
 
 def game_report(game: Any, path: str) -> dict[str, Any]:
     """The JSON report of one game (keys of docs/commands.md and more)."""
-    classical, quantum = game.classical_value(), game.quantum_value()
+    # exact up to MAX_ENUMERATED_QUESTIONS on the smaller side, else a
+    # certified bracket (docs/balancing.md)
+    bracket, quantum = game.classical_bracket(), game.quantum_value()
+    classical = bracket.strategy
     strategy, bases = game.quantum_strategy(), game.bench_bases()
     return {
         "game": path, "shape": list(game.shape),
-        "classical_value": classical.value,
+        "classical_value": bracket.lower if bracket.is_exact else None,
+        "classical_bracket": {"lower": bracket.lower, "upper": bracket.upper,
+                              "lower_method": bracket.lower_method,
+                              "upper_method": bracket.upper_method, "exact": bracket.is_exact},
         "classical_strategy": {"a": classical.a.tolist(), "b": classical.b.tolist()},
         "quantum_value": quantum.value, "quantum_upper_bound": quantum.upper_bound,
-        "duality_gap": quantum.gap, "quantum_advantage": quantum.value - classical.value,
+        "duality_gap": quantum.gap, "quantum_advantage": quantum.value - bracket.upper,
         "strategy": {"dimension": strategy.dimension, "value": strategy.value,
                      "bell_pairs_needed": strategy.bell_pairs_needed,
                      "alice_vectors": strategy.alice_vectors.tolist(),
@@ -98,14 +104,9 @@ def game_report(game: Any, path: str) -> dict[str, Any]:
 
 
 def _game(args: argparse.Namespace) -> int:
-    from qnic.games import MAX_ENUMERATED_QUESTIONS
-
     game = _load_game(args.game)
     if isinstance(game, str):
         return _bad(game)
-    if min(game.shape) > MAX_ENUMERATED_QUESTIONS:
-        return _bad(f"game {args.game} has {game.shape} questions; the exact classical value "
-                    f"needs one player with at most {MAX_ENUMERATED_QUESTIONS}")
     report = game_report(game, args.game)
     if args.bench:
         bench = _bench(args, game)
@@ -154,6 +155,14 @@ def _angle(value: float | None) -> str:
     return "-" if value is None else f"{value:+8.3f}"
 
 
+def _classical_line(r: dict[str, Any], a: str, b: str) -> str:
+    br = r["classical_bracket"]
+    if br["exact"]:
+        return f"  classical value  {br['lower']:.8f}   (a = {a}; b = {b})"
+    return (f"  classical value  in [{br['lower']:.6f}, {br['upper']:.6f}]: the best strategy found "
+            f"({br['lower_method']}; a = {a}; b = {b}) and a certified bound ({br['upper_method']})")
+
+
 def format_game(r: dict[str, Any]) -> str:
     """The readable summary of one game."""
     s = r["strategy"]
@@ -161,10 +170,11 @@ def format_game(r: dict[str, Any]) -> str:
     b = " ".join(map(str, r["classical_strategy"]["b"]))
     lines = [
         f"XOR game {r['game']}: {r['shape'][0]} x {r['shape'][1]} questions",
-        f"  classical value  {r['classical_value']:.8f}   (a = {a}; b = {b})",
+        _classical_line(r, a, b),
         (f"  quantum value    {r['quantum_value']:.8f}   (certified bound "
          f"{r['quantum_upper_bound']:.8f}, gap {r['duality_gap']:.1e})"),
-        f"  advantage        {r['quantum_advantage']:+.8f}",
+        f"  advantage        {r['quantum_advantage']:+.8f}"
+        + ("" if r["classical_bracket"]["exact"] else "   (at least: quantum value less the bracket's top)"),
         (f"  optimal strategy found spans {s['dimension']} dimension(s): "
          f"{s['bell_pairs_needed']} Bell pair(s)"),
         f"  {r['note']}",

@@ -89,3 +89,21 @@ def test_figure3_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     (tmp_path / "file").write_text("")
     assert main(["xor", "--figure3", "--trials", "1", "--out", str(tmp_path / "file")]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_a_game_past_exact_search_gets_a_certified_bracket(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """An odd-cycle game of 33 vertices (33 x 33, past the 32 of exact search):
+    its classical value 1 - 1/66 lies in the bracket, found by the local search."""
+    from qnic.games import odd_cycle_game
+
+    path = write(tmp_path, odd_cycle_game(33).to_dict())
+    assert main(["xor", "--game", path, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    br = out["classical_bracket"]
+    assert out["classical_value"] is None and br["exact"] is False
+    assert br["lower"] <= 1 - 1 / 66 + 1e-12 <= br["upper"] + 1e-12
+    assert br["lower"] == pytest.approx(1 - 1 / 66)
+    assert "local search" in br["lower_method"] and "dual bound" in br["upper_method"]
+    assert out["quantum_value"] >= br["upper"]
+    assert out["quantum_advantage"] == pytest.approx(out["quantum_value"] - br["upper"])
