@@ -6,34 +6,34 @@ No candidate pair spans such a gap (every event between the two ends of a
 pair lies within the pair's own distance of them), so each *run* between
 gaps holds whole clusters of the candidate graph and is resolved on its
 own. A run of exactly one A and one B event is a pair; a run of one stream
-only has none; any other run goes to the exact nearest-first resolver
-(:func:`resolve_run`, which grows its clusters and resolves them by
-:mod:`qnic.coincidence._matching_kernel`). At bench rates nearly every run
-is one event or one pair.
+only has none; any other run goes to the exact nearest-first resolver of
+:mod:`qnic.coincidence._matching_kernel` (at most four events per stream,
+nearly all of them) or to :func:`resolve_run`, which grows its clusters
+first. At bench rates nearly every run is one event or one pair.
 
 Speed (benchmarks/bench_coincidences.py): which stream the merge takes next,
 and whether a gap follows, are coin flips no branch predictor learns. The
-hot loop (:func:`_scan`) therefore has no branch on them: the step, the
-run's tally of A and B events (one int64, A in the low 32 bits) and the
-pair written (an unconditional store, the count advanced by 0 or 1) are
-arithmetic, and only a run holding more than one candidate pair, which is
-rare, leaves the loop. The same pass checks the order of both streams: the
+hot loop therefore has no branch on them: the step, the run's tally of A
+and B events (one int64, A in the low 32 bits) and the pair written (an
+unconditional store, the count advanced by 0 or 1) are arithmetic, and
+only a run holding more than one candidate pair, which is rare, leaves the
+loop. The same pass checks the order of both streams: the
 merged sequence decreases exactly when either stream does, as long as no
 shifted time leaves the int64 range (the caller checks that on the ends).
 
-:func:`match_parallel` cuts both streams where no candidate pair crosses
-(a gap wider than the window between A's and B's events, on A's axis) into
-blocks of about equal size, and matches the blocks on all threads
-(``numba.prange``). No pair spans a cut, so the blocks' pairs joined in order
-are exactly the one-thread result.
+:func:`block_cuts` cuts both streams where no candidate pair crosses (a
+gap wider than the window between A's and B's events, on A's axis) into
+blocks of about equal size; :func:`match_range` releases the GIL, so the
+caller matches the blocks on threads side by side, and :func:`close_gaps`
+joins their pairs. No pair spans a cut, so the blocks' pairs joined in
+order are exactly the one-thread result.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from qnic.coincidence._matching_kernel import _resolve_cluster
+from qnic.coincidence._matching_kernel import _resolve_cluster, _resolve_small
 from qnic.instruments.kernel_cache import cached_njit
 
 # How far past its target a block cut may move looking for a gap; beyond
@@ -123,48 +123,6 @@ def resolve_run(
 
 
 @cached_njit()
-def _scan(
-    t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, i: int, e: int, j: int, f: int,
-    tally: int, p: int, bad: int, out_a: np.ndarray, out_b: np.ndarray, n: int,
-) -> tuple[int, int, int, int, int, int]:
-    """The hot loop of :func:`match_range`: merge while both streams last.
-
-    Each step takes the earlier of ``t_a[i] + delay`` and ``t_b[j]`` (A on
-    ties); a gap wider than the window before it closes the open run, whose
-    pair ``(i - 1, j - 1)`` is kept when the run was one A and one B event.
-    The pair is stored whatever the run, and ``n`` advanced by 0 or 1. Stops
-    after the step that makes the open run hold more than one candidate
-    pair (more than one event of each stream, or two of one and one of the
-    other), so that the caller resolves it.
-
-    Indices are cast to unsigned: numba then skips the negative-index
-    wraparound, whose extra instructions lie on the loop's critical path.
-
-    Returns:
-        ``(i, j, tally, p, bad, n)``: the next events, the open run's tally,
-        the last time taken, 1 if the merged sequence decreased, and the
-        pair count.
-    """
-    while (i < e) & (j < f):
-        c = t_a[np.uint64(i)] + delay
-        tb = t_b[np.uint64(j)]
-        is_b = int(tb < c)
-        t = min(c, tb)
-        gap = int(np.uint64(t - p) > np.uint64(window))
-        bad |= int(t < p)
-        out_a[np.uint64(n)] = i - 1
-        out_b[np.uint64(n)] = j - 1
-        n += gap & int(tally == _ONE_PAIR)
-        tally = tally * (1 - gap) + 1 + is_b * (_B_ONE - 1)
-        i += 1 - is_b
-        j += is_b
-        p = t
-        if (tally & _A_MASK) * (tally >> 32) > 1:
-            break
-    return i, j, tally, p, bad, n
-
-
-@cached_njit()
 def _next_event(t_a: np.ndarray, t_b: np.ndarray, delay: int, i: int, e: int, j: int, f: int
                 ) -> tuple[int, int]:
     """``(time, is_b)`` of the next event of the merge (one must be left)."""
@@ -183,12 +141,14 @@ def _close_run(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, i: int
         out_a[n] = i - 1
         out_b[n] = j - 1
         return n + 1
+    if 0 < n_a <= 4 and 0 < n_b <= 4:
+        return _resolve_small(t_a, t_b, window, delay, i - n_a, i, j - n_b, j, out_a, out_b, n)
     if n_a > 0 and n_b > 0:
         return resolve_run(t_a, t_b, window, delay, i - n_a, i, j - n_b, j, out_a, out_b, n)
     return n
 
 
-@cached_njit()
+@cached_njit(nogil=True)
 def match_range(
     t_a: np.ndarray,
     t_b: np.ndarray,
@@ -207,6 +167,17 @@ def match_range(
     No candidate pair may join an event inside the ranges with one outside.
     The order of the events in the ranges is checked, and that of each
     range's first event against the event before it.
+
+    The hot loop takes the earlier of ``t_a[i] + delay`` and ``t_b[j]`` (A
+    on ties); a gap wider than the window before it closes the open run,
+    whose pair ``(i - 1, j - 1)`` is kept when the run was one A and one B
+    event: the pair is stored whatever the run and ``n`` advanced by 0 or
+    1. It leaves the loop only when the open run holds more than one
+    candidate pair (more than one event of each stream, or two of one and
+    one of the other); that run is taken to its end and resolved, and the
+    loop goes on. Indices are cast to unsigned there: numba then skips the
+    negative-index wraparound, whose instructions would lie on the loop's
+    critical path.
 
     Args:
         t_a, t_b, window, delay, out_a, out_b, n: As :func:`resolve_run`;
@@ -228,16 +199,33 @@ def match_range(
     j = b0
     if i >= a1 and j >= b1:
         return n, bad
-    p, _ = _next_event(t_a, t_b, delay, i, a1, j, b1)
-    tally = 0
+    p, _ = _next_event(t_a, t_b, delay, i, a1, j, b1)  # the last time taken
+    tally = 0  # the open run's A events (low 32 bits) and B events
     while (i < a1) & (j < b1):
-        i, j, tally, p, bad, n = _scan(t_a, t_b, window, delay, i, a1, j, b1, tally, p, bad,
-                                       out_a, out_b, n)
+        while (i < a1) & (j < b1):
+            c = t_a[np.uint64(i)] + delay
+            tb = t_b[np.uint64(j)]
+            is_b = int(tb < c)
+            t = min(c, tb)
+            gap = int(np.uint64(t - p) > np.uint64(window))
+            bad |= int(t < p)
+            out_a[np.uint64(n)] = i - 1
+            out_b[np.uint64(n)] = j - 1
+            n += gap & int(tally == _ONE_PAIR)
+            tally = tally * (1 - gap) + 1 + is_b * (_B_ONE - 1)
+            i += 1 - is_b
+            j += is_b
+            p = t
+            if (tally & _A_MASK) * (tally >> 32) > 1:
+                break
         if (tally & _A_MASK) * (tally >> 32) <= 1:
             break
         # A run with more than one candidate pair: take it to its end.
-        while i < a1 or j < b1:
-            t, is_b = _next_event(t_a, t_b, delay, i, a1, j, b1)
+        while (i < a1) & (j < b1):
+            c = t_a[i] + delay
+            tb = t_b[j]
+            is_b = int(tb < c)
+            t = min(c, tb)
             if np.uint64(t - p) > np.uint64(window):
                 break
             bad |= int(t < p)
@@ -245,8 +233,9 @@ def match_range(
             i += 1 - is_b
             j += is_b
             p = t
-        n = _close_run(t_a, t_b, window, delay, i, j, tally, out_a, out_b, n)
-        tally = 0
+        if (i < a1) & (j < b1):
+            n = _close_run(t_a, t_b, window, delay, i, j, tally, out_a, out_b, n)
+            tally = 0
     # What is left is of one stream only: it can only extend the open run.
     while i < a1 or j < b1:
         t, is_b = _next_event(t_a, t_b, delay, i, a1, j, b1)
@@ -292,10 +281,13 @@ def _cut(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, i: int, lo_a
     return -1, -1
 
 
-@cached_njit(parallel=True)
-def match_parallel(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, blocks: int
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
-    """:func:`match_one` with the streams cut into ``blocks`` blocks on all threads."""
+@cached_njit()
+def block_cuts(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, blocks: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Cut both streams into at most ``blocks`` blocks of about equal A size
+    where no candidate pair crosses: ``(cuts_a, cuts_b)``, int64, shape
+    (k + 1,), block m holding A ``[cuts_a[m], cuts_a[m + 1])`` and B
+    ``[cuts_b[m], cuts_b[m + 1])``. Fewer blocks when no cut is found."""
     n_a = t_a.size
     cuts_a = np.zeros(blocks + 1, np.int64)
     cuts_b = np.zeros(blocks + 1, np.int64)
@@ -310,20 +302,19 @@ def match_parallel(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int, bl
         k += 1
     cuts_a[k] = n_a
     cuts_b[k] = t_b.size
-    # Block m writes its pairs from out index cuts_a[m] (at most one per A event).
-    out_a = np.empty(n_a, np.int64)
-    out_b = np.empty(n_a, np.int64)
-    ends = np.zeros(k, np.int64)
-    bads = np.zeros(k, np.int64)
-    for m in numba.prange(k):
-        ends[m], bads[m] = match_range(t_a, t_b, window, delay, cuts_a[m], cuts_a[m + 1],
-                                       cuts_b[m], cuts_b[m + 1], out_a, out_b, cuts_a[m])
-    # Close the gaps between the blocks' pairs in place (each moves down), so
-    # that no second array is allocated and touched.
+    return cuts_a[:k + 1].copy(), cuts_b[:k + 1].copy()
+
+
+@cached_njit()
+def close_gaps(out_a: np.ndarray, out_b: np.ndarray, starts: np.ndarray, ends: np.ndarray
+               ) -> int:
+    """Join the blocks' pairs in place: block m's pairs are ``[starts[m],
+    ends[m])`` of the buffers (m < ``ends.size``); each moves down after the
+    previous block's. Returns the number of pairs."""
     pos = ends[0]
-    for m in range(1, k):
-        for q in range(cuts_a[m], ends[m]):
+    for m in range(1, ends.size):
+        for q in range(starts[m], ends[m]):
             out_a[pos] = out_a[q]
             out_b[pos] = out_b[q]
             pos += 1
-    return out_a[:pos], out_b[:pos], int(bads.max())
+    return pos

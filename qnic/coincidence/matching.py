@@ -9,12 +9,15 @@ once, nearest partner first, defined exactly as: sort all candidate pairs by
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 import numba
 
-from qnic.coincidence._runs_kernel import _cut, match_one, match_parallel, match_range
+from qnic.coincidence._runs_kernel import _cut, block_cuts, close_gaps, match_one, match_range
 from qnic.coincidence._validate import as_int_array, as_int_ps, check_sorted
 from qnic.interrupts import kernel_interrupt
 
@@ -121,8 +124,8 @@ def match_sorted(
         threads = numba.get_num_threads() if t_a.size + t_b.size >= PARALLEL_MIN_TAGS else 1
     if threads > 1:
         with kernel_interrupt():  # Ctrl-C lands after the kernel (qnic.interrupts)
-            i_a, i_b, bad = match_parallel(t_a, t_b, window_ps, delay_ps,
-                                           min(threads, numba.get_num_threads()))
+            i_a, i_b, bad = _match_on_threads(t_a, t_b, window_ps, delay_ps,
+                                              min(threads, numba.get_num_threads()))
     elif t_a.size <= BLOCK_TAGS:
         with kernel_interrupt():
             i_a, i_b, bad = match_one(t_a, t_b, window_ps, delay_ps)
@@ -139,6 +142,45 @@ def _shift_fits(t_a: NDArray[np.int64], delay_ps: int) -> bool:
     (then, if ``t_a`` is sorted, every shifted time does)."""
     low, high = int(t_a[0]), int(t_a[-1])
     return all(_INT64_MIN <= t + delay_ps <= _INT64_MAX for t in (low, high))
+
+
+def _match_on_threads(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
+                      delay_ps: int, threads: int
+                      ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    """The streams cut into ``threads`` blocks where no pair crosses, matched
+    side by side (the kernel releases the GIL): the first block here, each
+    other on a thread of its own. The same pairs as :func:`match_one`, and
+    1 if an array decreases."""
+    cuts_a, cuts_b = block_cuts(t_a, t_b, window_ps, delay_ps, threads)
+    blocks = cuts_a.size - 1
+    # Block m writes its pairs from index cuts_a[m] (at most one per A event).
+    out_a = np.empty(t_a.size, np.int64)
+    out_b = np.empty(t_a.size, np.int64)
+    found: list[Any] = [None] * blocks
+
+    def run(m: int) -> None:
+        try:
+            found[m] = match_range(t_a, t_b, window_ps, delay_ps, int(cuts_a[m]),
+                                   int(cuts_a[m + 1]), int(cuts_b[m]), int(cuts_b[m + 1]),
+                                   out_a, out_b, int(cuts_a[m]))
+        except BaseException as exc:  # noqa: BLE001 - raised below
+            found[m] = exc
+
+    workers = [threading.Thread(target=run, args=(m,), name="qnic-match")
+               for m in range(1, blocks)]
+    for worker in workers:
+        worker.start()
+    try:
+        run(0)
+    finally:
+        for worker in workers:
+            worker.join()
+    for result in found:
+        if isinstance(result, BaseException):
+            raise result
+    ends = np.array([int(result[0]) for result in found], np.int64)
+    n = int(close_gaps(out_a, out_b, cuts_a, ends))
+    return out_a[:n], out_b[:n], max(int(result[1]) for result in found)
 
 
 def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
