@@ -95,6 +95,15 @@ def test_a_job_holds_its_server_for_its_service_time() -> None:
     assert left == [3, 3, 1, 1, 1, 0]  # the pair for 3 steps, then the E for 3
 
 
+def test_same_step_rule_holds_the_server_for_the_service_time() -> None:
+    seen = set()
+    for seed in range(20):
+        s = Servers(SAME, service_steps=3)
+        s.ctr = np.uint64(seed)
+        seen.add(tuple([s.step([0, 0, 0], [1, 1, 0])] + [s.step([], []) for _ in range(5)]))
+    assert seen == {(3, 3, 1, 1, 1, 0), (3, 3, 2, 2, 2, 0)}  # pair first, or the E first
+
+
 def test_same_step_rule_pairs_only_within_the_step_and_serves_in_random_order() -> None:
     s = Servers(SAME, servers=2)
     assert s.step([0, 0, 1], [1, 1, 1]) == 0 and s.pair_jobs == 1  # 2 C on 0 pair; 1 alone

@@ -69,10 +69,10 @@ def unit(r: np.uint64) -> float:
 
 # columns of the per-server state (int32 (M, W), W a power of two >= 5 + K): QLEN
 # requests waiting or in service; REM steps left of the job in service; INS its
-# requests; SAME_STEP: SINGLES single jobs and PAIRS pair jobs waiting; C_PAIRS_FIRST:
+# requests; SAME_STEP: JOBS jobs waiting, PAIRS of them pair jobs; C_PAIRS_FIRST:
 # E_WAIT type-E requests and C0 + j type-C requests of subtype j waiting (so the
 # column of a request of class c is E_WAIT + c, without a branch)
-QLEN, REM, INS, SINGLES, PAIRS, E_WAIT, C0 = 0, 1, 2, 3, 4, 4, 5
+QLEN, REM, INS, JOBS, PAIRS, E_WAIT, C0 = 0, 1, 2, 3, 4, 4, 5
 
 
 @cached_njit()
@@ -206,8 +206,8 @@ def arrive(rule: int, classes: np.ndarray, servers: np.ndarray, state: np.ndarra
 
     C_PAIRS_FIRST: E to column E_WAIT, C of subtype j to column C0 + j (they
     pair at service). SAME_STEP: two C of one subtype that reach a server in
-    this step become one pair job (PAIRS); every other request is a single
-    job (SINGLES). ``open_c`` (M * K + 1, int8, zero between steps; the last
+    this step become one pair job (JOBS, and PAIRS); every other request is a
+    single job (JOBS). ``open_c`` (M * K + 1, int8, zero between steps; the last
     slot stands in for type E) marks a C waiting for a partner of this step;
     ``keys`` (N,) is scratch.
     """
@@ -222,8 +222,9 @@ def arrive(rule: int, classes: np.ndarray, servers: np.ndarray, state: np.ndarra
         key = is_c * (s * subtypes + c - 1) + (1 - is_c) * dummy
         o = np.int64(open_c[key])
         open_c[key] = (1 - o) * is_c
-        state[SINGLES, s] += 1 - 2 * o
-        state[PAIRS, s] += o
+        state[JOBS, s] += 1 - o  # the second C of a pair joins the first's job
+        if o:  # rare: one random access per request for the rest
+            state[PAIRS, s] += 1
         keys[i] = key
     for i in range(classes.size):
         open_c[keys[i]] = 0
@@ -279,12 +280,12 @@ def serve_unit(rule: int, ctr: np.uint64, subtypes: int, state: np.ndarray,
         if rule == C_PAIRS_FIRST:
             started += start_c_pairs_first(state, m, subtypes) == 2
         else:
-            p, w = np.int64(state[PAIRS, m]), np.int64(state[PAIRS, m] + state[SINGLES, m])
+            p, w = np.int64(state[PAIRS, m]), np.int64(state[JOBS, m])
             if w > 0:
                 ctr += GOLDEN
                 pair = np.int64(unit(mix(ctr)) * w < p)
                 state[PAIRS, m] = p - pair
-                state[SINGLES, m] -= 1 - pair
+                state[JOBS, m] = w - 1
                 started += int(pair)
         q = waiting_requests(rule, state, m, subtypes)
         state[QLEN, m] = q
@@ -298,7 +299,7 @@ def serve_unit(rule: int, ctr: np.uint64, subtypes: int, state: np.ndarray,
 def waiting_requests(rule: int, state: np.ndarray, m: int, subtypes: int) -> int:
     """Requests waiting (not in service) at server m."""
     if rule == SAME_STEP:
-        return state[SINGLES, m] + 2 * state[PAIRS, m]
+        return state[JOBS, m] + state[PAIRS, m]
     w = state[E_WAIT, m]
     for j in range(subtypes):
         w += state[C0 + j, m]
@@ -325,11 +326,11 @@ def serve(rule: int, ctr: np.uint64, subtypes: int, service_steps: int, log_q: f
                 job = start_c_pairs_first(state, m, subtypes)
             else:
                 ctr += GOLDEN
-                if unit(mix(ctr)) * (state[PAIRS, m] + state[SINGLES, m]) < state[PAIRS, m]:
+                state[JOBS, m] -= 1
+                if unit(mix(ctr)) * (state[JOBS, m] + 1) < state[PAIRS, m]:
                     state[PAIRS, m] -= 1
                     job = 2
                 else:
-                    state[SINGLES, m] -= 1
                     job = 1
             state[INS, m] = job
             stats[1] += job == 2
