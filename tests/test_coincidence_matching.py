@@ -306,3 +306,109 @@ def test_threads_must_be_a_positive_int() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads must be an int >= 1"):
             find_coincidences([1], [1], 0, threads=bad)  # type: ignore[arg-type]
+
+
+# Bursts of 0-3 events per stream within a few ps, apart by gaps around the
+# window: the one-pass kernel cuts runs at gaps wider than the window, pairs
+# runs of one A and one B event on its branch-free path and resolves the
+# others exactly; the bursts make every kind of run, side by side.
+bursts = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=14),
+              st.lists(st.integers(min_value=0, max_value=6), max_size=3),
+              st.lists(st.integers(min_value=0, max_value=6), max_size=3)),
+    max_size=12)
+
+
+def _from_bursts(spec: list[tuple[int, list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    t_a: list[int] = []
+    t_b: list[int] = []
+    start = 0
+    for gap, offsets_a, offsets_b in spec:
+        start += gap + 6
+        t_a += sorted(start + x for x in offsets_a)
+        t_b += sorted(start + x for x in offsets_b)
+    return sorted(t_a), sorted(t_b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=bursts, window_ps=windows, delay_ps=st.integers(min_value=-3, max_value=3),
+       threads=st.integers(min_value=1, max_value=3))
+def test_runs_of_every_shape_match_brute_force(
+    spec: list[tuple[int, list[int], list[int]]], window_ps: int, delay_ps: int, threads: int,
+) -> None:
+    t_a, t_b = _from_bursts(spec)
+    got = find_coincidences(np.array(t_a, np.int64), np.array(t_b, np.int64), window_ps,
+                            delay_ps, threads=threads)
+    assert_pairs_equal(got, brute_force(t_a, t_b, window_ps, delay_ps))
+
+
+def test_runs_are_cut_only_at_gaps_wider_than_the_window() -> None:
+    # A gap of exactly the window keeps the run whole: B at 10 is as near A
+    # at 0 as A at 20, and the lower A index takes it.
+    assert_pairs_equal(find_coincidences([0, 20], [10], 10), (np.array([0]), np.array([0])))
+    assert_pairs_equal(find_coincidences([0], [10], 10), (np.array([0]), np.array([0])))
+    assert_pairs_equal(find_coincidences([0], [11], 10), (np.array([], np.int64),) * 2)
+    # Runs of one stream only, then a pair, then a run of three with two pairs.
+    got = find_coincidences([0, 5, 100, 200, 204], [50, 52, 101, 202], 2)
+    assert_pairs_equal(got, (np.array([2, 3]), np.array([2, 3])))
+    # Five A events in one run with five B events: the general resolver.
+    t_a = [0, 2, 4, 6, 8]
+    t_b = [1, 3, 5, 7, 9]
+    assert_pairs_equal(find_coincidences(t_a, t_b, 1), brute_force(t_a, t_b, 1, 0))
+
+
+def _sparse_streams(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """SPDC-like: pairs with 100 ps jitter (B 3 ns late) and as many
+    uncorrelated clicks, 1 ms apart on average: nearly every run one pair."""
+    rng = np.random.default_rng(seed)
+    span = n * 1_000_000
+    emission = rng.integers(0, span, n)
+    t_a = np.sort(np.concatenate((emission + np.rint(rng.normal(0, 100, n)).astype(np.int64),
+                                  rng.integers(0, span, n))))
+    t_b = np.sort(np.concatenate((emission + 3000 + np.rint(rng.normal(0, 100, n)).astype(
+        np.int64), rng.integers(0, span, n))))
+    return t_a, t_b
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_long_sparse_input_matches_candidate_greedy(threads: int) -> None:
+    t_a, t_b = _sparse_streams(seed=9, n=50_000)
+    got = find_coincidences(t_a, t_b, 1000, 3000, threads=threads)
+    assert got[0].size > 40_000
+    assert_pairs_equal(got, candidate_greedy(t_a, t_b, 1000, 3000))
+
+
+@pytest.mark.parametrize("path", ["one call", "blocks", "two threads"])
+@pytest.mark.parametrize("stream", ["t_a", "t_b"])
+def test_unsorted_found_at_block_edges(path: str, stream: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The order is checked inside each block and across the edges between
+    # blocks (the cut of the threads sits near the middle of A).
+    from qnic.coincidence import matching
+
+    t_a, t_b = _dense_streams(seed=6, n=20_000)
+    threads = 2 if path == "two threads" else 1
+    if path == "blocks":
+        monkeypatch.setattr(matching, "BLOCK_TAGS", 5000)
+    middle = (t_a.size if stream == "t_a" else t_b.size) // 2
+    for position in (1, 4999, 5000, 5001, middle - 1, middle, middle + 1, middle + 30):
+        arrays = {"t_a": t_a.copy(), "t_b": t_b.copy()}
+        arrays[stream][position] = arrays[stream][position - 1] - 1
+        with pytest.raises(ValueError, match=rf"{stream}.*index {position}\b"):
+            find_coincidences(arrays["t_a"], arrays["t_b"], 30, 7, threads=threads)
+
+
+def test_timestamps_spanning_the_whole_int64_range() -> None:
+    low, high = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+    # Gaps wider than 2^63 ps between runs: compared as unsigned, exactly.
+    t_a = [low + 10, 0, high - 10]
+    t_b = [low + 12, 3, high - 9]
+    got = find_coincidences(np.array(t_a, np.int64), np.array(t_b, np.int64), 5)
+    assert_pairs_equal(got, brute_force(t_a, t_b, 5, 0))
+    assert got[0].tolist() == [0, 1, 2]
+    # A's times shifted by the delay past int64: at an end the order is
+    # checked beforehand, inside the wrapped time shows as a decrease.
+    for t_a, delay_ps, first in (([high - 1, 0], 10, 1), ([0, low], -10, 1),
+                                 ([0, high - 1, 5], 10, 2), ([0, low, 5], -10, 1)):
+        with pytest.raises(ValueError, match=rf"t_a.*index {first}\b"):
+            find_coincidences(np.array(t_a, np.int64), np.array([5], np.int64), 5, delay_ps)
