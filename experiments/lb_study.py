@@ -340,13 +340,17 @@ def plot_study(result: StudyResult, path: Path) -> None:
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
         if report["knee"][name] is not None:
             ax.axvline(report["knee"][name], color=line.get_color(), lw=0.8, ls=":")
+        knee_ci = report["knee_ci"][name]
+        if knee_ci["low"] is not None:  # the knee's 95% interval over the per-seed knees
+            ax.axvspan(knee_ci["low"], knee_ci["high"], color=line.get_color(), alpha=0.08,
+                       lw=0)
     ax.axhline(c.threshold, color="grey", lw=0.8, ls="--", label=f"threshold {c.threshold:g}")
     ax.set_yscale("log")
     ax.set_xlabel("load N/M (balancers per server)")
     ax.set_ylabel("mean queue length (requests per server)")
     ax.set_title(f"N = {c.balancers}, K = {c.c_subtypes}, rule {ServerRule(c.rule).value}, "
-                 f"{c.steps} steps, {c.seeds} seeds; bands: 95% intervals over seeds; "
-                 "dotted: knees", fontsize=8)
+                 f"{c.steps} steps, {c.seeds} seeds; bands: 95% intervals over seeds;\n"
+                 "dotted: knees, shaded: their 95% intervals", fontsize=8)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.text(0.01, 0.005, HERALDING_NOTE, fontsize=6, color="dimgrey")
