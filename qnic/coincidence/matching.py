@@ -186,7 +186,7 @@ def _match_on_threads(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps:
 def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
                      delay_ps: int) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
     """:func:`match_one` in compiled calls of about ``BLOCK_TAGS`` A events each,
-    cut where no pair crosses (as :func:`match_parallel` cuts), so that Ctrl-C
+    cut where no pair crosses (as :func:`block_cuts` cuts), so that Ctrl-C
     is handled between them; the same pairs, and 1 if an array decreases."""
     out_a = np.empty(t_a.size, np.int64)
     out_b = np.empty(out_a.size, np.int64)
