@@ -182,7 +182,9 @@ def match_range(
     Args:
         t_a, t_b, window, delay, out_a, out_b, n: As :func:`resolve_run`;
             fewer than 2^32 events per stream. ``out_a``/``out_b`` have room
-            for ``n + a1 - a0`` entries (one is written past the last pair).
+            for ``n + min(a1 - a0, b1 - b0)`` entries (the loop stores a pair
+            at ``n`` before it knows whether to keep it; it holds fewer pairs
+            than events consumed of either stream).
         a0, a1, b0, b1: The index ranges.
 
     Returns:
@@ -256,8 +258,8 @@ def match_one(t_a: np.ndarray, t_b: np.ndarray, window: int, delay: int
               ) -> tuple[np.ndarray, np.ndarray, int]:
     """One-thread matching of two whole streams: ``(i_a, i_b, bad)``, ``bad``
     as :func:`match_range`."""
-    out_a = np.empty(t_a.size, np.int64)
-    out_b = np.empty(t_a.size, np.int64)
+    out_a = np.empty(min(t_a.size, t_b.size), np.int64)
+    out_b = np.empty(out_a.size, np.int64)
     n, bad = match_range(t_a, t_b, window, delay, 0, t_a.size, 0, t_b.size, out_a, out_b, 0)
     return out_a[:n], out_b[:n], bad
 

@@ -188,7 +188,7 @@ def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: 
     """:func:`match_one` in compiled calls of about ``BLOCK_TAGS`` A events each,
     cut where no pair crosses (as :func:`block_cuts` cuts), so that Ctrl-C
     is handled between them; the same pairs, and 1 if an array decreases."""
-    out_a = np.empty(t_a.size, np.int64)
+    out_a = np.empty(min(t_a.size, t_b.size), np.int64)
     out_b = np.empty(out_a.size, np.int64)
     n = a0 = b0 = bad = 0
     while a0 < t_a.size:
