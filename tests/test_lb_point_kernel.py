@@ -35,15 +35,14 @@ class Servers:
                  unit: bool = False) -> None:
         self.rule, self.subtypes, self.service_steps, self.unit = rule, subtypes, service_steps, unit
         self.state = np.zeros((k.state_width(subtypes), servers), dtype=np.int32)
-        self.open_c = np.zeros(servers * subtypes + 1, dtype=np.int8)
+        self.open_c = np.zeros(servers * (subtypes + 1), dtype=np.int8)
         self.stats = np.zeros(2, dtype=np.int64)
         self.ctr = np.uint64(12345)
 
     def step(self, servers: list[int], classes: list[int]) -> int:
         """One step; returns the requests left in the system."""
         srv, cls = np.array(servers, np.int64), np.array(classes, np.int64)
-        k.arrive(self.rule, cls, srv, self.state, self.subtypes, self.open_c,
-                 np.zeros(len(classes), np.int64))
+        k.arrive(self.rule, cls, srv, self.state, self.subtypes, self.open_c)
         if self.unit:
             self.ctr = np.uint64(k.serve_unit(self.rule, self.ctr, self.subtypes, self.state,
                                               self.stats))

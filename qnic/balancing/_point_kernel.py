@@ -201,33 +201,30 @@ def game_wins(classes: np.ndarray, servers: np.ndarray) -> int:
 
 @cached_njit()
 def arrive(rule: int, classes: np.ndarray, servers: np.ndarray, state: np.ndarray,
-           subtypes: int, open_c: np.ndarray, keys: np.ndarray) -> None:
+           subtypes: int, open_c: np.ndarray) -> None:
     """Requests join their servers' queues.
 
     C_PAIRS_FIRST: E to column E_WAIT, C of subtype j to column C0 + j (they
     pair at service). SAME_STEP: two C of one subtype that reach a server in
     this step become one pair job (JOBS, and PAIRS); every other request is a
-    single job (JOBS). ``open_c`` (M * K + 1, int8, zero between steps; the last
-    slot stands in for type E) marks a C waiting for a partner of this step;
-    ``keys`` (N,) is scratch.
+    single job (JOBS). ``open_c`` (M * (K + 1), int8, zero between steps;
+    slot s * (K + 1) + c) marks a C of class c waiting at server s for a
+    partner of this step.
     """
     if rule == C_PAIRS_FIRST:
         for i in range(classes.size):
             state[E_WAIT + classes[i], servers[i]] += 1
         return
-    dummy = open_c.size - 1
     for i in range(classes.size):  # branch-free: C or E is random from request to request
         s, c = servers[i], classes[i]
-        is_c = np.int64(c > 0)
-        key = is_c * (s * subtypes + c - 1) + (1 - is_c) * dummy
+        key = s * (subtypes + 1) + c  # E's slot stays 0: it never waits for a partner
         o = np.int64(open_c[key])
-        open_c[key] = (1 - o) * is_c
+        open_c[key] = (1 - o) * np.int64(c > 0)
         state[JOBS, s] += 1 - o  # the second C of a pair joins the first's job
         if o:  # rare: one random access per request for the rest
             state[PAIRS, s] += 1
-        keys[i] = key
     for i in range(classes.size):
-        open_c[keys[i]] = 0
+        open_c[servers[i] * (subtypes + 1) + classes[i]] = 0
 
 
 @cached_njit()
@@ -261,7 +258,8 @@ def serve_unit(rule: int, ctr: np.uint64, subtypes: int, state: np.ndarray,
 
     C_PAIRS_FIRST: two C of one subtype if two wait, else one E, else one C
     (branch-free for one subtype); SAME_STEP: a pair job with probability
-    (pair jobs) / (jobs waiting), else a single job (one service draw).
+    (pair jobs) / (jobs waiting), else a single job (one service draw per
+    server, idle or not).
     Sets QLEN, the requests left; ``stats[0]`` = requests in the system,
     ``stats[1]`` += pair jobs started.
     """
@@ -281,12 +279,11 @@ def serve_unit(rule: int, ctr: np.uint64, subtypes: int, state: np.ndarray,
             started += start_c_pairs_first(state, m, subtypes) == 2
         else:
             p, w = np.int64(state[PAIRS, m]), np.int64(state[JOBS, m])
-            if w > 0:
-                ctr += GOLDEN
-                pair = np.int64(unit(mix(ctr)) * w < p)
-                state[PAIRS, m] = p - pair
-                state[JOBS, m] = w - 1
-                started += int(pair)
+            ctr += GOLDEN  # a draw per server, busy or not: no branch on a random state
+            pair = np.int64(unit(mix(ctr)) * w < p)
+            state[PAIRS, m] = p - pair
+            state[JOBS, m] = w - np.int64(w > 0)
+            started += int(pair)
         q = waiting_requests(rule, state, m, subtypes)
         state[QLEN, m] = q
         total += q
@@ -379,8 +376,7 @@ def run_point(mode: int, rule: int, n_bal: int, n_srv: int, steps: int, warmup: 
     classes = np.zeros(n_bal, dtype=np.int64)
     servers = np.zeros(n_bal, dtype=np.int64)
     state = np.zeros((state_width(subtypes), n_srv), dtype=np.int32)
-    open_c = np.zeros(n_srv * subtypes + 1, dtype=np.int8)
-    keys = np.zeros(n_bal, dtype=np.int64)
+    open_c = np.zeros(n_srv * (subtypes + 1), dtype=np.int8)
     stats = np.zeros(2, dtype=np.int64)  # requests in the system, pair jobs started
     queue_sum, wins, c_requests = 0.0, 0, 0
     pairwise = mode == PAIR_TABLE or mode == HASH_SUBTYPE
@@ -395,7 +391,7 @@ def run_point(mode: int, rule: int, n_bal: int, n_srv: int, steps: int, warmup: 
         else:
             pairs = route_singles(mode, pairs, t, servers, offsets, state, m_u)
         wins += game_wins(classes, servers)
-        arrive(rule, classes, servers, state, subtypes, open_c, keys)
+        arrive(rule, classes, servers, state, subtypes, open_c)
         if unit_service:
             service = serve_unit(rule, service, subtypes, state, stats)
         else:
