@@ -412,3 +412,33 @@ def test_timestamps_spanning_the_whole_int64_range() -> None:
                                  ([0, high - 1, 5], 10, 2), ([0, low, 5], -10, 1)):
         with pytest.raises(ValueError, match=rf"t_a.*index {first}\b"):
             find_coincidences(np.array(t_a, np.int64), np.array([5], np.int64), 5, delay_ps)
+
+
+def test_threads_share_the_blocks_and_pass_on_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qnic.coincidence import matching
+
+    t_a, t_b = _sparse_streams(seed=10, n=20_000)
+    one = find_coincidences(t_a, t_b, 1000, 3000, threads=1)
+    real = matching.match_range
+    calls: list[tuple[int, int]] = []
+
+    def recording(*args: object) -> object:
+        calls.append((int(args[4]), int(args[5])))  # type: ignore[call-overload]
+        return real(*args)
+
+    monkeypatch.setattr(matching, "match_range", recording)
+    assert_pairs_equal(find_coincidences(t_a, t_b, 1000, 3000, threads=2), one)
+    # Every A event in exactly one block.
+    spans = sorted(calls)
+    assert len(spans) == 2 * matching.BLOCKS_PER_THREAD
+    assert spans[0][0] == 0 and spans[-1][1] == t_a.size
+    assert all(a1 == b0 for (_, a1), (b0, _) in zip(spans[:-1], spans[1:]))
+
+    def failing(*args: object) -> object:
+        if int(args[4]) > 0:  # type: ignore[call-overload]
+            raise RuntimeError("kernel failed")
+        return real(*args)
+
+    monkeypatch.setattr(matching, "match_range", failing)
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        find_coincidences(t_a, t_b, 1000, 3000, threads=2)

@@ -315,6 +315,9 @@ def close_gaps(out_a: np.ndarray, out_b: np.ndarray, starts: np.ndarray, ends: n
     previous block's. Returns the number of pairs."""
     pos = ends[0]
     for m in range(1, ends.size):
+        if starts[m] == pos:  # in place already
+            pos = ends[m]
+            continue
         for q in range(starts[m], ends[m]):
             out_a[pos] = out_a[q]
             out_b[pos] = out_b[q]

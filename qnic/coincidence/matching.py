@@ -31,6 +31,10 @@ BLOCK_TAGS = 1 << 22
 """One-thread matching runs in compiled calls of about this many A events
 (tens of ms each), so that Ctrl-C is handled between them (qnic.interrupts)."""
 
+BLOCKS_PER_THREAD = 8
+"""Blocks per thread when matching on several threads (taken as threads
+become free)."""
+
 PARALLEL_MIN_TAGS = 1 << 22
 """Inputs of at least this many tags (both streams) are matched on all threads
 by default; below it, starting the threads costs more than it saves."""
@@ -147,40 +151,61 @@ def _shift_fits(t_a: NDArray[np.int64], delay_ps: int) -> bool:
 def _match_on_threads(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
                       delay_ps: int, threads: int
                       ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
-    """The streams cut into ``threads`` blocks where no pair crosses, matched
-    side by side (the kernel releases the GIL): the first block here, each
-    other on a thread of its own. The same pairs as :func:`match_one`, and
-    1 if an array decreases."""
-    cuts_a, cuts_b = block_cuts(t_a, t_b, window_ps, delay_ps, threads)
+    """The streams cut into blocks where no pair crosses, matched side by side
+    (the kernel releases the GIL); the same pairs as :func:`match_one`, and 1
+    if an array decreases.
+
+    There are ``BLOCKS_PER_THREAD`` blocks per thread, taken as each thread
+    becomes free, so that a thread slowed down (a core shared with another
+    program) does less of the work. This thread takes them from the front
+    and writes each one's pairs right after the previous one's; the others
+    take them from the back and write each block's pairs at the block's own
+    place (from index ``cuts_a[m]``: at most one pair per A event), which
+    :func:`close_gaps` joins at the end.
+    """
+    cuts_a, cuts_b = block_cuts(t_a, t_b, window_ps, delay_ps, threads * BLOCKS_PER_THREAD)
     blocks = cuts_a.size - 1
-    # Block m writes its pairs from index cuts_a[m] (at most one per A event).
     out_a = np.empty(t_a.size, np.int64)
     out_b = np.empty(t_a.size, np.int64)
-    found: list[Any] = [None] * blocks
+    starts = cuts_a[:-1].copy()
+    ends = np.zeros(blocks, np.int64)
+    bad = np.zeros(blocks, np.int64)
+    todo = [0, blocks]  # the next block from the front, one past the next from the back
+    lock = threading.Lock()
+    failed: list[BaseException] = []
 
-    def run(m: int) -> None:
+    def take(front: bool) -> int:
+        with lock:
+            if todo[0] >= todo[1]:
+                return -1
+            todo[0 if front else 1] += 1 if front else -1
+            return todo[0] - 1 if front else todo[1]
+
+    def run(front: bool) -> None:
+        n = 0
         try:
-            found[m] = match_range(t_a, t_b, window_ps, delay_ps, int(cuts_a[m]),
-                                   int(cuts_a[m + 1]), int(cuts_b[m]), int(cuts_b[m + 1]),
-                                   out_a, out_b, int(cuts_a[m]))
+            while (m := take(front)) >= 0:
+                start = n if front else int(cuts_a[m])
+                n, bad[m] = match_range(t_a, t_b, window_ps, delay_ps, int(cuts_a[m]),
+                                        int(cuts_a[m + 1]), int(cuts_b[m]), int(cuts_b[m + 1]),
+                                        out_a, out_b, start)
+                starts[m], ends[m] = start, n
         except BaseException as exc:  # noqa: BLE001 - raised below
-            found[m] = exc
+            failed.append(exc)
 
-    workers = [threading.Thread(target=run, args=(m,), name="qnic-match")
-               for m in range(1, blocks)]
+    workers = [threading.Thread(target=run, args=(False,), name="qnic-match")
+               for _ in range(threads - 1)]
     for worker in workers:
         worker.start()
     try:
-        run(0)
+        run(True)
     finally:
         for worker in workers:
             worker.join()
-    for result in found:
-        if isinstance(result, BaseException):
-            raise result
-    ends = np.array([int(result[0]) for result in found], np.int64)
-    n = int(close_gaps(out_a, out_b, cuts_a, ends))
-    return out_a[:n], out_b[:n], max(int(result[1]) for result in found)
+    if failed:
+        raise failed[0]
+    n = int(close_gaps(out_a, out_b, starts, ends))
+    return out_a[:n], out_b[:n], int(bad.max())
 
 
 def _match_in_blocks(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps: int,
