@@ -434,11 +434,15 @@ def test_threads_share_the_blocks_and_pass_on_errors(monkeypatch: pytest.MonkeyP
     assert spans[0][0] == 0 and spans[-1][1] == t_a.size
     assert all(a1 == b0 for (_, a1), (b0, _) in zip(spans[:-1], spans[1:]))
 
-    def failing(*args: object) -> object:
-        if int(args[4]) > 0:  # type: ignore[call-overload]
-            raise RuntimeError("kernel failed")
-        return real(*args)
+    # A block that fails on either thread: its error is raised here.
+    for failing_block in (0, 2 * matching.BLOCKS_PER_THREAD - 1):
+        starts = [a0 for a0, _ in spans]
 
-    monkeypatch.setattr(matching, "match_range", failing)
-    with pytest.raises(RuntimeError, match="kernel failed"):
-        find_coincidences(t_a, t_b, 1000, 3000, threads=2)
+        def failing(*args: object, at: int = starts[failing_block]) -> object:
+            if int(args[4]) == at:  # type: ignore[call-overload]
+                raise RuntimeError("kernel failed")
+            return real(*args)
+
+        monkeypatch.setattr(matching, "match_range", failing)
+        with pytest.raises(RuntimeError, match="kernel failed"):
+            find_coincidences(t_a, t_b, 1000, 3000, threads=2)

@@ -191,6 +191,8 @@ def _match_on_threads(t_a: NDArray[np.int64], t_b: NDArray[np.int64], window_ps:
                                         out_a, out_b, start)
                 starts[m], ends[m] = start, n
         except BaseException as exc:  # noqa: BLE001 - raised below
+            with lock:
+                todo[0] = todo[1]  # no more blocks for anybody
             failed.append(exc)
 
     workers = [threading.Thread(target=run, args=(False,), name="qnic-match")
