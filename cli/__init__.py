@@ -18,7 +18,8 @@ from qnic import interrupts
 from qnic.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, CommandError
 
 COMMAND_MODULES = ("chsh", "calibrate", "monitor", "curve", "carscan", "g2", "tomography", "demo",
-                   "dashboard", "xor", "lbsim", "lbnet", "net", "station", "tags", "export")
+                   "dashboard", "xor", "lbsim", "lbghz", "lbnet", "net", "station", "tags",
+                   "export")
 """The command modules of this package, in ``qnic --help`` order. They are imported
 when the parser is built, after the Ctrl-C handler is in place (a Ctrl-C while
 they import ends the command with one line, not a traceback)."""
