@@ -1,4 +1,4 @@
-"""Groups of n >= 3 balancers sharing GHZ states: the game, simulated win rates, the queueing engine."""
+"""Groups of n >= 3 balancers sharing GHZ states: the game, simulated win rates, queues."""
 
 from __future__ import annotations
 

@@ -165,9 +165,9 @@ def simulate_group_point(spec: GroupPointSpec) -> GroupPointResult:
         servers, won = route_block(spec, questions, pairs, nature)
         classes = np.ascontiguousarray(questions.reshape(steps, groups * n))
         queue = np.empty(steps, dtype=np.float64)
-        ctr = _group_kernel.serve_block(_RULES[ServerRule(spec.rule)], classes, servers, state,
-                                        open_c, stats, ctr, service_steps, spec.service.log_q,
-                                        queue)
+        ctr = np.uint64(_group_kernel.serve_block(  # numba returns a Python int
+            _RULES[ServerRule(spec.rule)], classes, servers, state, open_c, stats, ctr,
+            service_steps, spec.service.log_q, queue))
         queue_sum += float(queue[max(0, warmup - t0):].sum())
         wins += won
         c_requests += int(classes.sum())

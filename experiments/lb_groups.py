@@ -1,0 +1,325 @@
+"""Queueing study of groups of n >= 3 balancers sharing GHZ states (docs/balancing.md).
+
+N balancers in N/n groups of n, M servers. Each step every group gets a
+question tuple of the group game (Mermin's game read as a routing round,
+:mod:`qnic.balancing.groups`) and a pair of servers (u, v) from shared
+randomness; strategies ``random`` (a uniform server of all M), ``coin``
+(each balancer's own coin between u and v), ``classical`` (the exact
+classical search's optimal strategy) and ``ghz`` (simulated GHZ answers,
+optionally at visibility V). The servers follow the pairwise study's rule
+(by default the paper's). Reported per strategy: mean queue against N/M with
+t intervals over seeds, the knee (as ``qnic lb-sim`` finds it) with its
+per-seed interval, and the group game's win rate with its Wilson 95%
+interval beside the predicted value.
+
+The GHZ statistics are simulated (Born rule of the GHZ strategy, white noise
+at visibility V), not measured on the bench, which has two arms.
+
+prepare: :meth:`GroupStudyConfig.validate`; run: points in this process;
+analyze and save: pure, JSON and PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qnic.balancing import ServerRule, ServiceTime, find_knee, mean_ci
+from qnic.balancing.group_queue import GroupPointResult, GroupPointSpec, simulate_group_point
+from qnic.balancing.groups import (
+    SIMULATED_NOTE,
+    GroupError,
+    GroupStrategyName,
+    WinRate,
+    check_group_size,
+    check_visibility,
+    classical_closed_form,
+    group_game,
+    predicted_win,
+)
+
+DEFAULT_RATIOS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
+DEFAULT_STRATEGIES: tuple[str, ...] = tuple(s.value for s in GroupStrategyName)
+DEFAULT_BALANCERS, DEFAULT_STEPS, DEFAULT_SEEDS = 120, 20_000, 3
+WARMUP_FRACTION = 0.1
+JSON_NAME, PNG_NAME = "lb_groups.json", "lb_groups.png"
+GAME_TEXT = ("Mermin's game as a routing round: question x_i = 1 for type C, 0 for type E, an "
+             "even number of C per group (uniform over such tuples); answer bit 0 sends the "
+             "request to the group's server u, 1 to v; the group wins when the number of its "
+             "requests on v is (number of C / 2) mod 2")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class GroupStudyConfig:
+    """A sweep of N/M for the group strategies.
+
+    Attributes:
+        group_size: n >= 3; balancers: N, a multiple of n.
+        ratios: loads N/M (sorted ascending by :meth:`validate`).
+        strategies: names of :class:`GroupStrategyName`.
+        steps, seeds, seed: steps per point (first 10% warm-up), repetitions, the seed.
+        threshold: queue length (requests per server) that defines the knee.
+        visibility: V of the simulated GHZ statistics.
+        service, rule: service time and server rule (default: the paper's).
+    """
+
+    group_size: int = 3
+    balancers: int = DEFAULT_BALANCERS
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    steps: int = DEFAULT_STEPS
+    seeds: int = DEFAULT_SEEDS
+    seed: int = 0
+    threshold: float = 10.0
+    visibility: float = 1.0
+    service: ServiceTime = field(default_factory=ServiceTime)
+    rule: ServerRule = ServerRule.C_PAIRS_FIRST
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps left out of the mean queue."""
+        return int(WARMUP_FRACTION * self.steps)
+
+    def servers(self) -> list[int]:
+        """M = round(N / ratio) per ratio."""
+        return [int(round(self.balancers / r)) for r in self.ratios]
+
+    def validate(self) -> GroupStudyConfig:
+        """Check everything before any work; ratios sorted.
+
+        Raises:
+            GroupError: naming the value that cannot run.
+        """
+        n = check_group_size(self.group_size)
+        if not isinstance(self.balancers, int) or self.balancers < n or self.balancers % n:
+            raise GroupError(f"balancers N = {self.balancers!r} must be a positive multiple of "
+                             f"the group size n = {n}")
+        if not self.ratios:
+            raise GroupError("no ratios given")
+        for r in self.ratios:
+            if not (isinstance(r, (int, float)) and math.isfinite(r) and r > 0):
+                raise GroupError(f"ratios N/M must be positive numbers, got {r!r}")
+            if round(self.balancers / r) < 2:
+                raise GroupError(f"ratio {r:g} with {self.balancers} balancers leaves fewer "
+                                 "than two servers")
+        for name, value in (("steps", self.steps), ("seeds", self.seeds)):
+            if not isinstance(value, int) or value < 1:
+                raise GroupError(f"{name} must be a positive integer, got {value!r}")
+        if not (math.isfinite(self.threshold) and self.threshold > 0):
+            raise GroupError(f"threshold must be a positive number, got {self.threshold!r}")
+        known = [s.value for s in GroupStrategyName]
+        for s in self.strategies:
+            if s not in known:
+                raise GroupError(f"unknown strategy {s!r}; known: {', '.join(known)}")
+        if not self.strategies:
+            raise GroupError("no strategies given")
+        check_visibility(self.visibility)
+        return replace(self, ratios=tuple(sorted(float(r) for r in self.ratios)),
+                       strategies=tuple(dict.fromkeys(self.strategies)), rule=ServerRule(self.rule))
+
+    def point_specs(self) -> list[GroupPointSpec]:
+        """Every (strategy, ratio, seed) point, strategy-major."""
+        return [GroupPointSpec(GroupStrategyName(s), self.group_size, self.balancers, m,
+                               self.steps, self.warmup_steps, self.seed, k, self.visibility,
+                               self.service, self.rule)
+                for s in self.strategies for m in self.servers() for k in range(self.seeds)]
+
+
+@dataclass(frozen=True, eq=False)
+class GroupStudyResult:
+    """The sweep's measurements.
+
+    Attributes:
+        config: the validated configuration.
+        queue: mean queue per server, float64 (strategies, ratios, seeds).
+        wins, rounds: group rounds won and played per strategy, int64 (strategies,).
+        c_in_pairs: fraction of type-C requests served in pair jobs, (strategies,).
+        seconds: wall time of the points; request_steps: N * steps summed over points.
+    """
+
+    config: GroupStudyConfig
+    queue: NDArray[np.float64]
+    wins: NDArray[np.int64]
+    rounds: NDArray[np.int64]
+    c_in_pairs: NDArray[np.float64]
+    seconds: float
+    request_steps: int
+
+    @property
+    def effective_ratios(self) -> list[float]:
+        """N/M of each point (M an integer)."""
+        return [self.config.balancers / m for m in self.config.servers()]
+
+    def game_dict(self) -> dict[str, Any]:
+        """The group game's values: exact classical, closed form, GHZ bracket."""
+        n = self.config.group_size
+        q = group_game(n).quantum_value()
+        return {"name": f"mermin-{n}", "description": GAME_TEXT, "players": n,
+                "classical_value": group_game(n).classical_value().value,
+                "classical_closed_form": classical_closed_form(n),
+                "quantum_value": q.lower, "quantum_upper_bound": q.upper,
+                "quantum_method": q.lower_method}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready report."""
+        c, ratios = self.config, self.effective_ratios
+        out: dict[str, Any] = {key: {} for key in (
+            "mean_queue", "mean_queue_ci", "knee", "knee_status", "knee_ci", "win_rate",
+            "win_rate_ci", "win_rate_predicted", "rounds", "c_in_pairs")}
+        for i, name in enumerate(c.strategies):
+            mean = self.queue[i].mean(axis=1)
+            knee = find_knee(ratios, mean, c.threshold)
+            per_seed = [find_knee(ratios, self.queue[i, :, k], c.threshold).ratio
+                        for k in range(c.seeds)]
+            reached = [r for r in per_seed if r is not None]
+            est = mean_ci(reached) if reached else None
+            out["mean_queue"][name] = mean.tolist()
+            out["mean_queue_ci"][name] = [
+                None if e.low is None else [e.low, e.high]
+                for e in (mean_ci(self.queue[i, k]) for k in range(len(ratios)))]
+            out["knee"][name] = knee.ratio
+            out["knee_status"][name] = knee.status.value
+            out["knee_ci"][name] = {"per_seed": per_seed, "mean": est.mean if est else None,
+                                    "low": est.low if est else None,
+                                    "high": est.high if est else None}
+            won = WinRate(int(self.wins[i]), int(self.rounds[i])) if self.rounds[i] else None
+            out["win_rate"][name] = won.rate if won else None
+            out["win_rate_ci"][name] = list(won.interval) if won else None
+            out["win_rate_predicted"][name] = predicted_win(GroupStrategyName(name),
+                                                            c.group_size, c.visibility)
+            out["rounds"][name] = int(self.rounds[i])
+            out["c_in_pairs"][name] = float(self.c_in_pairs[i])
+        return {"group_size": c.group_size, "balancers": c.balancers,
+                "groups": c.balancers // c.group_size, "ratios": list(c.ratios),
+                "effective_ratios": ratios, "servers": c.servers(), "steps": c.steps,
+                "warmup_steps": c.warmup_steps, "seeds": c.seeds, "seed": c.seed,
+                "threshold": c.threshold, "visibility": c.visibility,
+                "strategies": list(c.strategies), "game": self.game_dict(), **out,
+                "server_rule": ServerRule(c.rule).value,
+                "service": {"model": c.service.model.value, "mean_steps": c.service.mean_steps},
+                "speed": {"seconds": self.seconds, "request_steps": self.request_steps,
+                          "request_steps_per_s": self.request_steps / max(self.seconds, 1e-9)},
+                "knee_definition": f"first N/M at which the mean queue exceeds {c.threshold:g}, "
+                                   "interpolated linearly in log(queue)",
+                "win_rate_interval": "Wilson score interval, 95% (scipy)",
+                "simulated": SIMULATED_NOTE}
+
+
+def run_group_study(config: GroupStudyConfig,
+                    progress: Progress | None = None) -> GroupStudyResult:
+    """Validate, simulate every point in this process, collect.
+
+    Raises:
+        GroupError: before any work, if the configuration cannot run.
+    """
+    config = config.validate()
+    specs = config.point_specs()
+    results: list[GroupPointResult] = []
+    start = time.perf_counter()
+    for spec in specs:
+        results.append(simulate_group_point(spec))
+        if progress is not None:
+            progress(len(results), len(specs))
+    seconds = time.perf_counter() - start
+    s, r, k = len(config.strategies), len(config.ratios), config.seeds
+    queue = np.array([p.mean_queue for p in results], dtype=np.float64).reshape(s, r, k)
+    per = np.array([[p.wins, p.rounds, p.c_requests, p.pair_jobs] for p in results],
+                   dtype=np.int64).reshape(s, r * k, 4).sum(axis=1)
+    c_in_pairs = np.where(per[:, 2] > 0, 2.0 * per[:, 3] / np.maximum(per[:, 2], 1), 0.0)
+    return GroupStudyResult(config, queue, per[:, 0], per[:, 1], c_in_pairs, seconds,
+                            config.balancers * config.steps * len(specs))
+
+
+def plot_group_study(result: GroupStudyResult, path: Path) -> None:
+    """Mean queue against N/M with intervals and knees (PNG, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    report, c = result.to_dict(), result.config
+    fig = Figure(figsize=(7.0, 4.8), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.array(report["effective_ratios"])
+    for k, name in enumerate(c.strategies):
+        y = np.maximum(np.array(report["mean_queue"][name]), 1e-3)
+        win = report["win_rate"][name]
+        label = name if win is None else f"{name} (win {win:.3f})"
+        (line,) = ax.plot(x, y, marker="o", markersize=3, ls=("-", "--", "-.", ":")[k % 4],
+                          label=label)
+        ci = report["mean_queue_ci"][name]
+        if all(b is not None for b in ci):
+            lo = np.maximum(np.array([b[0] for b in ci]), 0.1 * y)
+            ax.fill_between(x, lo, np.maximum(np.array([b[1] for b in ci]), y),
+                            color=line.get_color(), alpha=0.15, lw=0)
+        if report["knee"][name] is not None:
+            ax.axvline(report["knee"][name], color=line.get_color(), lw=0.8, ls=":")
+    ax.axhline(c.threshold, color="grey", lw=0.8, ls="--", label=f"threshold {c.threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("load N/M (balancers per server)")
+    ax.set_ylabel("mean queue length (requests per server)")
+    ax.set_title(f"groups of n = {c.group_size} sharing GHZ states (V = {c.visibility:g}), "
+                 f"N = {c.balancers}, rule {ServerRule(c.rule).value},\n{c.steps} steps, "
+                 f"{c.seeds} seeds; bands: 95% intervals over seeds; dotted: knees", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.text(0.01, 0.005, SIMULATED_NOTE, fontsize=6, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path)
+
+
+def save_group_study(result: GroupStudyResult, out_dir: Path) -> dict[str, Path]:
+    """Write ``lb_groups.json`` and ``lb_groups.png`` into out_dir (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / JSON_NAME, "png": out_dir / PNG_NAME}
+    paths["json"].write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    plot_group_study(result, paths["png"])
+    return paths
+
+
+def format_group_study(result: GroupStudyResult) -> str:
+    """The game's values, a table of mean queues, knees and win rates, the simulation note."""
+    report, c = result.to_dict(), result.config
+    game = report["game"]
+    width = max(12, *(len(s) for s in c.strategies)) + 2
+    lines = [f"Groups of n = {c.group_size} balancers sharing GHZ states: N = {c.balancers} "
+             f"({report['groups']} groups), {c.steps} steps per point, {c.seeds} seeds, "
+             f"server rule {ServerRule(c.rule).value}, service {c.service.describe()}",
+             f"game: {GAME_TEXT}",
+             f"  classical value {game['classical_value']:.6f} (1/2 + 2^-ceil(n/2) = "
+             f"{game['classical_closed_form']:.6f}); quantum value {game['quantum_value']:.6f} "
+             f"(certified bound {game['quantum_upper_bound']:.6f})",
+             "mean queue (requests per server) against N/M:",
+             "   N/M      M " + "".join(s.rjust(width) for s in c.strategies)]
+    for k, (ratio, m) in enumerate(zip(report["effective_ratios"], report["servers"])):
+        lines.append(f"  {ratio:5.3f} {m:6d} " + "".join(
+            f"{report['mean_queue'][s][k]:.2f}".rjust(width) for s in c.strategies))
+    lines.append(f"knee (mean queue first above {c.threshold:g}) [per-seed 95% interval]; "
+                 "win rate [Wilson 95%] (predicted):")
+    for s in c.strategies:
+        knee, ci = report["knee"][s], report["knee_ci"][s]
+        knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"
+        ci_text = f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci["low"] is not None else "-"
+        win, wci = report["win_rate"][s], report["win_rate_ci"][s]
+        pred = report["win_rate_predicted"][s]
+        win_text = "- (plays no game)" if win is None else \
+            f"{win:.4f} [{wci[0]:.4f}, {wci[1]:.4f}] ({pred:.4f})"
+        lines.append(f"  {s:<{width}} knee {knee_text:>16} {ci_text:>16}  win {win_text}")
+    speed = report["speed"]
+    lines.append(f"  {speed['request_steps']:.3g} request-steps in {speed['seconds']:.1f} s "
+                 f"({speed['request_steps_per_s']:.3g} per second, one core)")
+    lines.append(f"Note: {SIMULATED_NOTE}.")
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_RATIOS", "DEFAULT_STRATEGIES", "GroupStudyConfig", "GroupStudyResult",
+           "format_group_study", "plot_group_study", "run_group_study", "save_group_study"]
