@@ -133,3 +133,14 @@ def test_point_accounting_and_determinism() -> None:
     assert results[G.RANDOM].rounds == 0
     assert results[G.GHZ].rounds == results[G.GHZ].wins == 4 * 300
     assert all(r.mean_queue >= 0 and r.pair_jobs <= r.c_requests // 2 for r in results.values())
+
+
+def test_a_point_of_several_blocks_runs_and_is_deterministic() -> None:
+    # N = 1200: blocks of 109 steps, so 250 steps carry the servers and counters over 3 blocks
+    spec = GroupPointSpec(G.GHZ, 3, 1200, 1000, 250, warmup_steps=25, seed=4,
+                          visibility=0.5)
+    r = simulate_group_point(spec)
+    assert r == simulate_group_point(spec)
+    assert r.rounds == 400 * 250
+    p = 0.5 * 1.0 + 0.5 / 2  # V * 1 + (1 - V) / 2
+    assert abs(r.wins / r.rounds - p) <= four_sigma(p, r.rounds)  # fixed seed, 4 sigma
