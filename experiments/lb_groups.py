@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -272,8 +273,9 @@ def plot_group_study(result: GroupStudyResult, path: Path) -> None:
                  f"{c.seeds} seeds; bands: 95% intervals over seeds; dotted: knees", fontsize=8)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.text(0.01, 0.005, SIMULATED_NOTE, fontsize=6, color="dimgrey")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(SIMULATED_NOTE + ".", 140)), fontsize=6,
+             color="dimgrey")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path)
 
 
