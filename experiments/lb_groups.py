@@ -143,7 +143,8 @@ class GroupStudyResult:
     Attributes:
         config: the validated configuration.
         queue: mean queue per server, float64 (strategies, ratios, seeds).
-        wins, rounds: group rounds won and played per strategy, int64 (strategies,).
+        wins, rounds: group rounds won and played per strategy at the first load (the
+            other loads replay its requests), int64 (strategies,).
         c_in_pairs: fraction of type-C requests served in pair jobs, (strategies,).
         seconds: wall time of the points; request_steps: N * steps summed over points.
     """
@@ -212,7 +213,8 @@ class GroupStudyResult:
                           "request_steps_per_s": self.request_steps / max(self.seconds, 1e-9)},
                 "knee_definition": f"first N/M at which the mean queue exceeds {c.threshold:g}, "
                                    "interpolated linearly in log(queue)",
-                "win_rate_interval": "Wilson score interval, 95% (scipy)",
+                "win_rate_interval": "Wilson score interval, 95% (scipy), over the rounds of "
+                                     "the first load (the other loads replay its requests)",
                 "simulated": SIMULATED_NOTE}
 
 
@@ -235,9 +237,13 @@ def run_group_study(config: GroupStudyConfig,
     s, r, k = len(config.strategies), len(config.ratios), config.seeds
     queue = np.array([p.mean_queue for p in results], dtype=np.float64).reshape(s, r, k)
     per = np.array([[p.wins, p.rounds, p.c_requests, p.pair_jobs] for p in results],
-                   dtype=np.int64).reshape(s, r * k, 4).sum(axis=1)
-    c_in_pairs = np.where(per[:, 2] > 0, 2.0 * per[:, 3] / np.maximum(per[:, 2], 1), 0.0)
-    return GroupStudyResult(config, queue, per[:, 0], per[:, 1], c_in_pairs, seconds,
+                   dtype=np.int64).reshape(s, r, k, 4)
+    # every M replays the same requests (the workload is keyed by seed only), so the
+    # independent rounds are those of one load: the win rate counts the first load's
+    first = per[:, 0].sum(axis=1)
+    total = per.sum(axis=(1, 2))
+    c_in_pairs = np.where(total[:, 2] > 0, 2.0 * total[:, 3] / np.maximum(total[:, 2], 1), 0.0)
+    return GroupStudyResult(config, queue, first[:, 0], first[:, 1], c_in_pairs, seconds,
                             config.balancers * config.steps * len(specs))
 
 
@@ -306,7 +312,7 @@ def format_group_study(result: GroupStudyResult) -> str:
         lines.append(f"  {ratio:5.3f} {m:6d} " + "".join(
             f"{report['mean_queue'][s][k]:.2f}".rjust(width) for s in c.strategies))
     lines.append(f"knee (mean queue first above {c.threshold:g}) [per-seed 95% interval]; "
-                 "win rate [Wilson 95%] (predicted):")
+                 "win rate over the first load's rounds [Wilson 95%] (predicted):")
     for s in c.strategies:
         knee, ci = report["knee"][s], report["knee_ci"][s]
         knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"

@@ -33,7 +33,7 @@ def test_json_is_one_object_with_game_values_win_rates_and_knees(
     assert set(out["mean_queue"]) == set(out["knee"]) == {"random", "coin", "classical", "ghz"}
     assert all(len(v) == 2 for v in out["mean_queue"].values())
     assert out["win_rate"]["random"] is None
-    assert out["win_rate"]["ghz"] == 1.0 and out["rounds"]["ghz"] == 10 * 300 * 2 * 2
+    assert out["win_rate"]["ghz"] == 1.0 and out["rounds"]["ghz"] == 10 * 300 * 2  # one load's rounds
     low, high = out["win_rate_ci"]["classical"]
     assert low < 0.75 < high
     assert out["simulated"] == SIMULATED_NOTE
