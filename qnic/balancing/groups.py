@@ -136,8 +136,8 @@ def answer_bits(strategy: GroupStrategyName, questions: ArrayLike, rng: np.rando
     v = check_visibility(visibility)
     bits = ghz_strategy(players).sample(x, rng)
     if v < 1.0:
-        noisy = rng.random(x.shape[0]) >= v
-        bits[noisy] = rng.integers(0, 2, size=(int(noisy.sum()), players), dtype=np.int8)
+        noisy: NDArray[np.bool_] = np.asarray(rng.random(x.shape[0]) >= v)
+        bits[noisy] = rng.integers(0, 2, size=(int(noisy.sum()), players)).astype(np.int8)
     return bits
 
 
