@@ -10,8 +10,8 @@ toqito only), started once, reading the games from a file and timing what it
 is asked over its standard input and output. Point the runner at that
 environment's interpreter with the environment variable TOQITO_PYTHON, e.g.::
 
-    python3 -m venv /tmp/toqito-venv && /tmp/toqito-venv/bin/pip install toqito
-    TOQITO_PYTHON=/tmp/toqito-venv/bin/python python -m benchmarks --only xor
+    python3 -m venv toqito-venv && toqito-venv/bin/pip install toqito
+    TOQITO_PYTHON=toqito-venv/bin/python python -m benchmarks --only xor
 
 Without it (and without toqito importable here) the rows say the baseline
 is unavailable and why. Classical rows have no baseline (nothing else
