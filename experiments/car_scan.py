@@ -122,7 +122,11 @@ def measure_point(st: LoadedStation, pair_rate_hz: float, seconds: float, window
     net = n - acc.mean
     net_total = float(net.sum())
     vis = float((sign * net).sum() / net_total) if net_total > 0 else math.nan
-    vis_err = math.sqrt(max(1 - vis**2, 1e-6) * (total + acc_var) / net_total**2) \
+    # 1 - V^2 = 4 p (1 - p), p the anticorrelated share; with none counted p
+    # is kept at least 1 / (N + 2) (rule of succession), so a lucky point at
+    # V = 1 gets an error of a count, not none (nor all the fit's weight)
+    floor = 4.0 / (net_total + 2) * (1.0 - 1.0 / (net_total + 2)) if net_total > 0 else 1.0
+    vis_err = math.sqrt(max(1 - vis**2, floor) * (total + acc_var) / net_total**2) \
         if net_total > 0 else math.inf
     live = max(live, 1e-12)
     return CarPoint(pair_rate_hz, live, sum(true.singles[c] for c in a.channels) / live,
@@ -238,16 +242,23 @@ def save_scan_png(points: Sequence[CarPoint], fit: ScanFit | None, path: Path) -
     axes[2].errorbar(r, [p.visibility_raw for p in points], fmt="o", label="raw")
     axes[2].errorbar(r, [p.visibility for p in points], yerr=[p.visibility_err for p in points],
                      fmt="s", label="accidentals subtracted")
+    curve_car = np.array([])
     if fit is not None and r.size:
         x = np.geomspace(r.min(), r.max(), 200)
         c = fit.curves(x)
+        curve_car = c["car"]
         axes[0].loglog(x, c["singles_a_hz"], "-", x, c["singles_b_hz"], "-", x, c["coincidences_hz"], "-")
         axes[1].plot(x, c["car"], "-", label=f"closed form (eta {fit.efficiency[0]:.3f}, "
                                              f"{fit.efficiency[1]:.3f})")
         axes[2].plot(x, c["visibility_raw"], "-", label=f"closed form (V = {fit.visibility:.4f})")
     axes[0].set_ylabel("rate (Hz)")
     axes[1].set_xscale("log")
-    axes[1].set_yscale("log")
+    shown = np.concatenate([car, curve_car])
+    if np.any(np.isfinite(shown) & (shown > 0)):
+        axes[1].set_yscale("log")
+    else:  # no point counted an accidental: nothing to put on a log scale
+        axes[1].text(0.5, 0.5, "no accidentals counted:\nCAR unbounded at every point",
+                     transform=axes[1].transAxes, ha="center", va="center")
     axes[1].set_ylabel("CAR")
     axes[2].set_xscale("log")
     axes[2].set_ylabel("visibility, diagonal basis")

@@ -172,6 +172,26 @@ def test_car_scan_bad_input(tmp_path, capsys):
     assert main(["car-scan", "--station", str(path), "--db", str(tmp_path / "r.db")]) == 2
     assert "names no source" in capsys.readouterr().err
     assert main(["car-scan", "--out", str(tmp_path / "missing" / "x.png")]) == 2
+    capsys.readouterr()
+    # beyond what the source can set: refused before anything is measured
+    assert main(["car-scan", "--rates", "1e4,1e12", "--db", str(tmp_path / "r.db"),
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "--rates: 1e+12 Hz is not a pair rate source" in capsys.readouterr().err
+
+
+def test_car_scan_without_accidentals_plots_and_reports(tmp_path, capsys):
+    """Short low-rate points count no accidental (CAR unbounded at every
+    point): the plot is still written, and a point whose anticorrelated
+    cells are empty (V = 1) gets an error of about one count, not none."""
+    out = tmp_path / "car.png"
+    assert main(["car-scan", "--rates", "1e4,1.1e4,1.2e4", "--seconds", "0.1", "--seed", "1", "--json",
+                 "--out", str(out), "--db", str(tmp_path / "r.db")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert out.stat().st_size > 10_000
+    for p in report["points"]:
+        assert p["car"] is None  # no accidentals: JSON's null for infinity
+        n = p["coincidences"]
+        assert p["visibility_err"] > 1.9 / n  # 2 / N for V = 1
 
 
 def test_qnic_g2_on_a_thermal_bench_matches_its_closed_form(tmp_path, capsys):
