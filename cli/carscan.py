@@ -139,7 +139,12 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
               f"{fit.dead_time_s * 1e9:.1f} ns; pairs counted {fit.pair_window:.3f}; V {fit.visibility:.4f}")
     print(f"  plot: {png}\n  recorded in {db} (run {run_id})")
     if seed_value is not None:
-        print(seed_line(seed_value, "qnic car-scan"))
+        again = "qnic car-scan" + (f" --station {args.station}" if args.station else "") \
+            + f" --seconds {args.seconds:g}" \
+            + (f" --rates {','.join(f'{r:g}' for r in args.rates)}" if args.rates else "") \
+            + (f" --currents-ma {','.join(f'{c * 1e3:g}' for c in args.currents_ma)}"
+               if args.currents_ma else "")
+        print(seed_line(seed_value, again))
     return EXIT_OK
 
 
@@ -165,4 +170,11 @@ def _control_problem(st: Any, pump: Any, args: argparse.Namespace) -> str | None
         rate_setter(st)
     except NoRateControl as exc:
         return str(exc)
+    param = st.source.parameters["pair_rate"]
+    for rate in args.rates or ():  # before anything is measured
+        try:
+            param.validate(float(rate))
+        except (TypeError, ValueError):
+            return f"--rates: {rate:g} Hz is not a pair rate source {st.source.name!r} can set " \
+                   f"({param.vals})"
     return None

@@ -94,5 +94,7 @@ def cmd_g2(args: argparse.Namespace) -> int:
         print(f"  closed form for this bench (multi-pair, dead time, dark counts): {predicted:.4f}")
     print(f"  recorded in {db} (run {run_id})")
     if seed_value is not None:
-        print(seed_line(seed_value, "qnic g2"))
+        again = "qnic g2" + (f" --station {args.station}" if args.station else "") \
+            + f" --seconds {args.seconds:g}" + (f" --herald {args.herald}" if args.herald else "")
+        print(seed_line(seed_value, again))
     return EXIT_OK
