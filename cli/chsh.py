@@ -188,6 +188,11 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
         "blocks": result.metadata["blocks"], "order_seed": result.metadata["order_seed"],
         "orders": result.metadata["orders"],
         "local_realism": result.metadata["local_realism"],
+        "target_sigma": args.target_sigma,
+        # with --target-sigma, --seconds is the most per setting: blocks of a
+        # tenth of it were measured until the planned time
+        "seconds_measured_per_setting": args.seconds if args.target_sigma is None
+        else args.seconds / 10 * result.metadata["blocks"],
     }
     for problem in result.bound_violations:  # the correction is not to be trusted
         print(f"qnic chsh: warning: {problem}", file=sys.stderr)
@@ -201,8 +206,12 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
 def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
     """The readable summary of a CHSH run."""
     sim = " (simulated)" if r["simulated"] else ""
+    per_setting = f"{r['seconds_per_setting']:g} s per setting"
+    if r.get("target_sigma") is not None:
+        per_setting = (f"{r['seconds_measured_per_setting']:g} s per setting (planned for sigma_S "
+                       f"{r['target_sigma']:g}, at most {r['seconds_per_setting']:g})")
     lines = [
-        f"CHSH on the {r['station']}{sim}: {r['seconds_per_setting']:g} s per setting, "
+        f"CHSH on the {r['station']}{sim}: {per_setting}, "
         f"window {r['window_ps']} ps, run {r['run_id']}",
         f"  S = {r['S']:.4f} +- {r['S_err']:.4f}   "
         f"({r['sigmas_above_2']:.1f} sigma above the local bound 2)",
@@ -231,7 +240,11 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
         if r["station"] != "embedded simulated bench":
             again = f"qnic chsh --station {r['station']} --seconds {r['seconds_per_setting']:g} " \
                     f"--seed {r['seed']}"
-        again += f" --order-seed {r['order_seed']}" + (f" --blocks {r['blocks']}" if r["blocks"] > 1 else "")
+        again += f" --order-seed {r['order_seed']}"
+        if r.get("target_sigma") is not None:  # the same first block plans the same blocks
+            again += f" --target-sigma {r['target_sigma']:g}"
+        elif r["blocks"] > 1:
+            again += f" --blocks {r['blocks']}"
         lines.append(f"  seed {r['seed']} ({again} repeats this run)")
     lines += [f"  recorded in {r['db']} (run {r['run_id']})"]
     if r["raw_tags_file"]:

@@ -77,6 +77,9 @@ def test_target_sigma_plans_the_time(tmp_path, capsys):
     # reached within its own standard error's scatter (sigma_S ~ 1/sqrt(time))
     assert out["S_err"] < 0.03 * 1.1
     assert 2 <= out["blocks"] <= 20
+    # --seconds was the most per setting; what was measured is the planned blocks
+    assert out["target_sigma"] == 0.03 and out["seconds_per_setting"] == 2
+    assert out["seconds_measured_per_setting"] == pytest.approx(0.2 * out["blocks"])
 
 
 def test_an_unreachable_target_sigma_is_refused_and_the_first_block_kept(tmp_path, capsys):
