@@ -16,7 +16,10 @@ the settings are chosen independently of the source, which the randomized
 order of the settings per block stands for here. The trial counts are
 taken as planned (equal times per setting), not as random. This bound is
 far weaker than the per-trial test-factor methods of loophole-free
-experiments. It is valid, and it is labelled as what it is.
+experiments. It is labelled as what it is, and it assumes fair sampling
+(only coincidences are trials) and a source that sees no earlier setting:
+a setting is held for a whole dwell, so a model that remembered the trials
+before could tell it (docs/chsh.md, "Statistics").
 
 **Gaussian.** (S - 2) / sigma_S, with the one-sided normal tail. This is
 what most papers quote. It is exact only for many counts, and it assumes
