@@ -203,6 +203,11 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
     return EXIT_OK
 
 
+def _p_value(log10_p: float) -> str:
+    """A p-value from its log10: as a number near 1 (S at or below 2), else as a power of ten."""
+    return f"{10 ** log10_p:.3g}" if log10_p > -3 else f"10^{log10_p:.1f}"
+
+
 def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
     """The readable summary of a CHSH run."""
     sim = " (simulated)" if r["simulated"] else ""
@@ -214,10 +219,11 @@ def format_chsh(r: dict[str, Any], angles: dict[str, list[float]]) -> str:
         f"CHSH on the {r['station']}{sim}: {per_setting}, "
         f"window {r['window_ps']} ps, run {r['run_id']}",
         f"  S = {r['S']:.4f} +- {r['S_err']:.4f}   "
-        f"({r['sigmas_above_2']:.1f} sigma above the local bound 2)",
+        f"({abs(r['sigmas_above_2']):.1f} sigma {'above' if r['sigmas_above_2'] >= 0 else 'below'} "
+        "the local bound 2)",
         f"  accidentals subtracted: S = {r['S_corrected']:.4f} +- {r['S_corrected_err']:.4f}",
-        f"  against local realism (raw counts): p <= 10^{r['local_realism']['log10_p_hoeffding']:.1f} "
-        f"(Hoeffding bound, settings in random order); p = 10^{r['local_realism']['log10_p_gaussian']:.1f} "
+        f"  against local realism (raw counts): p <= {_p_value(r['local_realism']['log10_p_hoeffding'])} "
+        f"(Hoeffding bound, settings in random order); p = {_p_value(r['local_realism']['log10_p_gaussian'])} "
         f"(Gaussian)",
         f"  settings in {r['blocks']} block(s), order seed {r['order_seed']}: "
         + " | ".join(r["orders"]),

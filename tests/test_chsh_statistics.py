@@ -98,3 +98,16 @@ def test_bad_blocks_are_refused(capsys):
         main(["chsh", "--blocks", "0"])
     assert exc.value.code == 2
     assert "--blocks" in capsys.readouterr().err
+
+
+def test_a_run_below_the_local_bound_says_so(tmp_path, capsys):
+    """A phase turning 30 degrees a second washes S out below 2 over many
+    blocks: the summary says 'below' (not '-N sigma above') and p = 1."""
+    st = default_dict()
+    physics(st)["drift"] = {"state_phase_deg_per_hour": 30.0 * 3600}
+    path = write(tmp_path, st)
+    assert main(["chsh", "--station", str(path), "--seconds", "0.2", "--blocks", "20", "--seed", "4",
+                 "--order-seed", "3", "--uncalibrated", "--db", str(tmp_path / "r.db")]) == 0
+    text = capsys.readouterr().out
+    assert "sigma below the local bound 2" in text
+    assert "p <= 1 (Hoeffding bound" in text and "p = 1 (Gaussian)" in text
