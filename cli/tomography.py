@@ -174,7 +174,9 @@ def format_tomography(r: dict[str, Any]) -> str:
                  "  calibration: none, the station file's waveplate zeros and delays")
     again = "qnic tomography" + (f" --station {r['station']}" if r["station"] !=
                                  "embedded simulated tomography station" else "") \
-        + f" --seconds {r['seconds_per_setting']:g}"
+        + f" --seconds {r['seconds_per_setting']:g}" \
+        + (f" --settings {r['settings']}" if r["settings"] != "pauli" else "") \
+        + (" --subtract-accidentals" if r.get("accidentals_subtracted") else "")
     if r.get("seed") is not None:
         lines.append(seed_line(r["seed"], again))
     lines += [f"  plot: {r['png']}", f"  recorded in {r['db']} (run {r['run_id']})"]
