@@ -136,7 +136,10 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
             (" per W of pump" if points[0].pump_power_w is not None else " per A of pump")
         print(f"  closed form: detection{per} {fit.efficiency[0]:.4g} (A), {fit.efficiency[1]:.4g} (B); "
               f"dark {fit.dark_hz[0]:.4g} Hz (A), {fit.dark_hz[1]:.4g} Hz (B); dead time "
-              f"{fit.dead_time_s * 1e9:.1f} ns; pairs counted {fit.pair_window:.3f}; V {fit.visibility:.4f}")
+              f"{fit.dead_time_s * 1e9:.1f} ns; "
+              # against pump power or current the share of pairs counted has no meaning
+              + (f"pairs counted {fit.pair_window:.3f}; " if not per else "")
+              + f"V {fit.visibility:.4f}")
     print(f"  plot: {png}\n  recorded in {db} (run {run_id})")
     if seed_value is not None:
         again = "qnic car-scan" + (f" --station {args.station}" if args.station else "") \

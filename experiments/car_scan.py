@@ -243,8 +243,9 @@ def save_scan_png(points: Sequence[CarPoint], fit: ScanFit | None, path: Path) -
     axes[2].errorbar(r, [p.visibility for p in points], yerr=[p.visibility_err for p in points],
                      fmt="s", label="accidentals subtracted")
     curve_car = np.array([])
-    if fit is not None and r.size:
-        x = np.geomspace(r.min(), r.max(), 200)
+    drawn = r[np.isfinite(r) & (r > 0)]  # a pump below threshold may read 0 W (or a hair below)
+    if fit is not None and drawn.size:
+        x = np.geomspace(drawn.min(), drawn.max(), 200)
         c = fit.curves(x)
         curve_car = c["car"]
         axes[0].loglog(x, c["singles_a_hz"], "-", x, c["singles_b_hz"], "-", x, c["coincidences_hz"], "-")

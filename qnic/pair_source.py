@@ -282,6 +282,8 @@ def fit_scan(pair_rate_hz: NDArray[np.float64], singles_a_hz: NDArray[np.float64
     live_b = 1 / (1 + (eb * rate + db) / 2 * tau)
     basis = rate * ea * eb * live_a * live_b
     k = float(basis @ true / (basis @ basis)) if basis @ basis > 0 else 0.0
-    w = 1 / np.maximum(vis_err, 1e-12) ** 2
-    v0 = float((w * vis).sum() / w.sum())
+    # a point without coincidences (a pump below threshold) has no visibility
+    ok = np.isfinite(vis) & np.isfinite(vis_err)
+    w = 1 / np.maximum(vis_err[ok], 1e-12) ** 2
+    v0 = float((w * vis[ok]).sum() / w.sum()) if ok.any() else math.nan
     return ScanFit((ea, eb), (da, db), tau, k, v0, float(window_ps))

@@ -235,6 +235,24 @@ def test_car_scan_drives_a_pump_controller_and_reads_the_meter(tmp_path, capsys)
     assert report["fit"] is not None
 
 
+def test_car_scan_from_below_the_pump_threshold(tmp_path, capsys):
+    """A current below threshold: no pairs, the meter reads about 0 W (a hair
+    below, with its noise) and the point has no visibility; the fit and the
+    plot still come out, the visibility from the other points, and the summary
+    leaves out the share of pairs counted, meaningless against pump power."""
+    path = _pump_station(tmp_path)
+    args = ["car-scan", "--station", str(path), "--currents-ma", "20,45,60,80,100", "--seconds", "0.2",
+            "--seed", "3", "--out", str(tmp_path / "p.png"), "--db", str(tmp_path / "r.db")]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["points"][0]["visibility"] is None  # no coincidences at 20 mA
+    assert 0.8 < report["fit"]["visibility"] < 1.0
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "detection per W of pump" in text and "pairs counted" not in text
+
+
 def test_car_scan_on_a_pump_station_needs_currents(tmp_path, capsys):
     path = _pump_station(tmp_path)
     assert main(["car-scan", "--station", str(path), "--db", str(tmp_path / "r.db")]) == 2
