@@ -159,13 +159,17 @@ def analyze_counts(counts: Mapping[str, Sequence[float]],
 def _violations(e: Mapping[str, float], var: Mapping[str, float], s: float, s_err: float
                 ) -> tuple[str, ...]:
     """Corrected values past |E| <= 1 or |S| <= 2 sqrt 2 by > BOUND_SIGMAS sigma."""
+    def sigmas(excess: float, err: float) -> float:
+        # a zero error (every count in the correlated cells: a very short run) is no crash
+        return excess / err if err > 0 else math.inf
+
     out = []
     for key in SETTINGS:
         err = math.sqrt(var[key])
         if abs(e[key]) - 1.0 > BOUND_SIGMAS * err:
             out.append(f"corrected E({key}) = {e[key]:+.4f} +- {err:.4f} lies beyond |E| <= 1 "
-                       f"by {(abs(e[key]) - 1.0) / err:.1f} sigma")
+                       f"by {sigmas(abs(e[key]) - 1.0, err):.1f} sigma")
     if abs(s) - TSIRELSON_BOUND > BOUND_SIGMAS * s_err:
         out.append(f"corrected S = {s:.4f} +- {s_err:.4f} lies above the Tsirelson bound "
-                   f"2 sqrt 2 by {(abs(s) - TSIRELSON_BOUND) / s_err:.1f} sigma")
+                   f"2 sqrt 2 by {sigmas(abs(s) - TSIRELSON_BOUND, s_err):.1f} sigma")
     return tuple(out)

@@ -151,6 +151,18 @@ def test_a_corrected_value_past_a_bound_is_flagged():
     assert math.isfinite(r2.S_corrected)
 
 
+def test_perfect_correlations_with_zero_error_are_flagged_not_a_crash():
+    """Every count in the correlated cells (a very short run): E = +-1 with a
+    zero error, S_corrected = 4 +- 0, flagged rather than divided by zero."""
+    counts = {k: [10, 0, 0, 10] for k in SETTINGS}
+    counts["11"] = [0, 10, 10, 0]
+    acc = {k: [1.0, 0.0, 0.0, 1.0] for k in SETTINGS}
+    acc["11"] = [0.0, 1.0, 1.0, 0.0]
+    r = analyze_counts(counts, acc, {k: [v / 4 for v in row] for k, row in acc.items()})
+    assert r.S_corrected == pytest.approx(4.0) and r.S_corrected_err == 0.0
+    assert len(r.bound_violations) == 1 and "inf sigma" in r.bound_violations[0]
+
+
 def test_accidentals_at_least_the_counts_name_the_setting():
     counts = {k: [10, 0, 0, 10] for k in SETTINGS}
     acc = {k: [1.0, 0.0, 0.0, 1.0] for k in SETTINGS}
