@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from qnic.cli.common import (
+    EXIT_FAILED,
     EXIT_OK,
     add_run_options,
     bench_seed,
@@ -80,15 +82,23 @@ def cmd_g2(args: argparse.Namespace) -> int:
             run_id = recorder.run_id
         predicted = None if st.bench is None else predicted_g2(st.bench, args.herald, window)
     report = {**run.to_json(), "predicted_g2": predicted, "run_id": run_id, "db": db, "seed": seed_value}
-    if args.json:
-        print(json.dumps(report))
-        return EXIT_OK
     r = run.result
-    print(f"heralded g2(0) = {r.g2:.4f} +- {r.g2_err:.4f}  (herald channel {run.herald_channel}, "
-          f"HBT channels {run.hbt_channels[0]} and {run.hbt_channels[1]}, window {window} ps, "
-          f"{run.live_s:g} s)")
-    print(f"  heralds {r.heralds}, with detector 1 {r.herald_1}, with 2 {r.herald_2}, triples {r.triples}")
-    if r.triples == 0:
+    # g2 is undefined when an HBT detector saw no heralded click (too short a run)
+    silent = [ch for ch, n in zip(run.hbt_channels, (r.herald_1, r.herald_2)) if n == 0]
+    if args.json:  # JSON has no NaN: an undefined g2 is null
+        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                          for k, v in report.items()}))
+        return EXIT_FAILED if silent else EXIT_OK
+    if silent:
+        print(f"heralded g2(0) undefined: no heralded click on HBT channel "
+              f"{' or '.join(str(c) for c in silent)} in {run.live_s:g} s (measure longer: --seconds)")
+    else:
+        print(f"heralded g2(0) = {r.g2:.4f} +- {r.g2_err:.4f}  (herald channel {run.herald_channel}, "
+              f"HBT channels {run.hbt_channels[0]} and {run.hbt_channels[1]}, window {window} ps, "
+              f"{run.live_s:g} s)")
+    print(f"  heralds {r.heralds}, with a click on channel {run.hbt_channels[0]} {r.herald_1}, "
+          f"on channel {run.hbt_channels[1]} {r.herald_2}, on both (triples) {r.triples}")
+    if r.triples == 0 and not silent:
         print("  no triple counted: the error is that of one triple (an upper scale)")
     if predicted is not None:
         print(f"  closed form for this bench (multi-pair, dead time, dark counts): {predicted:.4f}")
@@ -97,4 +107,4 @@ def cmd_g2(args: argparse.Namespace) -> int:
         again = "qnic g2" + (f" --station {args.station}" if args.station else "") \
             + f" --seconds {args.seconds:g}" + (f" --herald {args.herald}" if args.herald else "")
         print(seed_line(seed_value, again))
-    return EXIT_OK
+    return EXIT_FAILED if silent else EXIT_OK

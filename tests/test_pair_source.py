@@ -207,6 +207,17 @@ def test_qnic_g2_on_a_thermal_bench_matches_its_closed_form(tmp_path, capsys):
     assert abs(r["g2"] - r["predicted_g2"]) < 4 * r["g2_err"] + 0.05 * r["predicted_g2"], r
 
 
+def test_qnic_g2_without_heralded_clicks_is_undefined(tmp_path, capsys):
+    """0.1 ms: no heralded click on the HBT detectors. g2 is undefined: one
+    line naming the channels, null in strict JSON (no NaN), exit 1."""
+    db = str(tmp_path / "r.db")
+    assert main(["g2", "--seconds", "0.0001", "--seed", "1", "--json", "--db", db]) == 1
+    r = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert r["g2"] is None and r["g2_err"] is None and r["herald_1"] == 0
+    assert main(["g2", "--seconds", "0.0001", "--seed", "1", "--db", db]) == 1
+    assert "g2(0) undefined: no heralded click on HBT channel 3 or 4" in capsys.readouterr().out
+
+
 def _pump_station(tmp_path):
     st = default_dict()
     st["instruments"]["pump"] = {"type": "qnic.instruments.lasers.itc4000.ITC4001",
