@@ -95,6 +95,10 @@ def cmd_chsh(args: argparse.Namespace) -> int:
     from qnic.coincidence import warm as count_warm
     from qnic.station import load_station_config
 
+    if args.target_sigma is not None and args.blocks != 1:  # it plans its own blocks
+        print("qnic chsh: give --blocks or --target-sigma, not both: --target-sigma plans its "
+              "blocks (each a tenth of --seconds) from the first", file=sys.stderr)
+        return EXIT_BAD_INPUT
     check_run_length(args.seconds * len(SETTINGS), args.long,
                      f"--seconds {args.seconds:g} per setting, {len(SETTINGS)} settings,")
     if args.save_tags:

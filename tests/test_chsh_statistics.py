@@ -98,6 +98,9 @@ def test_bad_blocks_are_refused(capsys):
         main(["chsh", "--blocks", "0"])
     assert exc.value.code == 2
     assert "--blocks" in capsys.readouterr().err
+    # --target-sigma plans its own blocks: a --blocks beside it would be ignored
+    assert main(["chsh", "--blocks", "4", "--target-sigma", "0.02"]) == 2
+    assert "give --blocks or --target-sigma, not both" in capsys.readouterr().err
 
 
 def test_a_run_below_the_local_bound_says_so(tmp_path, capsys):
