@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_FAILED, EXIT_OK, bench_seed, seed, seed_line, seed_used
+from qnic.cli.common import EXIT_FAILED, EXIT_OK, bench_seed, json_safe, seed, seed_line, seed_used
 
 
 def add_parser(sub: Any) -> None:
@@ -74,7 +74,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     report.update({"file": str(cal.path), "plots": [str(p) for p in pngs], "bench": cal.record.bench,
                    "run_id": run_id, "db": db, "seed": seed_value})
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report)))
     else:
         print(format_summary(report))
     return EXIT_OK

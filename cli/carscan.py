@@ -15,6 +15,7 @@ from qnic.cli.common import (
     add_run_options,
     bench_seed,
     home_if_asked,
+    json_safe,
     positive_float,
     seed_line,
     seed_used,
@@ -121,7 +122,7 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
     report = {**to_json(points, fit), "window_ps": window, "seconds_per_point": args.seconds,
               "png": str(png.resolve()), "run_id": run_id, "db": db, "seed": seed_value}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report)))
         return EXIT_OK
     what = "pair rates" if not points or points[0].pump_current_a is None else "pump currents"
     print(f"CAR scan, {len(points)} {what}, {args.seconds:g} s each, window {window} ps, run {run_id}")

@@ -14,6 +14,7 @@ from qnic.cli.common import (
     CommandError,
     bench_seed,
     bounded_float,
+    json_safe,
     positive_float,
     positive_int,
     seed,
@@ -201,7 +202,7 @@ def _chsh(args: argparse.Namespace, config: Any, count_warmup: Any, bench_warmup
     for problem in result.bound_violations:  # the correction is not to be trusted
         print(f"qnic chsh: warning: {problem}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report)))
     else:
         print(format_chsh(report, result.metadata["angles_deg"]))
     return EXIT_OK

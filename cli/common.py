@@ -131,3 +131,15 @@ def home_if_asked(st: Any) -> None:
     if st.config.home_on_start:
         for q in st.qnics.values():
             q.rotator.home()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (nan, inf) as None: JSON has no
+    such numbers, and ``json.dumps`` would write ``NaN``/``Infinity``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

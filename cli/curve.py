@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_OK, bench_seed, positive_float, seed, seed_line, seed_used
+from qnic.cli.common import EXIT_OK, bench_seed, json_safe, positive_float, seed, seed_line, seed_used
 from qnic.cli.preflight import add_long_option
 
 
@@ -66,7 +66,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     report = {**result.to_json(), "png": str(png.resolve()), "calibration_file": calibration_file,
               "run_id": run_id, "db": db, "seed": seed_value}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report)))
     else:
         print(f"correlation curve, arm {args.arm} scanned, other arm at {args.fixed_deg:g} deg: "
               f"V = {result.fit.amplitude:.4f} +- {result.fit.amplitude_err:.4f}, "

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_int, seed
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, json_safe, positive_int, seed
 from qnic.cli.lbsim import number
 
 
@@ -114,7 +114,7 @@ def cmd_lbghz(args: argparse.Namespace) -> int:
         paths = save_group_study(result, Path(args.out))
         report["files"] = {kind: str(p.resolve()) for kind, p in paths.items()}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report)))
     else:
         print(format_group_study(result))
         for kind, path in report.get("files", {}).items():

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, positive_int, seed
+from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, json_safe, positive_int, seed
 
 
 def number(text: str) -> float:
@@ -203,7 +203,7 @@ def cmd_lbsim(args: argparse.Namespace) -> int:
             else save_family(results, Path(args.out))
         report["files"] = {kind: str(p.resolve()) for kind, p in paths.items()}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report)))
     else:
         print(format_study(results[0]) if single else format_family(results))
         for kind, path in report.get("files", {}).items():

@@ -116,3 +116,11 @@ def test_qcodes_chatter_stays_off_the_terminal_unless_verbose(
     with caplog.at_level("INFO", logger="qnic.storage"):
         assert main(["--verbose", "chsh", "--seconds", "0.05", "--seed", "1", "--db", db]) == 0
     assert any("Starting experimental run with id: 2" in r.getMessage() for r in caplog.records)
+
+
+def test_json_has_no_nan_or_infinity() -> None:
+    """JSON has no NaN or Infinity: non-finite values go out as null."""
+    from qnic.cli.common import json_safe
+
+    out = json.dumps(json_safe({"a": math.inf, "b": [1.0, math.nan, {"c": -math.inf}], "d": 2}))
+    assert out == '{"a": null, "b": [1.0, null, {"c": null}], "d": 2}'
