@@ -135,12 +135,15 @@ def cmd_car_scan(args: argparse.Namespace) -> int:
     if fit is not None:
         per = "" if not points or points[0].pump_current_a is None else \
             (" per W of pump" if points[0].pump_power_w is not None else " per A of pump")
-        print(f"  closed form: detection{per} {fit.efficiency[0]:.4g} (A), {fit.efficiency[1]:.4g} (B); "
-              f"dark {fit.dark_hz[0]:.4g} Hz (A), {fit.dark_hz[1]:.4g} Hz (B); dead time "
-              f"{fit.dead_time_s * 1e9:.1f} ns; "
+        e = fit.errors or {}
+        print(f"  closed form: detection{per} {fit.efficiency[0]:.4g} +- {e.get('efficiency_a', 0):.2g} (A), "
+              f"{fit.efficiency[1]:.4g} +- {e.get('efficiency_b', 0):.2g} (B); "
+              f"dark {fit.dark_hz[0]:.4g} +- {e.get('dark_hz_a', 0):.2g} Hz (A), "
+              f"{fit.dark_hz[1]:.4g} +- {e.get('dark_hz_b', 0):.2g} Hz (B); dead time "
+              f"{fit.dead_time_s * 1e9:.1f} +- {e.get('dead_time_s', 0) * 1e9:.1f} ns; "
               # against pump power or current the share of pairs counted has no meaning
-              + (f"pairs counted {fit.pair_window:.3f}; " if not per else "")
-              + f"V {fit.visibility:.4f}")
+              + (f"pairs counted {fit.pair_window:.3f} +- {e.get('pair_window', 0):.3f}; " if not per else "")
+              + f"V {fit.visibility:.4f} +- {e.get('visibility', 0):.4f}")
     print(f"  plot: {png}\n  recorded in {db} (run {run_id})")
     if seed_value is not None:
         again = "qnic car-scan" + (f" --station {args.station}" if args.station else "") \

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -206,6 +207,12 @@ class ScanFit:
         pair_window: share of true pairs counted (jitter, window, losses).
         visibility: the visibility with accidentals removed (weighted mean).
         window_ps: the coincidence half-width the scan used.
+        errors: standard errors of ``efficiency_a``, ``efficiency_b``,
+            ``dark_hz_a``, ``dark_hz_b``, ``dead_time_s`` (from the fit's
+            Jacobian, scaled by its reduced chi^2 when above 1),
+            ``pair_window`` (its least squares on Poisson counts) and
+            ``visibility``. A dead time the scan cannot see (rates far below
+            1 / tau) comes with an error as large as itself or larger.
     """
 
     efficiency: tuple[float, float]
@@ -214,6 +221,7 @@ class ScanFit:
     pair_window: float
     visibility: float
     window_ps: float
+    errors: dict[str, float] | None = None
 
     def model(self, pair_rate_hz: float) -> SourceModel:
         """The fitted source at one pair rate (each arm's two detectors alike)."""
@@ -286,4 +294,35 @@ def fit_scan(pair_rate_hz: NDArray[np.float64], singles_a_hz: NDArray[np.float64
     ok = np.isfinite(vis) & np.isfinite(vis_err)
     w = 1 / np.maximum(vis_err[ok], 1e-12) ** 2
     v0 = float((w * vis[ok]).sum() / w.sum()) if ok.any() else math.nan
-    return ScanFit((ea, eb), (da, db), tau, k, v0, float(window_ps))
+    errors = _fit_errors(residual, sol.x, 2 * rate.size)
+    # k: least squares with Poisson weights (counts ~ rate in Hz: weights 1 / |C|)
+    wk = 1 / np.maximum(np.abs(true), 1.0)
+    errors["pair_window"] = float(1 / math.sqrt((wk * basis**2).sum())) if basis @ basis > 0 else math.inf
+    errors["visibility"] = float(1 / math.sqrt(w.sum())) if ok.any() else math.nan
+    return ScanFit((ea, eb), (da, db), tau, k, v0, float(window_ps), errors)
+
+
+def _fit_errors(residual: Any, x: NDArray[np.float64], points: int) -> dict[str, float]:
+    """Standard errors of the singles fit from its Jacobian at the solution
+    (central differences; the residuals are already in standard deviations),
+    scaled by sqrt(chi^2 / dof) when above 1."""
+    names = ("dead_time_s", "efficiency_a", "dark_hz_a", "efficiency_b", "dark_hz_b")
+    x = np.asarray(x, dtype=np.float64)
+    r0 = residual(x)
+    jac = np.empty((r0.size, x.size))
+    for i in range(x.size):
+        h = max(abs(x[i]) * 1e-4, 1e-12 if i == 0 else 1e-6)
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] = max(down[i] - h, 0.0)
+        jac[:, i] = (residual(up) - residual(down)) / (up[i] - down[i])
+    dof = max(points - x.size, 1)
+    scale = max(1.0, float(r0 @ r0) / dof)
+    # columns scaled to one size first: tau (~1e-8 s) and the dark rates
+    # (~1e2 Hz) differ by ten orders, beyond what pinv resolves unscaled
+    col = np.linalg.norm(jac, axis=0)
+    col[col == 0] = 1.0
+    js = jac / col
+    cov = np.linalg.pinv(js.T @ js) / np.outer(col, col) * scale
+    err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return {n: float(e) for n, e in zip(names, err)}

@@ -154,8 +154,15 @@ def test_car_scan_fits_the_benchs_efficiencies(tmp_path, capsys):
     assert out.stat().st_size > 10_000
     points = report["points"]
     assert [p["pair_rate_hz"] for p in points] == [2e4, 1e5, 5e5, 2e6]
-    # the default bench: transmission 0.3 x efficiency 0.65 per arm
-    assert report["fit"]["efficiency"] == pytest.approx([0.195, 0.195], rel=0.02)
+    # the default bench: transmission 0.3 x efficiency 0.65 per arm, 22 ns dead
+    # time, 300 + 250 and 280 + 320 Hz of dark counts: within 4 of the fit's
+    # standard errors (which say how little a short scan pins the dead time)
+    fit, err = report["fit"], report["fit"]["errors"]
+    assert fit["efficiency"] == pytest.approx([0.195, 0.195], rel=0.02)
+    assert abs(fit["efficiency"][0] - 0.195) < 4 * err["efficiency_a"] + 0.002
+    assert abs(fit["dead_time_s"] - 22e-9) < 4 * err["dead_time_s"]
+    assert abs(fit["dark_hz"][1] - 600.0) < 4 * err["dark_hz_b"]
+    assert 0 < err["dark_hz_a"] < 1000 and 0 < err["pair_window"] < 0.05
     # CAR falls as 1 / R at high rate: 4x the rate, about a quarter of the CAR
     assert points[3]["car"] < 0.4 * points[2]["car"]
     assert all(abs(p["visibility"] - 0.96 * 0.95) < 4 * p["visibility_err"] + 0.01 for p in points)
