@@ -10,7 +10,6 @@ only, which holds when that spread is within the knees' intervals.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from qnic.balancing import HERALDING_NOTE
 from qnic.experiments.lb_cluster import ClusterSpec
+from qnic.experiments.lb_report import save_report
 from qnic.experiments.lb_study import (
     Progress,
     StudyConfig,
@@ -134,8 +134,5 @@ def plot_family(results: Sequence[StudyResult], path: Path) -> None:
 
 def save_family(results: Sequence[StudyResult], out_dir: Path) -> dict[str, Path]:
     """Write ``lb_family.json`` and ``lb_family.png`` into out_dir (created if needed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / FAMILY_JSON, "png": out_dir / FAMILY_PNG}
-    paths["json"].write_text(json.dumps(family_dict(results), indent=1) + "\n")
-    plot_family(results, paths["png"])
-    return paths
+    return save_report(family_dict(results), lambda png: plot_family(results, png), out_dir,
+                       FAMILY_JSON, FAMILY_PNG)

@@ -21,7 +21,6 @@ analyze and save: pure, JSON and PNG.
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 import time
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qnic.balancing import ServerRule, ServiceTime, find_knee, mean_ci
+from qnic.balancing import ServerRule, ServiceTime
 from qnic.balancing.group_queue import GroupPointResult, GroupPointSpec, simulate_group_point
 from qnic.balancing.groups import (
     SIMULATED_NOTE,
@@ -45,6 +44,16 @@ from qnic.balancing.groups import (
     classical_closed_form,
     group_game,
     predicted_win,
+)
+from qnic.experiments.lb_report import (
+    QUEUE_KEYS,
+    column_width,
+    knee_texts,
+    plot_queues,
+    queue_entries,
+    queue_figure,
+    queue_table,
+    save_report,
 )
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
@@ -176,24 +185,10 @@ class GroupStudyResult:
         """JSON-ready report."""
         c, ratios = self.config, self.effective_ratios
         out: dict[str, Any] = {key: {} for key in (
-            "mean_queue", "mean_queue_ci", "knee", "knee_status", "knee_ci", "win_rate",
-            "win_rate_ci", "win_rate_predicted", "rounds", "c_in_pairs")}
+            *QUEUE_KEYS, "win_rate", "win_rate_ci", "win_rate_predicted", "rounds",
+            "c_in_pairs")}
         for i, name in enumerate(c.strategies):
-            mean = self.queue[i].mean(axis=1)
-            knee = find_knee(ratios, mean, c.threshold)
-            per_seed = [find_knee(ratios, self.queue[i, :, k], c.threshold).ratio
-                        for k in range(c.seeds)]
-            reached = [r for r in per_seed if r is not None]
-            est = mean_ci(reached) if reached else None
-            out["mean_queue"][name] = mean.tolist()
-            out["mean_queue_ci"][name] = [
-                None if e.low is None else [e.low, e.high]
-                for e in (mean_ci(self.queue[i, k]) for k in range(len(ratios)))]
-            out["knee"][name] = knee.ratio
-            out["knee_status"][name] = knee.status.value
-            out["knee_ci"][name] = {"per_seed": per_seed, "mean": est.mean if est else None,
-                                    "low": est.low if est else None,
-                                    "high": est.high if est else None}
+            queue_entries(out, name, self.queue[i], ratios, c.threshold)
             won = WinRate(int(self.wins[i]), int(self.rounds[i])) if self.rounds[i] else None
             out["win_rate"][name] = won.rate if won else None
             out["win_rate_ci"][name] = list(won.interval) if won else None
@@ -249,36 +244,14 @@ def run_group_study(config: GroupStudyConfig,
 
 def plot_group_study(result: GroupStudyResult, path: Path) -> None:
     """Mean queue against N/M with intervals and knees (PNG, Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     report, c = result.to_dict(), result.config
-    fig = Figure(figsize=(7.0, 4.8), dpi=150)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    x = np.array(report["effective_ratios"])
-    for k, name in enumerate(c.strategies):
-        y = np.maximum(np.array(report["mean_queue"][name]), 1e-3)
-        win = report["win_rate"][name]
-        label = name if win is None else f"{name} (win {win:.3f})"
-        (line,) = ax.plot(x, y, marker="o", markersize=3, ls=("-", "--", "-.", ":")[k % 4],
-                          label=label)
-        ci = report["mean_queue_ci"][name]
-        if all(b is not None for b in ci):
-            lo = np.maximum(np.array([b[0] for b in ci]), 0.1 * y)
-            ax.fill_between(x, lo, np.maximum(np.array([b[1] for b in ci]), y),
-                            color=line.get_color(), alpha=0.15, lw=0)
-        if report["knee"][name] is not None:
-            ax.axvline(report["knee"][name], color=line.get_color(), lw=0.8, ls=":")
-    ax.axhline(c.threshold, color="grey", lw=0.8, ls="--", label=f"threshold {c.threshold:g}")
-    ax.set_yscale("log")
-    ax.set_xlabel("load N/M (balancers per server)")
-    ax.set_ylabel("mean queue length (requests per server)")
+    fig, ax = queue_figure()
+    labels = [name if win is None else f"{name} (win {win:.3f})"
+              for name, win in ((n, report["win_rate"][n]) for n in c.strategies)]
+    plot_queues(ax, report, c.strategies, labels, c.threshold, knee_spans=False)
     ax.set_title(f"groups of n = {c.group_size} sharing GHZ states (V = {c.visibility:g}), "
                  f"N = {c.balancers}, rule {ServerRule(c.rule).value},\n{c.steps} steps, "
                  f"{c.seeds} seeds; bands: 95% intervals over seeds; dotted: knees", fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
     fig.text(0.01, 0.005, "\n".join(textwrap.wrap(SIMULATED_NOTE + ".", 140)), fontsize=6,
              color="dimgrey")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
@@ -287,18 +260,15 @@ def plot_group_study(result: GroupStudyResult, path: Path) -> None:
 
 def save_group_study(result: GroupStudyResult, out_dir: Path) -> dict[str, Path]:
     """Write ``lb_groups.json`` and ``lb_groups.png`` into out_dir (created if needed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / JSON_NAME, "png": out_dir / PNG_NAME}
-    paths["json"].write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    plot_group_study(result, paths["png"])
-    return paths
+    return save_report(result.to_dict(), lambda png: plot_group_study(result, png), out_dir,
+                       JSON_NAME, PNG_NAME)
 
 
 def format_group_study(result: GroupStudyResult) -> str:
     """The game's values, a table of mean queues, knees and win rates, the simulation note."""
     report, c = result.to_dict(), result.config
     game = report["game"]
-    width = max(12, *(len(s) for s in c.strategies)) + 2
+    width = column_width(c.strategies)
     lines = [f"Groups of n = {c.group_size} balancers sharing GHZ states: N = {c.balancers} "
              f"({report['groups']} groups), {c.steps} steps per point, {c.seeds} seeds, "
              f"server rule {ServerRule(c.rule).value}, service {c.service.describe()}",
@@ -306,17 +276,11 @@ def format_group_study(result: GroupStudyResult) -> str:
              f"  classical value {game['classical_value']:.6f} (1/2 + 2^-ceil(n/2) = "
              f"{game['classical_closed_form']:.6f}); quantum value {game['quantum_value']:.6f} "
              f"(certified bound {game['quantum_upper_bound']:.6f})",
-             "mean queue (requests per server) against N/M:",
-             "   N/M      M " + "".join(s.rjust(width) for s in c.strategies)]
-    for k, (ratio, m) in enumerate(zip(report["effective_ratios"], report["servers"])):
-        lines.append(f"  {ratio:5.3f} {m:6d} " + "".join(
-            f"{report['mean_queue'][s][k]:.2f}".rjust(width) for s in c.strategies))
+             *queue_table(report, c.strategies, width)]
     lines.append(f"knee (mean queue first above {c.threshold:g}) [per-seed 95% interval]; "
                  "win rate over the first load's rounds [Wilson 95%] (predicted):")
     for s in c.strategies:
-        knee, ci = report["knee"][s], report["knee_ci"][s]
-        knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"
-        ci_text = f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci["low"] is not None else "-"
+        knee_text, ci_text = knee_texts(report, s)
         win, wci = report["win_rate"][s], report["win_rate_ci"][s]
         pred = report["win_rate_predicted"][s]
         win_text = "- (plays no game)" if win is None else \

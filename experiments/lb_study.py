@@ -26,7 +26,6 @@ JSON and PNG.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -50,14 +49,22 @@ from qnic.balancing import (
     ServiceTime,
     StrategyError,
     StrategyOptions,
-    find_knee,
-    mean_ci,
     simulate_point,
     validate_strategies,
 )
 from qnic.balancing.simulate import point_pair_strategy
 from qnic.balancing.subtypes import subtype_win_probability
 from qnic.experiments.lb_cluster import ClusterSpec, require_distributed, run_on_dask
+from qnic.experiments.lb_report import (
+    QUEUE_KEYS,
+    column_width,
+    knee_texts,
+    plot_queues,
+    queue_entries,
+    queue_figure,
+    queue_table,
+    save_report,
+)
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.04, 1.06, 1.08,
                                      1.1, 1.12, 1.14, 1.16, 1.18, 1.2, 1.25, 1.3, 1.4, 1.5)
@@ -255,23 +262,10 @@ class StudyResult:
         """JSON-ready report (keys of docs/commands.md and more)."""
         c, ratios = self.config, self.effective_ratios
         out: dict[str, Any] = {key: {} for key in (
-            "mean_queue", "mean_queue_ci", "knee", "knee_status", "knee_ci", "win_rate",
-            "win_rate_predicted", "pairs_consumed", "c_in_pairs", "description", "communicates")}
+            *QUEUE_KEYS, "win_rate", "win_rate_predicted", "pairs_consumed", "c_in_pairs",
+            "description", "communicates")}
         for i, name in enumerate(c.strategies):
-            mean = self.mean_queue(i)
-            cis = [mean_ci(self.queue[i, k]) for k in range(len(ratios))]
-            knee = find_knee(ratios, mean, c.threshold)
-            per_seed = [find_knee(ratios, self.queue[i, :, k], c.threshold).ratio
-                        for k in range(c.seeds)]
-            reached = [r for r in per_seed if r is not None]
-            est = mean_ci(reached) if reached else None
-            out["mean_queue"][name] = mean.tolist()
-            out["mean_queue_ci"][name] = [None if e.low is None else [e.low, e.high] for e in cis]
-            out["knee"][name] = knee.ratio
-            out["knee_status"][name] = knee.status.value
-            out["knee_ci"][name] = {"per_seed": per_seed, "mean": est.mean if est else None,
-                                    "low": est.low if est else None,
-                                    "high": est.high if est else None}
+            queue_entries(out, name, self.queue[i], ratios, c.threshold)
             out["win_rate"][name] = self.win_rate(i)
             out["win_rate_predicted"][name] = self.predicted_win(name)
             out["pairs_consumed"][name] = int(self.pairs_consumed[i])
@@ -321,38 +315,12 @@ def collect(config: StudyConfig, results: Sequence[PointResult]) -> StudyResult:
 
 def plot_study(result: StudyResult, path: Path) -> None:
     """Mean queue against N/M with confidence intervals and knees (PNG, Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     report, c = result.to_dict(), result.config
-    fig = Figure(figsize=(7.0, 4.8), dpi=150)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    x = np.array(report["effective_ratios"])
-    styles = ("-", "--", "-.", ":")
-    for k, name in enumerate(c.strategies):
-        y = np.maximum(np.array(report["mean_queue"][name]), 1e-3)
-        ci = report["mean_queue_ci"][name]
-        (line,) = ax.plot(x, y, marker="o", markersize=3, ls=styles[k % len(styles)], label=name)
-        if all(b is not None for b in ci):  # band clipped at a tenth of the mean on the log axis
-            lo = np.maximum(np.array([b[0] for b in ci]), 0.1 * y)
-            hi = np.maximum(np.array([b[1] for b in ci]), y)
-            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
-        if report["knee"][name] is not None:
-            ax.axvline(report["knee"][name], color=line.get_color(), lw=0.8, ls=":")
-        knee_ci = report["knee_ci"][name]
-        if knee_ci["low"] is not None:  # the knee's 95% interval over the per-seed knees
-            ax.axvspan(knee_ci["low"], knee_ci["high"], color=line.get_color(), alpha=0.08,
-                       lw=0)
-    ax.axhline(c.threshold, color="grey", lw=0.8, ls="--", label=f"threshold {c.threshold:g}")
-    ax.set_yscale("log")
-    ax.set_xlabel("load N/M (balancers per server)")
-    ax.set_ylabel("mean queue length (requests per server)")
+    fig, ax = queue_figure()
+    plot_queues(ax, report, c.strategies, c.strategies, c.threshold, knee_spans=True)
     ax.set_title(f"N = {c.balancers}, K = {c.c_subtypes}, rule {ServerRule(c.rule).value}, "
                  f"{c.steps} steps, {c.seeds} seeds; bands: 95% intervals over seeds;\n"
                  "dotted: knees, shaded: their 95% intervals", fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
     fig.text(0.01, 0.005, HERALDING_NOTE, fontsize=6, color="dimgrey")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path)
@@ -360,31 +328,22 @@ def plot_study(result: StudyResult, path: Path) -> None:
 
 def save_study(result: StudyResult, out_dir: Path) -> dict[str, Path]:
     """Write ``lb_study.json`` and ``lb_study.png`` into out_dir (created if needed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / JSON_NAME, "png": out_dir / PNG_NAME}
-    paths["json"].write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    plot_study(result, paths["png"])
-    return paths
+    return save_report(result.to_dict(), lambda png: plot_study(result, png), out_dir,
+                       JSON_NAME, PNG_NAME)
 
 
 def format_study(result: StudyResult) -> str:
     """A table of mean queues, then knees and win rates, then the heralding note."""
     report, c = result.to_dict(), result.config
-    width = max(12, *(len(s) for s in c.strategies)) + 2
+    width = column_width(c.strategies)
     lines = [f"Load-balancing study: N = {c.balancers} balancers, {c.steps} steps per point, "
              f"{c.seeds} seeds, service {c.service.describe()}, "
              f"C subtypes {c.c_subtypes}, server rule {ServerRule(c.rule).value}",
-             "mean queue (requests per server) against N/M:",
-             "   N/M      M " + "".join(s.rjust(width) for s in c.strategies)]
-    for k, (ratio, m) in enumerate(zip(report["effective_ratios"], report["servers"])):
-        lines.append(f"  {ratio:5.3f} {m:6d} " + "".join(
-            f"{report['mean_queue'][s][k]:.2f}".rjust(width) for s in c.strategies))
+             *queue_table(report, c.strategies, width)]
     lines.append(f"knee (mean queue first above {c.threshold:g}), per-seed 95% interval, "
                  "game win rate (predicted):")
     for s in c.strategies:
-        knee, ci = report["knee"][s], report["knee_ci"][s]
-        knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"
-        ci_text = f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci["low"] is not None else "-"
+        knee_text, ci_text = knee_texts(report, s)
         win, pred = report["win_rate"][s], report["win_rate_predicted"][s]
         win_text = "-" if win is None else f"{win:.4f}" + ("" if pred is None else f" ({pred:.4f})")
         lines.append(f"  {s:<{width}} knee {knee_text:>16}  {ci_text:>16}  win {win_text}")
