@@ -21,7 +21,6 @@ analyze and save: pure, JSON and PNG.
 
 from __future__ import annotations
 
-import math
 import textwrap
 import time
 from collections.abc import Callable
@@ -47,19 +46,25 @@ from qnic.balancing.groups import (
 )
 from qnic.experiments.lb_report import (
     QUEUE_KEYS,
+    QueueSweep,
+    QueueSweepResult,
+    check_run,
     column_width,
+    finish_figure,
+    knee_definition,
     knee_texts,
     plot_queues,
+    positive_ratio,
     queue_entries,
     queue_figure,
     queue_table,
     save_report,
+    service_entries,
 )
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
 DEFAULT_STRATEGIES: tuple[str, ...] = tuple(s.value for s in GroupStrategyName)
 DEFAULT_BALANCERS, DEFAULT_STEPS, DEFAULT_SEEDS = 120, 20_000, 3
-WARMUP_FRACTION = 0.1
 JSON_NAME, PNG_NAME = "lb_groups.json", "lb_groups.png"
 GAME_TEXT = ("Mermin's game as a routing round: question x_i = 1 for type C, 0 for type E, an "
              "even number of C per group (uniform over such tuples); answer bit 0 sends the "
@@ -70,7 +75,7 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, eq=False)
-class GroupStudyConfig:
+class GroupStudyConfig(QueueSweep):
     """A sweep of N/M for the group strategies.
 
     Attributes:
@@ -95,15 +100,6 @@ class GroupStudyConfig:
     service: ServiceTime = field(default_factory=ServiceTime)
     rule: ServerRule = ServerRule.C_PAIRS_FIRST
 
-    @property
-    def warmup_steps(self) -> int:
-        """Steps left out of the mean queue."""
-        return int(WARMUP_FRACTION * self.steps)
-
-    def servers(self) -> list[int]:
-        """M = round(N / ratio) per ratio."""
-        return [int(round(self.balancers / r)) for r in self.ratios]
-
     def validate(self) -> GroupStudyConfig:
         """Check everything before any work; ratios sorted.
 
@@ -117,16 +113,12 @@ class GroupStudyConfig:
         if not self.ratios:
             raise GroupError("no ratios given")
         for r in self.ratios:
-            if not (isinstance(r, (int, float)) and math.isfinite(r) and r > 0):
+            if not positive_ratio(r):
                 raise GroupError(f"ratios N/M must be positive numbers, got {r!r}")
             if round(self.balancers / r) < 2:
                 raise GroupError(f"ratio {r:g} with {self.balancers} balancers leaves fewer "
                                  "than two servers")
-        for name, value in (("steps", self.steps), ("seeds", self.seeds)):
-            if not isinstance(value, int) or value < 1:
-                raise GroupError(f"{name} must be a positive integer, got {value!r}")
-        if not (math.isfinite(self.threshold) and self.threshold > 0):
-            raise GroupError(f"threshold must be a positive number, got {self.threshold!r}")
+        check_run(self.steps, self.seeds, self.threshold, GroupError)
         known = [s.value for s in GroupStrategyName]
         for s in self.strategies:
             if s not in known:
@@ -146,7 +138,7 @@ class GroupStudyConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class GroupStudyResult:
+class GroupStudyResult(QueueSweepResult):
     """The sweep's measurements.
 
     Attributes:
@@ -165,11 +157,6 @@ class GroupStudyResult:
     c_in_pairs: NDArray[np.float64]
     seconds: float
     request_steps: int
-
-    @property
-    def effective_ratios(self) -> list[float]:
-        """N/M of each point (M an integer)."""
-        return [self.config.balancers / m for m in self.config.servers()]
 
     def game_dict(self) -> dict[str, Any]:
         """The group game's values: exact classical, closed form, GHZ bracket."""
@@ -202,12 +189,10 @@ class GroupStudyResult:
                 "warmup_steps": c.warmup_steps, "seeds": c.seeds, "seed": c.seed,
                 "threshold": c.threshold, "visibility": c.visibility,
                 "strategies": list(c.strategies), "game": self.game_dict(), **out,
-                "server_rule": ServerRule(c.rule).value,
-                "service": {"model": c.service.model.value, "mean_steps": c.service.mean_steps},
+                **service_entries(c.rule, c.service),
                 "speed": {"seconds": self.seconds, "request_steps": self.request_steps,
                           "request_steps_per_s": self.request_steps / max(self.seconds, 1e-9)},
-                "knee_definition": f"first N/M at which the mean queue exceeds {c.threshold:g}, "
-                                   "interpolated linearly in log(queue)",
+                "knee_definition": knee_definition(c.threshold),
                 "win_rate_interval": "Wilson score interval, 95% (scipy), over the rounds of "
                                      "the first load (the other loads replay its requests)",
                 "simulated": SIMULATED_NOTE}
@@ -252,10 +237,7 @@ def plot_group_study(result: GroupStudyResult, path: Path) -> None:
     ax.set_title(f"groups of n = {c.group_size} sharing GHZ states (V = {c.visibility:g}), "
                  f"N = {c.balancers}, rule {ServerRule(c.rule).value},\n{c.steps} steps, "
                  f"{c.seeds} seeds; bands: 95% intervals over seeds; dotted: knees", fontsize=8)
-    fig.text(0.01, 0.005, "\n".join(textwrap.wrap(SIMULATED_NOTE + ".", 140)), fontsize=6,
-             color="dimgrey")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path)
+    finish_figure(fig, "\n".join(textwrap.wrap(SIMULATED_NOTE + ".", 140)), 0.05, path)
 
 
 def save_group_study(result: GroupStudyResult, out_dir: Path) -> dict[str, Path]:

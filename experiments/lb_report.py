@@ -10,6 +10,7 @@ imported only to plot.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,70 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qnic.balancing import find_knee, mean_ci
+from qnic.balancing import ServerRule, ServiceTime, find_knee, mean_ci
 
+WARMUP_FRACTION = 0.1
 QUEUE_KEYS = ("mean_queue", "mean_queue_ci", "knee", "knee_status", "knee_ci")
 LINE_STYLES = ("-", "--", "-.", ":")
+
+
+class QueueSweep:
+    """What a study's config has of a sweep of N/M: N, the loads, steps and the warm-up.
+
+    A base of the studies' frozen dataclasses (it adds no fields).
+    """
+
+    balancers: int
+    ratios: tuple[float, ...]
+    steps: int
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps left out of the mean queue."""
+        return int(WARMUP_FRACTION * self.steps)
+
+    def servers(self) -> list[int]:
+        """M = round(N / ratio) per ratio (after validation)."""
+        return [int(round(self.balancers / r)) for r in self.ratios]
+
+
+class QueueSweepResult:
+    """A base of the studies' results: the effective loads of the config's sweep."""
+
+    config: QueueSweep
+
+    @property
+    def effective_ratios(self) -> list[float]:
+        """N/M of each point (M an integer)."""
+        return [self.config.balancers / m for m in self.config.servers()]
+
+
+def check_run(steps: object, seeds: object, threshold: float,
+              bad: Callable[[str], Exception]) -> None:
+    """Raise ``bad(message)`` unless steps and seeds are positive integers and the threshold a
+    positive number."""
+    for name, value in (("steps", steps), ("seeds", seeds)):
+        if not isinstance(value, int) or value < 1:
+            raise bad(f"{name} must be a positive integer, got {value!r}")
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise bad(f"threshold must be a positive number, got {threshold!r}")
+
+
+def positive_ratio(r: object) -> bool:
+    """Whether a load N/M is a positive finite number."""
+    return isinstance(r, (int, float)) and math.isfinite(r) and r > 0
+
+
+def service_entries(rule: ServerRule, service: ServiceTime) -> dict[str, Any]:
+    """The report's ``server_rule`` and ``service`` entries."""
+    return {"server_rule": ServerRule(rule).value,
+            "service": {"model": service.model.value, "mean_steps": service.mean_steps}}
+
+
+def knee_definition(threshold: float) -> str:
+    """The report's ``knee_definition``."""
+    return (f"first N/M at which the mean queue exceeds {threshold:g}, "
+            "interpolated linearly in log(queue)")
 
 
 def queue_entries(out: dict[str, Any], name: str, queue: NDArray[np.float64],
@@ -96,6 +157,13 @@ def plot_queues(ax: Any, report: dict[str, Any], strategies: Sequence[str],
     ax.legend(fontsize=7)
 
 
+def finish_figure(fig: Any, note: str, bottom: float, path: Path) -> None:
+    """Put the note at the foot of the figure, lay it out and save it."""
+    fig.text(0.01, 0.005, note, fontsize=6, color="dimgrey")
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path)
+
+
 def queue_table(report: dict[str, Any], strategies: Sequence[str], width: int) -> list[str]:
     """The table of mean queues against N/M, one line a load, with its two header lines."""
     lines = ["mean queue (requests per server) against N/M:",
@@ -119,5 +187,7 @@ def knee_texts(report: dict[str, Any], name: str) -> tuple[str, str]:
     return knee_text, ci_text
 
 
-__all__ = ["QUEUE_KEYS", "column_width", "knee_texts", "plot_queues", "queue_entries",
-           "queue_figure", "queue_table", "save_report"]
+__all__ = ["QUEUE_KEYS", "WARMUP_FRACTION", "QueueSweep", "QueueSweepResult", "check_run",
+           "column_width", "finish_figure", "knee_definition", "knee_texts", "plot_queues",
+           "positive_ratio", "queue_entries", "queue_figure", "queue_table", "save_report",
+           "service_entries"]

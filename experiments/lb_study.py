@@ -26,7 +26,6 @@ JSON and PNG.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -57,20 +56,26 @@ from qnic.balancing.subtypes import subtype_win_probability
 from qnic.experiments.lb_cluster import ClusterSpec, require_distributed, run_on_dask
 from qnic.experiments.lb_report import (
     QUEUE_KEYS,
+    QueueSweep,
+    QueueSweepResult,
+    check_run,
     column_width,
+    finish_figure,
+    knee_definition,
     knee_texts,
     plot_queues,
+    positive_ratio,
     queue_entries,
     queue_figure,
     queue_table,
     save_report,
+    service_entries,
 )
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.04, 1.06, 1.08,
                                      1.1, 1.12, 1.14, 1.16, 1.18, 1.2, 1.25, 1.3, 1.4, 1.5)
 DEFAULT_BALANCERS, DEFAULT_STEPS, DEFAULT_SEEDS = 100, 20_000, 3
 DEFAULT_THRESHOLD = 10.0
-WARMUP_FRACTION = 0.1
 JSON_NAME, PNG_NAME = "lb_study.json", "lb_study.png"
 MODELS = {
     ServerRule.C_PAIRS_FIRST: "each step each balancer gets one request, type C with probability "
@@ -90,7 +95,7 @@ class StudyConfigError(ValueError):
 
 
 @dataclass(frozen=True, eq=False)
-class StudyConfig:
+class StudyConfig(QueueSweep):
     """A sweep of the load N/M for several strategies.
 
     Attributes:
@@ -127,15 +132,6 @@ class StudyConfig:
         """What the quantum strategies need."""
         return StrategyOptions(self.visibility, self.chsh.table if self.chsh else None)
 
-    @property
-    def warmup_steps(self) -> int:
-        """Steps left out of the mean queue."""
-        return int(WARMUP_FRACTION * self.steps)
-
-    def servers(self) -> list[int]:
-        """M = round(N / ratio) per ratio (after :meth:`validate`)."""
-        return [int(round(self.balancers / r)) for r in self.ratios]
-
     def validate(self) -> StudyConfig:
         """Check everything; return the config with ratios sorted.
 
@@ -149,18 +145,14 @@ class StudyConfig:
         if not self.ratios:
             raise bad("no ratios given")
         for r in self.ratios:
-            if not (isinstance(r, (int, float)) and math.isfinite(r) and r > 0):
+            if not positive_ratio(r):
                 raise bad(f"ratios N/M must be positive numbers, got {r!r}")
         for r in self.ratios:
             m = int(round(self.balancers / r))
             if m < 2:
                 raise bad(f"ratio {r:g} with {self.balancers} balancers gives M = {m} server(s); "
                           "at least two servers are needed")
-        for name, value in (("steps", self.steps), ("seeds", self.seeds)):
-            if not isinstance(value, int) or value < 1:
-                raise bad(f"{name} must be a positive integer, got {value!r}")
-        if not (math.isfinite(self.threshold) and self.threshold > 0):
-            raise bad(f"threshold must be a positive number, got {self.threshold!r}")
+        check_run(self.steps, self.seeds, self.threshold, bad)
         if not 0.0 <= self.c_probability <= 1.0:
             raise bad(f"c_probability must lie within [0, 1], got {self.c_probability}")
         if not isinstance(self.c_subtypes, int) or self.c_subtypes < 1:
@@ -215,7 +207,7 @@ def run_points(specs: Sequence[PointSpec], workers: int = 1,
 
 
 @dataclass(frozen=True, eq=False)
-class StudyResult:
+class StudyResult(QueueSweepResult):
     """The sweep's measurements.
 
     Attributes:
@@ -233,11 +225,6 @@ class StudyResult:
     rounds: NDArray[np.int64]
     pairs_consumed: NDArray[np.int64]
     c_in_pairs: NDArray[np.float64]
-
-    @property
-    def effective_ratios(self) -> list[float]:
-        """N/M of each point (M an integer)."""
-        return [self.config.balancers / m for m in self.config.servers()]
 
     def mean_queue(self, i: int) -> NDArray[np.float64]:
         """Seed-averaged queue of strategy i, shape (R,)."""
@@ -277,13 +264,11 @@ class StudyResult:
                 "seeds": c.seeds, "seed": c.seed, "threshold": c.threshold,
                 "strategies": list(c.strategies), **out,
                 "workload": {"c_probability": c.c_probability, "c_subtypes": c.c_subtypes},
-                "server_rule": ServerRule(c.rule).value,
-                "service": {"model": c.service.model.value, "mean_steps": c.service.mean_steps},
+                **service_entries(c.rule, c.service),
                 "visibility": c.visibility, "chsh": c.chsh.to_dict() if c.chsh else None,
                 "queue_unit": "requests per server (waiting or in service), time-averaged "
                               "after the warm-up, mean over seeds (95% t intervals)",
-                "knee_definition": f"first N/M at which the mean queue exceeds {c.threshold:g}, "
-                                   "interpolated linearly in log(queue)",
+                "knee_definition": knee_definition(c.threshold),
                 "model": MODELS[ServerRule(c.rule)], "heralding": HERALDING_NOTE}
 
 
@@ -321,9 +306,7 @@ def plot_study(result: StudyResult, path: Path) -> None:
     ax.set_title(f"N = {c.balancers}, K = {c.c_subtypes}, rule {ServerRule(c.rule).value}, "
                  f"{c.steps} steps, {c.seeds} seeds; bands: 95% intervals over seeds;\n"
                  "dotted: knees, shaded: their 95% intervals", fontsize=8)
-    fig.text(0.01, 0.005, HERALDING_NOTE, fontsize=6, color="dimgrey")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path)
+    finish_figure(fig, HERALDING_NOTE, 0.03, path)
 
 
 def save_study(result: StudyResult, out_dir: Path) -> dict[str, Path]:
