@@ -19,7 +19,7 @@ import numpy as np
 
 from qnic.balancing import HERALDING_NOTE
 from qnic.experiments.lb_cluster import ClusterSpec
-from qnic.experiments.lb_report import save_report
+from qnic.experiments import lb_report
 from qnic.experiments.lb_study import (
     Progress,
     StudyConfig,
@@ -134,5 +134,5 @@ def plot_family(results: Sequence[StudyResult], path: Path) -> None:
 
 def save_family(results: Sequence[StudyResult], out_dir: Path) -> dict[str, Path]:
     """Write ``lb_family.json`` and ``lb_family.png`` into out_dir (created if needed)."""
-    return save_report(family_dict(results), lambda png: plot_family(results, png), out_dir,
-                       FAMILY_JSON, FAMILY_PNG)
+    return lb_report.save_report(family_dict(results), lambda png: plot_family(results, png),
+                                 out_dir, FAMILY_JSON, FAMILY_PNG)

@@ -44,23 +44,7 @@ from qnic.balancing.groups import (
     group_game,
     predicted_win,
 )
-from qnic.experiments.lb_report import (
-    QUEUE_KEYS,
-    QueueSweep,
-    QueueSweepResult,
-    check_run,
-    column_width,
-    finish_figure,
-    knee_definition,
-    knee_texts,
-    plot_queues,
-    positive_ratio,
-    queue_entries,
-    queue_figure,
-    queue_table,
-    save_report,
-    service_entries,
-)
+from qnic.experiments import lb_report
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)
 DEFAULT_STRATEGIES: tuple[str, ...] = tuple(s.value for s in GroupStrategyName)
@@ -75,7 +59,7 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, eq=False)
-class GroupStudyConfig(QueueSweep):
+class GroupStudyConfig(lb_report.QueueSweep):
     """A sweep of N/M for the group strategies.
 
     Attributes:
@@ -113,12 +97,12 @@ class GroupStudyConfig(QueueSweep):
         if not self.ratios:
             raise GroupError("no ratios given")
         for r in self.ratios:
-            if not positive_ratio(r):
+            if not lb_report.positive_ratio(r):
                 raise GroupError(f"ratios N/M must be positive numbers, got {r!r}")
             if round(self.balancers / r) < 2:
                 raise GroupError(f"ratio {r:g} with {self.balancers} balancers leaves fewer "
                                  "than two servers")
-        check_run(self.steps, self.seeds, self.threshold, GroupError)
+        lb_report.check_run(self.steps, self.seeds, self.threshold, GroupError)
         known = [s.value for s in GroupStrategyName]
         for s in self.strategies:
             if s not in known:
@@ -138,7 +122,7 @@ class GroupStudyConfig(QueueSweep):
 
 
 @dataclass(frozen=True, eq=False)
-class GroupStudyResult(QueueSweepResult):
+class GroupStudyResult(lb_report.QueueSweepResult):
     """The sweep's measurements.
 
     Attributes:
@@ -172,10 +156,10 @@ class GroupStudyResult(QueueSweepResult):
         """JSON-ready report."""
         c, ratios = self.config, self.effective_ratios
         out: dict[str, Any] = {key: {} for key in (
-            *QUEUE_KEYS, "win_rate", "win_rate_ci", "win_rate_predicted", "rounds",
+            *lb_report.QUEUE_KEYS, "win_rate", "win_rate_ci", "win_rate_predicted", "rounds",
             "c_in_pairs")}
         for i, name in enumerate(c.strategies):
-            queue_entries(out, name, self.queue[i], ratios, c.threshold)
+            lb_report.queue_entries(out, name, self.queue[i], ratios, c.threshold)
             won = WinRate(int(self.wins[i]), int(self.rounds[i])) if self.rounds[i] else None
             out["win_rate"][name] = won.rate if won else None
             out["win_rate_ci"][name] = list(won.interval) if won else None
@@ -189,10 +173,10 @@ class GroupStudyResult(QueueSweepResult):
                 "warmup_steps": c.warmup_steps, "seeds": c.seeds, "seed": c.seed,
                 "threshold": c.threshold, "visibility": c.visibility,
                 "strategies": list(c.strategies), "game": self.game_dict(), **out,
-                **service_entries(c.rule, c.service),
+                **lb_report.service_entries(c.rule, c.service),
                 "speed": {"seconds": self.seconds, "request_steps": self.request_steps,
                           "request_steps_per_s": self.request_steps / max(self.seconds, 1e-9)},
-                "knee_definition": knee_definition(c.threshold),
+                "knee_definition": lb_report.knee_definition(c.threshold),
                 "win_rate_interval": "Wilson score interval, 95% (scipy), over the rounds of "
                                      "the first load (the other loads replay its requests)",
                 "simulated": SIMULATED_NOTE}
@@ -230,27 +214,27 @@ def run_group_study(config: GroupStudyConfig,
 def plot_group_study(result: GroupStudyResult, path: Path) -> None:
     """Mean queue against N/M with intervals and knees (PNG, Agg)."""
     report, c = result.to_dict(), result.config
-    fig, ax = queue_figure()
+    fig, ax = lb_report.queue_figure()
     labels = [name if win is None else f"{name} (win {win:.3f})"
               for name, win in ((n, report["win_rate"][n]) for n in c.strategies)]
-    plot_queues(ax, report, c.strategies, labels, c.threshold, knee_spans=False)
+    lb_report.plot_queues(ax, report, c.strategies, labels, c.threshold, knee_spans=False)
     ax.set_title(f"groups of n = {c.group_size} sharing GHZ states (V = {c.visibility:g}), "
                  f"N = {c.balancers}, rule {ServerRule(c.rule).value},\n{c.steps} steps, "
                  f"{c.seeds} seeds; bands: 95% intervals over seeds; dotted: knees", fontsize=8)
-    finish_figure(fig, "\n".join(textwrap.wrap(SIMULATED_NOTE + ".", 140)), 0.05, path)
+    lb_report.finish_figure(fig, "\n".join(textwrap.wrap(SIMULATED_NOTE + ".", 140)), 0.05, path)
 
 
 def save_group_study(result: GroupStudyResult, out_dir: Path) -> dict[str, Path]:
     """Write ``lb_groups.json`` and ``lb_groups.png`` into out_dir (created if needed)."""
-    return save_report(result.to_dict(), lambda png: plot_group_study(result, png), out_dir,
-                       JSON_NAME, PNG_NAME)
+    return lb_report.save_report(result.to_dict(), lambda png: plot_group_study(result, png),
+                                 out_dir, JSON_NAME, PNG_NAME)
 
 
 def format_group_study(result: GroupStudyResult) -> str:
     """The game's values, a table of mean queues, knees and win rates, the simulation note."""
     report, c = result.to_dict(), result.config
     game = report["game"]
-    width = column_width(c.strategies)
+    width = lb_report.column_width(c.strategies)
     lines = [f"Groups of n = {c.group_size} balancers sharing GHZ states: N = {c.balancers} "
              f"({report['groups']} groups), {c.steps} steps per point, {c.seeds} seeds, "
              f"server rule {ServerRule(c.rule).value}, service {c.service.describe()}",
@@ -258,16 +242,16 @@ def format_group_study(result: GroupStudyResult) -> str:
              f"  classical value {game['classical_value']:.6f} (1/2 + 2^-ceil(n/2) = "
              f"{game['classical_closed_form']:.6f}); quantum value {game['quantum_value']:.6f} "
              f"(certified bound {game['quantum_upper_bound']:.6f})",
-             *queue_table(report, c.strategies, width)]
+             *lb_report.queue_table(report, c.strategies, width)]
     lines.append(f"knee (mean queue first above {c.threshold:g}) [per-seed 95% interval]; "
                  "win rate over the first load's rounds [Wilson 95%] (predicted):")
-    for s in c.strategies:
-        knee_text, ci_text = knee_texts(report, s)
+
+    def win_text(s: str) -> str:
         win, wci = report["win_rate"][s], report["win_rate_ci"][s]
         pred = report["win_rate_predicted"][s]
-        win_text = "- (plays no game)" if win is None else \
+        return "- (plays no game)" if win is None else \
             f"{win:.4f} [{wci[0]:.4f}, {wci[1]:.4f}] ({pred:.4f})"
-        lines.append(f"  {s:<{width}} knee {knee_text:>16} {ci_text:>16}  win {win_text}")
+    lines += lb_report.knee_rows(report, c.strategies, width, win_text)
     speed = report["speed"]
     lines.append(f"  {speed['request_steps']:.3g} request-steps in {speed['seconds']:.1f} s "
                  f"({speed['request_steps_per_s']:.3g} per second, one core)")

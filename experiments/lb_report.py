@@ -179,15 +179,20 @@ def column_width(strategies: Sequence[str]) -> int:
     return max(12, *(len(s) for s in strategies)) + 2
 
 
-def knee_texts(report: dict[str, Any], name: str) -> tuple[str, str]:
-    """A strategy's knee and its per-seed interval as the tables print them."""
-    knee, ci = report["knee"][name], report["knee_ci"][name]
-    knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"
-    ci_text = f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci["low"] is not None else "-"
-    return knee_text, ci_text
+def knee_rows(report: dict[str, Any], strategies: Sequence[str], width: int,
+              win_text: Callable[[str], str], gap: str = " ") -> list[str]:
+    """A line a strategy: its knee, the knee's per-seed interval (after ``gap``) and
+    ``win_text(strategy)``."""
+    lines = []
+    for s in strategies:
+        knee, ci = report["knee"][s], report["knee_ci"][s]
+        knee_text = f"{knee:.3f}" if knee is not None else "beyond the sweep"
+        ci_text = f"[{ci['low']:.3f}, {ci['high']:.3f}]" if ci["low"] is not None else "-"
+        lines.append(f"  {s:<{width}} knee {knee_text:>16}{gap}{ci_text:>16}  win {win_text(s)}")
+    return lines
 
 
 __all__ = ["QUEUE_KEYS", "WARMUP_FRACTION", "QueueSweep", "QueueSweepResult", "check_run",
-           "column_width", "finish_figure", "knee_definition", "knee_texts", "plot_queues",
+           "column_width", "finish_figure", "knee_definition", "knee_rows", "plot_queues",
            "positive_ratio", "queue_entries", "queue_figure", "queue_table", "save_report",
            "service_entries"]

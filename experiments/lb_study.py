@@ -54,23 +54,7 @@ from qnic.balancing import (
 from qnic.balancing.simulate import point_pair_strategy
 from qnic.balancing.subtypes import subtype_win_probability
 from qnic.experiments.lb_cluster import ClusterSpec, require_distributed, run_on_dask
-from qnic.experiments.lb_report import (
-    QUEUE_KEYS,
-    QueueSweep,
-    QueueSweepResult,
-    check_run,
-    column_width,
-    finish_figure,
-    knee_definition,
-    knee_texts,
-    plot_queues,
-    positive_ratio,
-    queue_entries,
-    queue_figure,
-    queue_table,
-    save_report,
-    service_entries,
-)
+from qnic.experiments import lb_report
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.04, 1.06, 1.08,
                                      1.1, 1.12, 1.14, 1.16, 1.18, 1.2, 1.25, 1.3, 1.4, 1.5)
@@ -95,7 +79,7 @@ class StudyConfigError(ValueError):
 
 
 @dataclass(frozen=True, eq=False)
-class StudyConfig(QueueSweep):
+class StudyConfig(lb_report.QueueSweep):
     """A sweep of the load N/M for several strategies.
 
     Attributes:
@@ -145,14 +129,14 @@ class StudyConfig(QueueSweep):
         if not self.ratios:
             raise bad("no ratios given")
         for r in self.ratios:
-            if not positive_ratio(r):
+            if not lb_report.positive_ratio(r):
                 raise bad(f"ratios N/M must be positive numbers, got {r!r}")
         for r in self.ratios:
             m = int(round(self.balancers / r))
             if m < 2:
                 raise bad(f"ratio {r:g} with {self.balancers} balancers gives M = {m} server(s); "
                           "at least two servers are needed")
-        check_run(self.steps, self.seeds, self.threshold, bad)
+        lb_report.check_run(self.steps, self.seeds, self.threshold, bad)
         if not 0.0 <= self.c_probability <= 1.0:
             raise bad(f"c_probability must lie within [0, 1], got {self.c_probability}")
         if not isinstance(self.c_subtypes, int) or self.c_subtypes < 1:
@@ -207,7 +191,7 @@ def run_points(specs: Sequence[PointSpec], workers: int = 1,
 
 
 @dataclass(frozen=True, eq=False)
-class StudyResult(QueueSweepResult):
+class StudyResult(lb_report.QueueSweepResult):
     """The sweep's measurements.
 
     Attributes:
@@ -249,10 +233,10 @@ class StudyResult(QueueSweepResult):
         """JSON-ready report (keys of docs/commands.md and more)."""
         c, ratios = self.config, self.effective_ratios
         out: dict[str, Any] = {key: {} for key in (
-            *QUEUE_KEYS, "win_rate", "win_rate_predicted", "pairs_consumed", "c_in_pairs",
+            *lb_report.QUEUE_KEYS, "win_rate", "win_rate_predicted", "pairs_consumed", "c_in_pairs",
             "description", "communicates")}
         for i, name in enumerate(c.strategies):
-            queue_entries(out, name, self.queue[i], ratios, c.threshold)
+            lb_report.queue_entries(out, name, self.queue[i], ratios, c.threshold)
             out["win_rate"][name] = self.win_rate(i)
             out["win_rate_predicted"][name] = self.predicted_win(name)
             out["pairs_consumed"][name] = int(self.pairs_consumed[i])
@@ -264,11 +248,11 @@ class StudyResult(QueueSweepResult):
                 "seeds": c.seeds, "seed": c.seed, "threshold": c.threshold,
                 "strategies": list(c.strategies), **out,
                 "workload": {"c_probability": c.c_probability, "c_subtypes": c.c_subtypes},
-                **service_entries(c.rule, c.service),
+                **lb_report.service_entries(c.rule, c.service),
                 "visibility": c.visibility, "chsh": c.chsh.to_dict() if c.chsh else None,
                 "queue_unit": "requests per server (waiting or in service), time-averaged "
                               "after the warm-up, mean over seeds (95% t intervals)",
-                "knee_definition": knee_definition(c.threshold),
+                "knee_definition": lb_report.knee_definition(c.threshold),
                 "model": MODELS[ServerRule(c.rule)], "heralding": HERALDING_NOTE}
 
 
@@ -301,35 +285,35 @@ def collect(config: StudyConfig, results: Sequence[PointResult]) -> StudyResult:
 def plot_study(result: StudyResult, path: Path) -> None:
     """Mean queue against N/M with confidence intervals and knees (PNG, Agg)."""
     report, c = result.to_dict(), result.config
-    fig, ax = queue_figure()
-    plot_queues(ax, report, c.strategies, c.strategies, c.threshold, knee_spans=True)
+    fig, ax = lb_report.queue_figure()
+    lb_report.plot_queues(ax, report, c.strategies, c.strategies, c.threshold, knee_spans=True)
     ax.set_title(f"N = {c.balancers}, K = {c.c_subtypes}, rule {ServerRule(c.rule).value}, "
                  f"{c.steps} steps, {c.seeds} seeds; bands: 95% intervals over seeds;\n"
                  "dotted: knees, shaded: their 95% intervals", fontsize=8)
-    finish_figure(fig, HERALDING_NOTE, 0.03, path)
+    lb_report.finish_figure(fig, HERALDING_NOTE, 0.03, path)
 
 
 def save_study(result: StudyResult, out_dir: Path) -> dict[str, Path]:
     """Write ``lb_study.json`` and ``lb_study.png`` into out_dir (created if needed)."""
-    return save_report(result.to_dict(), lambda png: plot_study(result, png), out_dir,
-                       JSON_NAME, PNG_NAME)
+    return lb_report.save_report(result.to_dict(), lambda png: plot_study(result, png), out_dir,
+                                 JSON_NAME, PNG_NAME)
 
 
 def format_study(result: StudyResult) -> str:
     """A table of mean queues, then knees and win rates, then the heralding note."""
     report, c = result.to_dict(), result.config
-    width = column_width(c.strategies)
+    width = lb_report.column_width(c.strategies)
     lines = [f"Load-balancing study: N = {c.balancers} balancers, {c.steps} steps per point, "
              f"{c.seeds} seeds, service {c.service.describe()}, "
              f"C subtypes {c.c_subtypes}, server rule {ServerRule(c.rule).value}",
-             *queue_table(report, c.strategies, width)]
+             *lb_report.queue_table(report, c.strategies, width)]
     lines.append(f"knee (mean queue first above {c.threshold:g}), per-seed 95% interval, "
                  "game win rate (predicted):")
-    for s in c.strategies:
-        knee_text, ci_text = knee_texts(report, s)
+
+    def win_text(s: str) -> str:
         win, pred = report["win_rate"][s], report["win_rate_predicted"][s]
-        win_text = "-" if win is None else f"{win:.4f}" + ("" if pred is None else f" ({pred:.4f})")
-        lines.append(f"  {s:<{width}} knee {knee_text:>16}  {ci_text:>16}  win {win_text}")
+        return "-" if win is None else f"{win:.4f}" + ("" if pred is None else f" ({pred:.4f})")
+    lines += lb_report.knee_rows(report, c.strategies, width, win_text, gap="  ")
     lines.append(HERALDING_NOTE)
     return "\n".join(lines)
 
