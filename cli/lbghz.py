@@ -7,13 +7,19 @@ measured: the bench has two arms.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from qnic.cli.common import EXIT_BAD_INPUT, EXIT_OK, json_safe, positive_int, seed
-from qnic.cli.lbsim import number
+from qnic.cli.common import positive_int
+from qnic.cli.lbsim import (
+    add_service_options,
+    add_sweep_options,
+    bad_input,
+    emit_report,
+    number,
+    parse_ratios,
+    parse_service,
+    split_values,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -32,47 +38,24 @@ def add_parser(sub: Any) -> None:
                    help="balancers per group sharing one GHZ state per step (>= 3, default 3)")
     p.add_argument("--balancers", type=positive_int, default=120, metavar="N",
                    help="load balancers N, a multiple of the group size (default 120)")
-    p.add_argument("--ratios", nargs="+", metavar="R",
-                   help="loads N/M to sweep, space or comma separated (default 0.6 .. 1.3)")
-    p.add_argument("--strategies", nargs="+", metavar="S",
-                   help="strategies (default random coin classical ghz)")
-    p.add_argument("--steps", type=positive_int, default=20_000, metavar="N",
-                   help="steps per point (default 20000; the first 10%% are warm-up)")
-    p.add_argument("--seeds", type=positive_int, default=3, metavar="N",
-                   help="repetitions per point (default 3)")
-    p.add_argument("--seed", type=seed, default=0, metavar="N",
-                   help="seed of the study (default 0)")
+    add_sweep_options(
+        p, ratios_help="loads N/M to sweep, space or comma separated (default 0.6 .. 1.3)",
+        strategies_help="strategies (default random coin classical ghz)",
+        seeds_help="repetitions per point (default 3)")
     p.add_argument("--visibility", type=number, default=1.0, metavar="V",
                    help="visibility of the simulated GHZ statistics: with probability 1 - V a "
                         "round's answers are uniform (default 1)")
     p.add_argument("--threshold", type=number, default=10.0, metavar="Q",
                    help="knee: first N/M where the mean queue exceeds Q (default 10)")
-    p.add_argument("--server-rule", choices=["c-pairs-first", "same-step"],
-                   default="c-pairs-first", help="the servers' rule, as in `qnic lb-sim` "
-                                                 "(default c-pairs-first, the paper's)")
-    p.add_argument("--service-steps", type=number, default=1.0, metavar="T",
-                   help="service time of a job in steps (default 1)")
-    p.add_argument("--service", choices=["fixed", "geometric"], default="fixed",
-                   help="service times exactly T steps, or geometric with mean T (default fixed)")
+    add_service_options(p, "the servers' rule, as in `qnic lb-sim` (default c-pairs-first, "
+                           "the paper's)")
     p.add_argument("--out", metavar="DIR", help="write lb_groups.json and lb_groups.png here")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_lbghz)
 
 
-def _bad(message: str) -> int:
-    print(f"qnic lb-ghz: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    return [part.strip() for v in values for part in v.split(",") if part.strip()]
-
-
 def _config(args: argparse.Namespace) -> Any:
     """The validated study config; ValueError (GroupError) naming the option otherwise."""
-    from qnic.balancing import ServiceTime
     from qnic.balancing.groups import GroupError
     from qnic.experiments.lb_groups import DEFAULT_RATIOS, DEFAULT_STRATEGIES, GroupStudyConfig
 
@@ -81,17 +64,9 @@ def _config(args: argparse.Namespace) -> Any:
     if args.balancers % args.group_size:
         raise GroupError(f"--balancers {args.balancers} is not a multiple of --group-size "
                          f"{args.group_size}")
-    ratios: tuple[float, ...] = DEFAULT_RATIOS
-    if args.ratios is not None:
-        try:
-            ratios = tuple(number(r) for r in _split(args.ratios) or [])
-        except argparse.ArgumentTypeError as exc:
-            raise GroupError(f"--ratios: {exc}") from None
-    names = _split(args.strategies)
-    try:
-        service = ServiceTime(args.service_steps, args.service)
-    except ValueError as exc:
-        raise GroupError(f"--service-steps: {exc}") from None
+    ratios = parse_ratios(args.ratios, DEFAULT_RATIOS, GroupError)
+    names = split_values(args.strategies)
+    service = parse_service(args, GroupError)
     if not 0.0 <= args.visibility <= 1.0:
         raise GroupError(f"--visibility must lie within [0, 1], got {args.visibility:g}")
     return GroupStudyConfig(group_size=args.group_size, balancers=args.balancers, ratios=ratios,
@@ -107,16 +82,7 @@ def cmd_lbghz(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
     except ValueError as exc:  # GroupError
-        return _bad(str(exc))
+        return bad_input("lb-ghz", str(exc))
     result = run_group_study(config)
-    report = result.to_dict()
-    if args.out is not None:
-        paths = save_group_study(result, Path(args.out))
-        report["files"] = {kind: str(p.resolve()) for kind, p in paths.items()}
-    if args.json:
-        print(json.dumps(json_safe(report)))
-    else:
-        print(format_group_study(result))
-        for kind, path in report.get("files", {}).items():
-            print(f"  {kind}: {path}")
-    return EXIT_OK
+    return emit_report(args, result.to_dict(), lambda out: save_group_study(result, out),
+                       lambda: format_group_study(result))
