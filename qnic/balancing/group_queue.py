@@ -23,8 +23,7 @@ noise at visibility V), not taken from the bench, which has two arms.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +38,7 @@ from qnic.balancing.groups import (
     draw_questions,
     wins_of,
 )
+from qnic.balancing.points import QueuePointResult, block_steps, counted_warmup
 from qnic.balancing.queueing import ServerRule, ServiceTime
 
 BLOCK_REQUESTS = 1 << 17
@@ -89,31 +89,17 @@ class GroupPointSpec:
 
 
 @dataclass(frozen=True)
-class GroupPointResult:
-    """What one point measured.
+class GroupPointResult(QueuePointResult):
+    """What one point measured (the fields of :class:`QueuePointResult`, then its own).
 
     Attributes:
-        strategy, servers, seed_index: identify the point.
-        mean_queue: time-averaged requests per server after the warm-up.
-        final_queue: requests per server at the end.
         rounds: group rounds played (N/n per step; 0 for ``random``).
         wins: rounds won in the group game.
         c_requests: type-C requests; pair_jobs: pair jobs started.
     """
 
-    strategy: str
-    servers: int
-    seed_index: int
-    mean_queue: float
-    final_queue: float
-    rounds: int
-    wins: int
     c_requests: int
     pair_jobs: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
 
 
 def route_block(spec: GroupPointSpec, questions: NDArray[np.int64], pairs: np.random.Generator,
@@ -155,8 +141,8 @@ def simulate_group_point(spec: GroupPointSpec) -> GroupPointResult:
     state = np.zeros((_point_kernel.state_width(1), m), dtype=np.int32)
     open_c = np.zeros(2 * m, dtype=np.int8)
     stats = np.zeros(2, dtype=np.int64)
-    warmup = min(max(spec.warmup_steps, 0), spec.steps - 1)
-    block = max(1, min(spec.steps, BLOCK_REQUESTS // spec.balancers))
+    warmup = counted_warmup(spec.steps, spec.warmup_steps)
+    block = block_steps(spec.steps, spec.balancers, BLOCK_REQUESTS)
     service_steps = int(spec.service.mean_steps) if not spec.service.is_random else 1
     queue_sum, wins, c_requests = 0.0, 0, 0
     for t0 in range(0, spec.steps, block):

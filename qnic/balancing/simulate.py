@@ -26,8 +26,7 @@ deployment needs heralded or stored pairs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +34,7 @@ from numpy.typing import NDArray
 from qnic.balancing import _point_kernel as kernel
 from qnic.balancing.decisions import PairStrategy
 from qnic.balancing.game import lb_wins
+from qnic.balancing.points import QueuePointResult, block_steps, counted_warmup
 from qnic.balancing.queueing import ServerBank, ServerRule, ServiceTime
 from qnic.balancing.routing import (
     STRATEGIES,
@@ -83,14 +83,10 @@ class PointSpec:
 
 
 @dataclass(frozen=True)
-class PointResult:
-    """What one point measured.
+class PointResult(QueuePointResult):
+    """What one point measured (the fields of :class:`QueuePointResult`, then its own).
 
     Attributes:
-        strategy, servers, seed_index: identify the point.
-        mean_queue: time-averaged requests per server (waiting or in
-            service) after the warm-up.
-        final_queue: requests per server at the end.
         rounds: pair decisions made (P per step, P = N // 2).
         wins: rounds won in the load-balancing game (same server exactly
             when both requests are type C of one subtype).
@@ -98,20 +94,9 @@ class PointResult:
         c_requests: type-C requests; pair_jobs: pair jobs started.
     """
 
-    strategy: str
-    servers: int
-    seed_index: int
-    mean_queue: float
-    final_queue: float
-    rounds: int
-    wins: int
     pairs_consumed: int
     c_requests: int
     pair_jobs: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
 
 
 def _classes(rng: np.random.Generator, steps: int, balancers: int, c_probability: float,
@@ -207,7 +192,7 @@ def simulate_point(spec: PointSpec) -> PointResult:
     offsets = np.random.default_rng([spec.seed, spec.seed_index, _ROUTING, info.stream, m]
                                     ).integers(0, m, n, dtype=np.int64)
     r = kernel_routing(spec)
-    warmup = min(max(spec.warmup_steps, 0), spec.steps - 1)
+    warmup = counted_warmup(spec.steps, spec.warmup_steps)
     c_threshold = np.uint64(min(round(spec.c_probability * 2.0 ** 32), 2 ** 32))
     out = np.zeros(5, dtype=np.int64)
     mean_queue = kernel.run_point(
@@ -246,8 +231,8 @@ def simulate_point_blocks(spec: PointSpec) -> PointResult:
     router = make_router(spec.strategy, spec.servers, spec.balancers, routing, spec.options)
     bank = ServerBank(spec.servers, spec.c_subtypes, spec.service)
     n_pairs = spec.balancers // 2
-    warmup = min(max(spec.warmup_steps, 0), spec.steps - 1)
-    block = max(1, min(spec.steps, BLOCK_REQUESTS // spec.balancers))
+    warmup = counted_warmup(spec.steps, spec.warmup_steps)
+    block = block_steps(spec.steps, spec.balancers, BLOCK_REQUESTS)
     queue_sum, wins, c_requests, pair_jobs = 0.0, 0, 0, 0
     for t0 in range(0, spec.steps, block):
         steps = min(block, spec.steps - t0)
