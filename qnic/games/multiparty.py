@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qnic.games.multiparty_quantum import MultipartyQuantumValue, quantum_bracket
-from qnic.games.xor import PROB_SUM_TOL, InvalidGameError
+from qnic.games.xor import InvalidGameError, check_predicates, check_probabilities
 
 # deterministic strategies enumerated (all players but the responder): 2^22 in seconds
 MAX_MULTIPARTY_STRATEGIES = 1 << 22
@@ -51,37 +51,16 @@ def _as_tensor(data: ArrayLike, name: str) -> NDArray[Any]:
     return arr
 
 
-def _entry(name: str, index: NDArray[np.intp]) -> str:
-    return name + "".join(f"[{int(i)}]" for i in index)
-
-
 def validate_multiparty(prob: ArrayLike, pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.int8]]:
     """Checked copies of prob (float64) and pred (int8), same shape (q_1, ..., q_N).
 
     Raises:
         InvalidGameError: naming the array and the entry that is wrong.
     """
-    p = _as_tensor(prob, "prob").astype(np.float64)
-    bad = np.argwhere(~np.isfinite(p))
-    if bad.size:
-        raise InvalidGameError(f"{_entry('prob', bad[0])} is {p[tuple(bad[0])]}: "
-                               "probabilities must be finite")
-    bad = np.argwhere(p < 0)
-    if bad.size:
-        raise InvalidGameError(f"{_entry('prob', bad[0])} = {p[tuple(bad[0])]} is negative: "
-                               "probabilities must be >= 0")
-    total = float(p.sum())
-    if abs(total - 1.0) > PROB_SUM_TOL:
-        raise InvalidGameError(f"prob must sum to 1, sums to {total!r}")
-    w = _as_tensor(pred, "pred")
-    if w.shape != p.shape:
-        raise InvalidGameError(f"pred has shape {w.shape} but prob has shape {p.shape}; they must "
-                               "match (pred[x_1]...[x_N] for every question tuple)")
-    bad = np.argwhere((w != 0) & (w != 1))
-    if bad.size:
-        raise InvalidGameError(f"{_entry('pred', bad[0])} = {w[tuple(bad[0])]!r}: predicates "
-                               "must be 0 or 1")
-    return p, w.astype(np.int8)
+    p = check_probabilities(_as_tensor(prob, "prob").astype(np.float64))
+    w = check_predicates(_as_tensor(pred, "pred"), p.shape,
+                         "pred[x_1]...[x_N] for every question tuple")
+    return p, w
 
 
 @dataclass(frozen=True)

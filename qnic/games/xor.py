@@ -51,35 +51,60 @@ def _as_matrix(data: ArrayLike, name: str) -> NDArray[Any]:
     return arr
 
 
-def _validate_prob(data: ArrayLike) -> NDArray[np.float64]:
-    arr = _as_matrix(data, "prob")
-    if np.iscomplexobj(arr):
-        raise InvalidGameError("prob must be real")
-    prob = arr.astype(np.float64)
+def entry(name: str, index: NDArray[np.intp]) -> str:
+    """``name[i][j]...`` of one entry, as messages name it."""
+    return name + "".join(f"[{int(i)}]" for i in index)
+
+
+def check_probabilities(prob: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``prob`` (any number of axes) after checking its entries: finite,
+    non-negative, summing to one (within PROB_SUM_TOL).
+
+    Raises:
+        InvalidGameError: naming the first wrong entry.
+    """
     bad = np.argwhere(~np.isfinite(prob))
     if bad.size:
-        x, y = bad[0]
-        raise InvalidGameError(f"prob[{x}][{y}] is {prob[x, y]}: probabilities must be finite")
+        raise InvalidGameError(f"{entry('prob', bad[0])} is {prob[tuple(bad[0])]}: "
+                               "probabilities must be finite")
     bad = np.argwhere(prob < 0)
     if bad.size:
-        x, y = bad[0]
-        raise InvalidGameError(f"prob[{x}][{y}] = {prob[x, y]} is negative: probabilities must be >= 0")
+        raise InvalidGameError(f"{entry('prob', bad[0])} = {prob[tuple(bad[0])]} is negative: "
+                               "probabilities must be >= 0")
     total = float(prob.sum())
     if abs(total - 1.0) > PROB_SUM_TOL:
         raise InvalidGameError(f"prob must sum to 1, sums to {total!r}")
     return prob
 
 
-def _validate_pred(data: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.int8]:
-    arr = _as_matrix(data, "pred")
-    if arr.shape != shape:
-        raise InvalidGameError(f"pred has shape {arr.shape} but prob has shape {shape}; "
-                               "they must match (pred[x][y] for every question pair)")
-    bad = np.argwhere((arr != 0) & (arr != 1))
+def check_predicates(pred: NDArray[Any], shape: tuple[int, ...], index: str) -> NDArray[np.int8]:
+    """``pred`` as int8 after checking it has ``shape`` and only 0 and 1;
+    ``index`` says how it is indexed in the message ("pred[x][y] for every
+    question pair").
+
+    Raises:
+        InvalidGameError: naming the shapes or the first wrong entry.
+    """
+    if pred.shape != shape:
+        raise InvalidGameError(f"pred has shape {pred.shape} but prob has shape {shape}; "
+                               f"they must match ({index})")
+    bad = np.argwhere((pred != 0) & (pred != 1))
     if bad.size:
-        x, y = bad[0]
-        raise InvalidGameError(f"pred[{x}][{y}] = {arr[x, y]!r}: predicates must be 0 or 1")
-    return arr.astype(np.int8)
+        raise InvalidGameError(f"{entry('pred', bad[0])} = {pred[tuple(bad[0])]!r}: "
+                               "predicates must be 0 or 1")
+    return pred.astype(np.int8)
+
+
+def _validate_prob(data: ArrayLike) -> NDArray[np.float64]:
+    arr = _as_matrix(data, "prob")
+    if np.iscomplexobj(arr):
+        raise InvalidGameError("prob must be real")
+    return check_probabilities(arr.astype(np.float64))
+
+
+def _validate_pred(data: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.int8]:
+    return check_predicates(_as_matrix(data, "pred"), shape,
+                            "pred[x][y] for every question pair")
 
 
 class XorGame:
