@@ -36,25 +36,28 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_g2, safe_interrupts=True, kept_noun="measurement")
 
 
-def predicted_g2(bench: Any, herald: int, window_ps: float) -> float:
-    """The closed form (qnic.pair_source) for a simulated bench's parameters."""
-    from qnic.experiments.g2 import HBT_BASIS_DEG, HERALD_BASIS_DEG
+def source_model(bench: Any, window_ps: float) -> Any:
+    """The closed form (qnic.pair_source.SourceModel) of a simulated bench's parameters."""
     from qnic.pair_source import DetectorModel, SourceModel
 
     params = bench.params
-    dets = []
-    for name in ("A", "B"):
-        arm = params.arms[name]
-        for d in arm.detectors:
-            dets.append(DetectorModel(arm.transmission * d.efficiency, d.dark_count_hz + d.background_hz,
-                                      d.dead_time_ns * 1e-9, d.afterpulse_probability,
-                                      float((d.jitter_ps ** 2 + params.tagger.jitter_ps ** 2) ** 0.5)))
-    model = SourceModel(params.pair_rate_hz, tuple(dets), window_ps,  # type: ignore[arg-type]
-                        params.pair_statistics, params.coherence_time_ps)
+    dets = [DetectorModel(arm.transmission * d.efficiency, d.dark_count_hz + d.background_hz,
+                          d.dead_time_ns * 1e-9, d.afterpulse_probability,
+                          float((d.jitter_ps ** 2 + params.tagger.jitter_ps ** 2) ** 0.5))
+            for arm in (params.arms["A"], params.arms["B"]) for d in arm.detectors]
+    return SourceModel(params.pair_rate_hz, tuple(dets), window_ps,  # type: ignore[arg-type]
+                       params.pair_statistics, params.coherence_time_ps)
+
+
+def predicted_g2(bench: Any, herald: int, window_ps: float) -> float:
+    """The closed form's heralded g2(0) for a simulated bench, at qnic g2's bases."""
+    from qnic.experiments.g2 import HBT_BASIS_DEG, HERALD_BASIS_DEG
+
+    params = bench.params
     motors = [HERALD_BASIS_DEG / 2 + params.arms["A"].waveplate_zero_deg,
               HBT_BASIS_DEG / 2 + params.arms["B"].waveplate_zero_deg]
     rates = bench.predicted_coincidence_rates(motors[0], motors[1], window_ps=0)
-    return model.heralded_g2(rates / rates.sum(), herald)
+    return float(source_model(bench, window_ps).heralded_g2(rates / rates.sum(), herald))
 
 
 def cmd_g2(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import pytest
 from station_files import default_dict, physics, wiring, write
 
 from qnic.cli import main
+from qnic.cli.g2 import source_model
 from qnic.coincidence import OutcomeStream
 from qnic.coincidence.herald import HeraldedG2Counter, g2_from_counts, heralded_g2
 from qnic.pair_source import DetectorModel, SourceModel
@@ -75,12 +76,7 @@ def _bench(rate: float, dead_ns: float = 22.0, statistics: str = "poisson", tau_
 
 
 def _model(bench: Bench, window_ps: float) -> SourceModel:
-    p = bench.params
-    dets = [DetectorModel(p.arms[a].transmission * d.efficiency, d.dark_count_hz, d.dead_time_ns * 1e-9,
-                          d.afterpulse_probability, float(np.hypot(d.jitter_ps, p.tagger.jitter_ps)))
-            for a in "AB" for d in p.arms[a].detectors]
-    return SourceModel(p.pair_rate_hz, tuple(dets), window_ps, p.pair_statistics,  # type: ignore[arg-type]
-                       p.coherence_time_ps)
+    return source_model(bench, window_ps)  # type: ignore[no-any-return]
 
 
 def _p(bench: Bench, hwp_a: float, hwp_b: float) -> np.ndarray:
