@@ -29,7 +29,8 @@ from types import ModuleType
 from typing import Any
 
 import numba
-from numba.core import caching
+from numba.core import caching, types
+from numba.core.registry import CPUDispatcher
 
 _PACKAGE = "qnic"
 
@@ -73,10 +74,41 @@ def _install() -> None:
     classes.insert(user_given[0] + 1 if user_given else 0, UserCacheLocator)
 
 
+class KernelDispatcher(CPUDispatcher):
+    """numba's CPU dispatcher, typing calls from other kernels by plain types.
+
+    numba types a constant argument as a literal (``Literal[int](0)``,
+    ``Literal[bool](True)``) and, called from another kernel, compiles the
+    callee once for that literal and again for the plain type that the
+    other call sites pass. Those duplicate compiles were a good part of the
+    first run's compile time (docs/architecture.md); no kernel of the
+    package specializes on an integer literal, so calls are typed without
+    them.
+    """
+
+    def get_call_template(self, args: Any, kws: Any) -> Any:
+        return super().get_call_template(tuple(_plain(a) for a in args),
+                                         {k: _plain(v) for k, v in kws.items()})
+
+
+def _plain(t: Any) -> Any:
+    """A literal integer's plain type; booleans stay literal (a flag's dead
+    branches are pruned, and a kernel is called with few of them)."""
+    return types.unliteral(t) if isinstance(t, types.IntegerLiteral) else t
+
+
 def cached_njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.njit(cache=True, **options)``, cached in the user's cache folder."""
+    """``numba.njit(cache=True, **options)``, cached in the user's cache
+    folder, and typed by plain argument types (:class:`KernelDispatcher`)."""
     _install()
-    return numba.njit(cache=True, **options)
+    jit = numba.njit(cache=True, **options)
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        kernel = jit(func)
+        kernel.__class__ = KernelDispatcher
+        return kernel
+
+    return decorate
 
 
 def warm_marker(modules: Sequence[ModuleType]) -> Path:

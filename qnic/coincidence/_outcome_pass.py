@@ -474,10 +474,14 @@ def count_shifted(
     a_o = np.empty(na + room, np.int8)
     b_t = np.empty(nb + room, np.int64)
     b_o = np.empty(nb + room, np.int8)
-    a_t[:na] = ev_a_t
-    a_o[:na] = ev_a_o
-    b_t[:nb] = ev_b_t
-    b_o[:nb] = ev_b_o
+    # (loops, not slice assignments: those compile a shape check that
+    # formats an error message, about 2 s of the first run's compile)
+    for q in range(na):
+        a_t[q] = ev_a_t[q]
+        a_o[q] = ev_a_o[q]
+    for q in range(nb):
+        b_t[q] = ev_b_t[q]
+        b_o[q] = ev_b_o[q]
     zero = np.zeros(N_COUNTS, np.int64)
     pos = np.zeros(4, np.int64)
     prev = np.iinfo(np.int64).min
@@ -526,7 +530,8 @@ def count_shifted(
     events[1] += pos[1]
     for r in range(n_off):
         if offsets[r] == 0:
-            counts[r] += zero
+            for c in range(N_COUNTS):
+                counts[r, c] += zero[c]
     return (-1, mk[1:m + 1].copy(), a_t[:na].copy(), a_o[:na].copy(), b_t[:nb].copy(),
             b_o[:nb].copy())
 

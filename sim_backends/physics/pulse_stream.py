@@ -100,7 +100,10 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
     if need <= a.shape[0]:
         return a
     out = np.empty(max(need, 2 * a.shape[0] + 16), dtype=a.dtype)
-    out[: a.shape[0]] = a
+    # a loop, not a slice assignment: that compiles a shape check formatting
+    # an error message, some 2 s of the first run's compile (docs/architecture.md)
+    for i in range(a.shape[0]):
+        out[i] = a[i]
     return out
 
 
@@ -275,8 +278,9 @@ def _advance(times: np.ndarray, cls: np.ndarray, generate: bool, a_ps: int, b_ps
                 channel, rng, expo)
             if done:
                 break
-        pend_t[: n_pend - stop] = pend_t[stop:n_pend]
-        pend_d[: n_pend - stop] = pend_d[stop:n_pend]
+        for i in range(stop, n_pend):
+            pend_t[i - stop] = pend_t[i]
+            pend_d[i - stop] = pend_d[i]
         n_pend -= stop
         x = y
         if x >= b_ps:

@@ -53,8 +53,9 @@ def tag(pulses: np.ndarray, channels: np.ndarray, delay_of: np.ndarray, seen: np
     m = held_t.shape[0]
     out_t = np.empty(m + pulses.shape[0], dtype=np.int64)
     out_c = np.empty(m + pulses.shape[0], dtype=np.int32)
-    out_t[:m] = held_t
-    out_c[:m] = held_c
+    for i in range(m):  # (loops, not slice assignments: they compile faster)
+        out_t[i] = held_t[i]
+        out_c[i] = held_c[i]
     k = m
     res = np.int64(max(resolution_ps, 1))
     inv = 1.0 / res
