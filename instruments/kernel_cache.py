@@ -30,19 +30,24 @@ from typing import Any
 
 import numba
 from numba.core import caching, types
+
+import qnic
 from numba.core.registry import CPUDispatcher
 
 _PACKAGE = "qnic"
 
 
 def user_cache_dir() -> Path:
-    """The folder qnic-bench's compiled kernels are cached in."""
-    if sys.platform == "win32":
+    """The folder qnic-bench's compiled kernels are cached in
+    (``XDG_CACHE_HOME``, where set, on every platform)."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        base = Path(os.environ["XDG_CACHE_HOME"])
+    elif sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Caches"
     else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        base = Path.home() / ".cache"
     return base / "qnic-bench" / "numba"
 
 
@@ -72,6 +77,71 @@ def _install() -> None:
         return
     user_given = [i for i, c in enumerate(classes) if c.__name__.lstrip("_") == "UserProvidedCacheLocator"]
     classes.insert(user_given[0] + 1 if user_given else 0, UserCacheLocator)
+    seed_from_bundle()
+
+
+BUNDLE = "_kernel_bundle"
+"""The folder of the ``qnic`` package that holds kernels compiled when its
+wheel was built (:mod:`qnic.instruments.kernel_bundle`), with ``manifest.json``."""
+
+PACKAGE_ROOT = Path(os.path.dirname(os.path.abspath(str(qnic.__file__))))
+"""The installed ``qnic`` package's folder (as numba names the source files)."""
+
+
+def target_description() -> dict[str, Any]:
+    """What compiled kernels depend on: numba's and Python's versions and the
+    target (LLVM triple, CPU name and features, numba's own cache key)."""
+    from numba.core.registry import cpu_target
+
+    return {"numba": numba.__version__, "python": sys.version,
+            "target": list(cpu_target.target_context.codegen().magic_tuple())}
+
+
+def seed_from_bundle(package_root: Path = PACKAGE_ROOT) -> bool:
+    """Copy the kernels compiled at the wheel's build into the user's cache.
+
+    A regular wheel carries them (docs/architecture.md): numba's cache keys
+    its entries on the source contents and the target, not on a path, so
+    they load as compiled here, and the first run after an install compiles
+    nothing. They are copied once per install (a marker in the cache folder
+    says so), and only when they were compiled by this numba and Python for
+    this CPU; otherwise the kernels compile on first use, as without a
+    bundle. Copying is best effort: a failure leaves the kernels to compile.
+
+    Returns:
+        Whether files were copied now.
+    """
+    manifest_path = package_root / BUNDLE / "manifest.json"
+    try:
+        text = manifest_path.read_bytes()
+    except OSError:
+        return False  # no bundle (an editable install, a checkout)
+    key = hashlib.sha1(str(package_root).encode() + b"\0" + text).hexdigest()
+    done = user_cache_dir() / "seeded" / f"{key}.done"
+    if done.exists():
+        return False
+    import json
+    import shutil
+
+    copied = False
+    try:
+        manifest = json.loads(text)
+        if {k: manifest.get(k) for k in ("numba", "python", "target")} == target_description():
+            for folder, names in manifest["folders"].items():
+                source = package_root / BUNDLE / folder
+                target = cache_folder(str(package_root / folder / "__init__.py"))
+                target.mkdir(parents=True, exist_ok=True)
+                for name in names:
+                    # replace as a whole: a reader sees the old file or the new one
+                    tmp = target / f".{name}.{os.getpid()}.tmp"
+                    shutil.copyfile(source / name, tmp)
+                    os.replace(tmp, target / name)
+            copied = True
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.touch()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return copied
 
 
 class KernelDispatcher(CPUDispatcher):
@@ -111,18 +181,30 @@ def cached_njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     return decorate
 
 
+def _source_hash(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def cache_folder(py_file: str) -> Path:
+    """The cache folder of the kernels of the module in ``py_file`` (one per
+    source folder, keyed on its absolute path as numba keys it)."""
+    return user_cache_dir() / UserCacheLocator.get_suitable_cache_subpath(py_file)
+
+
 def warm_marker(modules: Sequence[ModuleType]) -> Path:
     """The file that says these modules' kernels were compiled into the cache.
 
-    Keyed on the modules' names, sizes and modification times, numba's and
-    Python's versions, so an edited or reinstalled module (or another numba)
-    makes a new marker. It lives beside the cache (:func:`user_cache_dir`).
+    Keyed on the modules' names and source contents and numba's and
+    Python's versions, so an edited module (or another numba) makes a new
+    marker; it lives in the cache folder of the first module's kernels
+    (:func:`cache_folder`), so each install has its own, and a bundle of
+    compiled kernels (:func:`seed_from_bundle`) carries it with them.
     """
     h = hashlib.sha1(f"{numba.__version__} {sys.version}".encode())
     for m in modules:
-        st = os.stat(str(m.__file__))
-        h.update(f"{m.__name__} {st.st_size} {st.st_mtime_ns}".encode())
-    return user_cache_dir() / "warm" / f"{h.hexdigest()}.done"
+        h.update(f"{m.__name__} {_source_hash(str(m.__file__))}".encode())
+    return cache_folder(str(modules[0].__file__)) / f"warm-{h.hexdigest()}.done"
 
 
 class Warmup:

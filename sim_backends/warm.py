@@ -3,11 +3,16 @@
 The counterpart of :mod:`qnic.coincidence.warm` for the bench: ``qnic chsh``
 on a simulated station starts ``python -m qnic.sim.warm`` when the bench's
 kernels are not cached yet (docs/architecture.md); it generates a few
-milliseconds of the embedded default station's tags, which compiles the
-pulse stream, detection and tagger kernels into the user's cache.
+milliseconds of the embedded default station's pulses and tags them as the
+simulated tagger does, which compiles the pulse stream, detection and
+tagger kernels into the user's cache. It needs numpy, numba, scipy and
+PyYAML but not QCoDeS, so a wheel's build can run it too
+(:mod:`qnic.instruments.kernel_bundle`).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from qnic.instruments import kernel_cache
 from qnic.instruments.kernel_cache import Warmup
@@ -18,29 +23,27 @@ MODULES = (prng, pulse_stream, pulses, sampling)
 
 
 def warm() -> None:
-    """Generate a little of the default bench's stream (compiling its kernels)."""
+    """Generate and tag a little of the default bench's stream (compiling its kernels)."""
     import importlib.resources
 
     import yaml
 
     from qnic.sim.bench import Bench
-    from qnic.sim.bench_instrument import NAME_KEY, params_from_init
-    from qnic.sim.registry import registered
-    from qnic.sim.tagger import SimulatedTimeTagger
+    from qnic.sim.params import bench_params
 
     # the embedded default station's bench (its file read as data: the
-    # station loader belongs to a higher layer)
+    # station loader belongs to a higher layer); its "bench:" key is the name
     text = (importlib.resources.files("qnic") / "stations" / "default.yaml").read_text()
     init = dict(yaml.safe_load(text)["instruments"]["sim"]["init"])
-    bench = Bench(params_from_init({NAME_KEY: "qnic_warm_bench",
-                                    **{k: v for k, v in init.items() if k != "bench"}}))
-    with registered(bench):
-        tagger = SimulatedTimeTagger("qnic_warm_tagger", bench=bench.name)
-        try:
-            for _ in tagger.stream(0.004, 0.002):
-                pass
-        finally:
-            tagger.close()
+    init.pop("bench", None)
+    bench = Bench(bench_params({**init, "name": "qnic_warm_bench"}))
+    for t0, t1 in ((0.0, 0.002), (0.002, 0.004)):
+        times, channels = bench.detect_stream(t0, t1, copy=False)
+        # the simulated tagger's own pass (input delays, thresholds, resolution),
+        # with the argument types of qnic.sim.tagger.SimulatedTimeTagger._tag
+        size = int(channels.max()) + 1 if channels.size else 5
+        pulses.tag(times, channels, np.zeros(size, np.int64), np.ones(size, bool),
+                   np.empty(0, np.int64), np.empty(0, np.int32), 1)
     kernel_cache.mark_warm(MODULES)
 
 

@@ -1,0 +1,73 @@
+"""The build backend: setuptools, with the kernels compiled into regular wheels.
+
+A regular wheel (``pip install .``, ``python -m build``) is setuptools'
+wheel plus ``qnic/_kernel_bundle``: the numba kernels ``qnic chsh`` needs,
+compiled during the build by ``python -m qnic.instruments.kernel_bundle``
+on the package as laid out for the wheel (docs/architecture.md). The first
+run after the install then loads them instead of compiling them (about 9 s
+on a 2-core machine). For that, a wheel build asks for numba and the
+modules the kernels' modules import; an editable install and an sdist ask
+for setuptools alone and carry no bundle.
+
+The bundle is an optimisation: when it cannot be built (for example with
+``--no-build-isolation`` and no numba), the build says so and goes on, and
+the kernels compile on first use. ``QNIC_KERNEL_BUNDLE=0`` skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from setuptools import build_meta as _setuptools
+from setuptools.build_meta import *  # noqa: F403  (the sdist, editable and metadata hooks)
+from setuptools.command.build_py import build_py
+
+KERNEL_BUILD_REQUIRES = ["numpy>=1.26", "numba>=0.59", "scipy>=1.11", "pyserial>=3.5",
+                         "PyYAML>=6"]
+"""What the warm-up modules import (as in pyproject.toml's dependencies)."""
+
+
+def get_requires_for_build_wheel(config_settings: Any = None) -> list[str]:
+    return [*_setuptools.get_requires_for_build_wheel(config_settings), *KERNEL_BUILD_REQUIRES]
+
+
+def _bundle(build_lib: Path) -> None:
+    """Compile the kernels into ``build_lib/qnic/_kernel_bundle`` (best effort)."""
+    if os.environ.get("QNIC_KERNEL_BUNDLE", "1") == "0":
+        return
+    build_lib = build_lib.resolve()
+    # (pip's isolated build environment reaches its packages through
+    # PYTHONPATH too: build_lib goes first, the rest is kept)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(build_lib), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    print("compiling qnic-bench's kernels into the wheel (qnic/_kernel_bundle)", flush=True)
+    # run from build_lib: ``python -m`` puts the working folder first on the
+    # path, and the source tree's own qnic/ folder holds the core alone
+    done = subprocess.run([sys.executable, "-m", "qnic.instruments.kernel_bundle",
+                           str(build_lib / "qnic")], env=env, cwd=build_lib,
+                          capture_output=True, text=True)
+    if done.returncode:
+        print("qnic-bench: the kernels were not compiled into the wheel; they compile on "
+              f"first use instead:\n{done.stdout}{done.stderr}", file=sys.stderr, flush=True)
+    else:
+        print(done.stdout.strip(), flush=True)
+
+
+def build_wheel(wheel_directory: str, config_settings: Any = None,
+                metadata_directory: str | None = None) -> str:
+    plain_run = build_py.run
+
+    def run(self: build_py) -> None:
+        plain_run(self)
+        if not self.editable_mode:
+            _bundle(Path(self.build_lib))
+
+    build_py.run = run  # type: ignore[method-assign]
+    try:
+        return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    finally:
+        build_py.run = plain_run  # type: ignore[method-assign]
