@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 
 class FringeFitError(ValueError):
@@ -61,6 +60,8 @@ def fit_fringe(x: np.ndarray, y: np.ndarray, sigma: np.ndarray, k: float,
 
     def model(xx: np.ndarray, offset: float, amplitude: float, phase: float) -> np.ndarray:
         return offset + amplitude * np.cos(k * (xx - phase))
+
+    from scipy.optimize import curve_fit  # (imported on use: scipy costs every command 0.2 s)
 
     try:
         popt, pcov = curve_fit(model, x, y, p0=[coef[2], amp0, phase0], sigma=sigma,

@@ -57,3 +57,12 @@ def test_table_mean_is_the_exact_mean_of_the_sampler() -> None:
             + exponentials(tail_words).sum() / 2 / 4096**2)
     assert abs(table_mean(knots) - mean) < 1e-12
     assert 1.0 < table_mean(knots) < 1.0001  # the piecewise-linear quantile lies above
+
+
+def test_the_normal_table_is_scipy_s_ndtri_rounded_to_float32() -> None:
+    from scipy.special import ndtri
+
+    from qnic.sim.physics.sampling import _knots, normal_knots
+
+    # the standard library's quantile (no scipy import) gives the same table
+    assert np.array_equal(normal_knots(), _knots(ndtri))
