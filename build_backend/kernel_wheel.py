@@ -1,13 +1,14 @@
 """The build backend: setuptools, with the kernels compiled into regular wheels.
 
 A regular wheel (``pip install .``, ``python -m build``) is setuptools'
-wheel plus ``qnic/_kernel_bundle``: the numba kernels ``qnic chsh`` needs,
-compiled during the build by ``python -m qnic.instruments.kernel_bundle``
-on the package as laid out for the wheel (docs/architecture.md). The first
-run after the install then loads them instead of compiling them (about 9 s
-on a 2-core machine). For that, a wheel build asks for numba and the
-modules the kernels' modules import; an editable install and an sdist ask
-for setuptools alone and carry no bundle.
+wheel plus ``qnic/_kernel_bundle``: the numba kernels that ``qnic chsh``,
+calibration and ``qnic monitor`` need, compiled during the build by
+``python -m qnic.instruments.kernel_bundle`` on the package as laid out for
+the wheel (docs/architecture.md). The first run after the install then
+loads them instead of compiling them (9-11 s for ``qnic chsh`` on a 2-core
+machine), and the build takes about 20 s longer. For that, a wheel build
+asks for numba and what the kernels' modules import; an editable install
+and an sdist ask for setuptools alone and carry no bundle.
 
 The bundle is an optimisation: when it cannot be built (for example with
 ``--no-build-isolation`` and no numba), the build says so and goes on, and

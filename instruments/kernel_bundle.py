@@ -2,14 +2,15 @@
 
 ``python -m qnic.instruments.kernel_bundle PACKAGE_DIR`` is what the build
 backend (``build_backend/kernel_wheel.py``) runs on the ``qnic`` package
-laid out for a regular wheel. It runs the warm-up modules (:data:`WARMUPS`)
-side by side, with the user cache pointed at a temporary folder, and copies
+laid out for a regular wheel. It runs the warm-ups (:data:`WARMUPS`) side
+by side, with the user cache pointed at a temporary folder, and copies
 each source folder's cache files, their warm markers included, into
 ``qnic/_kernel_bundle/<folder>/`` with a ``manifest.json`` naming the numba,
 Python and target they were compiled for. The first process after the
 install copies them into the user's cache
 (:func:`qnic.instruments.kernel_cache.seed_from_bundle`), so the first
-``qnic chsh`` loads its kernels instead of compiling them.
+``qnic chsh``, calibration, ``qnic monitor`` and ``qnic demo`` load their
+kernels instead of compiling them.
 """
 
 from __future__ import annotations
@@ -25,37 +26,41 @@ from pathlib import Path
 
 from qnic.instruments.kernel_cache import BUNDLE, UserCacheLocator, target_description
 
-WARMUPS = ("qnic.coincidence.warm", "qnic.sim.warm")
-"""The modules whose ``python -m`` run compiles what ``qnic chsh`` needs
-(they import neither QCoDeS nor anything above their own layer)."""
+WARMUPS: tuple[tuple[str, ...], ...] = (
+    ("qnic.coincidence.warm",), ("qnic.sim.warm",), ("qnic.coincidence.warm", "--lab"))
+"""``python -m`` runs that compile what ``qnic chsh`` needs, then what
+calibration, ``qnic monitor`` and ``qnic demo`` add (they import neither
+QCoDeS nor anything above their own layer)."""
 
 
 class BundleError(RuntimeError):
     """A warm-up failed while the bundle was built."""
 
 
-def _compile(package_dir: Path, cache_home: Path, modules: tuple[str, ...]) -> None:
-    """Run each warm-up module in a child process of its own, side by side."""
+def _compile(package_dir: Path, cache_home: Path, runs: tuple[tuple[str, ...], ...]) -> None:
+    """Run each warm-up (module and arguments) in a child process of its own,
+    side by side."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
     env.pop("NUMBA_CACHE_DIR", None)  # it would take the kernels elsewhere
     env["PYTHONPATH"] = os.pathsep.join(
         [str(package_dir.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
-    children = [(m, subprocess.Popen([sys.executable, "-m", m], env=env, cwd=cache_home,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT))
-                for m in modules]
+    children = [(" ".join(run), subprocess.Popen(
+        [sys.executable, "-m", *run], env=env, cwd=cache_home, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)) for run in runs]
     failed = []
-    for module, child in children:
+    for run, child in children:
         out, _ = child.communicate()
         if child.returncode:
-            failed.append(f"{module} exited {child.returncode}:\n{out.decode(errors='replace')}")
+            failed.append(f"python -m {run} exited {child.returncode}:\n"
+                          f"{out.decode(errors='replace')}")
     if failed:
         raise BundleError("\n".join(failed))
 
 
-def build(package_dir: Path, modules: tuple[str, ...] = WARMUPS) -> dict[str, list[str]]:
-    """Compile ``modules``' kernels for the package in ``package_dir`` and put
-    them in its :data:`BUNDLE` folder.
+def build(package_dir: Path,
+          runs: tuple[tuple[str, ...], ...] = WARMUPS) -> dict[str, list[str]]:
+    """Compile the kernels of the warm-up ``runs`` for the package in
+    ``package_dir`` and put them in its :data:`BUNDLE` folder.
 
     Returns:
         The bundled files by source folder (relative to ``package_dir``).
@@ -68,7 +73,7 @@ def build(package_dir: Path, modules: tuple[str, ...] = WARMUPS) -> dict[str, li
     shutil.rmtree(bundle, ignore_errors=True)
     folders: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="qnic-kernels-") as tmp:
-        _compile(package_dir, Path(tmp), modules)
+        _compile(package_dir, Path(tmp), runs)
         cache = Path(tmp) / "qnic-bench" / "numba"
         for source in sorted({p.parent for p in package_dir.rglob("*.py")}):
             # the folder numba's locator names for this source folder

@@ -23,7 +23,8 @@ MODULES = (prng, pulse_stream, pulses, sampling)
 
 
 def warm() -> None:
-    """Generate and tag a little of the default bench's stream (compiling its kernels)."""
+    """Generate and tag a little of the default bench's stream, and draw
+    uniform noise times (compiling the kernels)."""
     import importlib.resources
 
     import yaml
@@ -44,6 +45,8 @@ def warm() -> None:
         size = int(channels.max()) + 1 if channels.size else 5
         pulses.tag(times, channels, np.zeros(size, np.int64), np.ones(size, bool),
                    np.empty(0, np.int64), np.empty(0, np.int32), 1)
+    # uniform noise times (dark counts with the source shut, as calibration measures them)
+    sampling.sorted_uniform(np.random.default_rng(0), 8, 0, 1_000_000)
     kernel_cache.mark_warm(MODULES)
 
 

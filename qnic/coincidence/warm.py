@@ -11,7 +11,8 @@ compiles the bench's; it waits for the child just before it first counts
 When they are cached already, nothing is started.
 
 Run as ``python -m qnic.coincidence.warm`` it compiles them in the
-foreground.
+foreground; with ``--lab``, the kernels of the other lab commands
+(:func:`warm_lab`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,23 @@ def warm() -> None:
     kernel_cache.mark_warm(MODULES)
 
 
+def warm_lab() -> None:
+    """Compile (or load) the kernels the other lab commands start with:
+    counting without offset windows (``qnic monitor``, calibration),
+    matching and the cross-correlation (calibration, ``qnic demo``) and an
+    arm's outcome events (``qnic demo``). Not started by any command; a
+    wheel's build runs it (``python -m qnic.coincidence.warm --lab``,
+    :mod:`qnic.instruments.kernel_bundle`)."""
+    from qnic.coincidence import cross_correlation, find_coincidences, merge_arm, outcome_counts
+
+    t = np.arange(0, 64_000, 1000, dtype=np.int64)
+    ch = (np.arange(t.size) % 4 + 1).astype(np.int32)
+    outcome_counts(t, ch, (1, 2), (3, 4), 10, {3: 5}, threads=1)
+    find_coincidences(t[::2], t[1::2] + 5, 1000)
+    cross_correlation(t[::2], t[1::2], 5000, 100)
+    merge_arm(t[::2], t[1::2] + 3, 10)
+
+
 def cached() -> bool:
     """Whether the counting kernels are marked compiled in the cache."""
     return kernel_cache.warm_marker(MODULES).exists()
@@ -48,4 +66,6 @@ def start_warmup() -> Warmup | None:
 
 
 if __name__ == "__main__":
-    warm()
+    import sys
+
+    warm_lab() if sys.argv[1:] == ["--lab"] else warm()
