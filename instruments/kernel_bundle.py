@@ -16,6 +16,7 @@ kernels instead of compiling them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +34,11 @@ calibration, ``qnic monitor`` and ``qnic demo`` add (they import neither
 QCoDeS nor anything above their own layer)."""
 
 
+TIMEOUT_S = 900
+"""A warm-up that runs longer than this (s) is stopped and the bundle fails:
+a hung compile must not hang the build (it takes some 15 s)."""
+
+
 class BundleError(RuntimeError):
     """A warm-up failed while the bundle was built."""
 
@@ -40,7 +46,8 @@ class BundleError(RuntimeError):
 def _compile(package_dir: Path, cache_home: Path, runs: tuple[tuple[str, ...], ...]) -> None:
     """Run each warm-up (module and arguments) in a child process of its own,
     side by side."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    # no bytecode: it would land in the wheel's build folder and be packed
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("NUMBA_CACHE_DIR", None)  # it would take the kernels elsewhere
     env["PYTHONPATH"] = os.pathsep.join(
         [str(package_dir.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -49,7 +56,13 @@ def _compile(package_dir: Path, cache_home: Path, runs: tuple[tuple[str, ...], .
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)) for run in runs]
     failed = []
     for run, child in children:
-        out, _ = child.communicate()
+        try:
+            out, _ = child.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, _ = child.communicate()
+            failed.append(f"python -m {run} took more than {TIMEOUT_S} s and was stopped")
+            continue
         if child.returncode:
             failed.append(f"python -m {run} exited {child.returncode}:\n"
                           f"{out.decode(errors='replace')}")
@@ -58,12 +71,13 @@ def _compile(package_dir: Path, cache_home: Path, runs: tuple[tuple[str, ...], .
 
 
 def build(package_dir: Path,
-          runs: tuple[tuple[str, ...], ...] = WARMUPS) -> dict[str, list[str]]:
+          runs: tuple[tuple[str, ...], ...] = WARMUPS) -> dict[str, dict[str, str]]:
     """Compile the kernels of the warm-up ``runs`` for the package in
     ``package_dir`` and put them in its :data:`BUNDLE` folder.
 
     Returns:
-        The bundled files by source folder (relative to ``package_dir``).
+        The bundled files (name -> sha256) by source folder (relative to
+        ``package_dir``).
 
     Raises:
         BundleError: a warm-up module failed (its output is in the message).
@@ -71,7 +85,7 @@ def build(package_dir: Path,
     package_dir = Path(os.path.abspath(package_dir))
     bundle = package_dir / BUNDLE
     shutil.rmtree(bundle, ignore_errors=True)
-    folders: dict[str, list[str]] = {}
+    folders: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="qnic-kernels-") as tmp:
         _compile(package_dir, Path(tmp), runs)
         cache = Path(tmp) / "qnic-bench" / "numba"
@@ -81,11 +95,12 @@ def build(package_dir: Path,
             if not cached.is_dir():
                 continue
             rel = source.relative_to(package_dir).as_posix()
-            names = sorted(f.name for f in cached.iterdir() if f.is_file())
             (bundle / rel).mkdir(parents=True, exist_ok=True)
-            for name in names:
-                shutil.copyfile(cached / name, bundle / rel / name)
-            folders[rel] = names
+            # each file with its hash: the manifest changes whenever a kernel does
+            folders[rel] = {}
+            for f in sorted(p for p in cached.iterdir() if p.is_file()):
+                shutil.copyfile(f, bundle / rel / f.name)
+                folders[rel][f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
     manifest = {**target_description(), "folders": folders}
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return folders

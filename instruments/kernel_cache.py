@@ -19,10 +19,12 @@ numba functions keep numba's own rules.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -30,25 +32,55 @@ from typing import Any
 
 import numba
 from numba.core import caching, types
-
-import qnic
 from numba.core.registry import CPUDispatcher
 
+import qnic
+
 _PACKAGE = "qnic"
+
+
+def fallback_cache_dir() -> Path:
+    """Where the kernels go when the user's cache folder cannot be used (no
+    home folder, or not writable): a per-user folder of the temporary
+    directory, never numba's next choice beside the installed sources."""
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(tempfile.gettempdir()) / f"qnic-bench-{user}" / "numba"
 
 
 def user_cache_dir() -> Path:
     """The folder qnic-bench's compiled kernels are cached in
     (``XDG_CACHE_HOME``, where set, on every platform)."""
     if os.environ.get("XDG_CACHE_HOME"):
-        base = Path(os.environ["XDG_CACHE_HOME"])
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return Path(os.environ["XDG_CACHE_HOME"]) / "qnic-bench" / "numba"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no password entry
+        return fallback_cache_dir()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
     elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
+        base = home / "Library" / "Caches"
     else:
-        base = Path.home() / ".cache"
+        base = home / ".cache"
     return base / "qnic-bench" / "numba"
+
+
+def _numba_cache_dir() -> str:
+    """numba's ``NUMBA_CACHE_DIR`` setting ("" when unset)."""
+    return str(getattr(numba.config, "CACHE_DIR", "") or "")
+
+
+@functools.lru_cache(maxsize=None)
+def _source_digest(path: str, mtime_ns: int, size: int) -> str:
+    """sha256 of a source file (the stamp and size key the memo, as in numba)."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def source_digest(path: str) -> str:
+    """sha256 of a source file's contents."""
+    st = os.stat(path)
+    return _source_digest(path, st.st_mtime_ns, st.st_size)
 
 
 class UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
@@ -61,6 +93,22 @@ class UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLoca
 
     def get_cache_path(self) -> str:
         return self._cache_path
+
+    def get_source_stamp(self) -> str:
+        """The source's contents (sha256), whatever numba's version: numba
+        before 0.68 used the file's time and size, which an install changes,
+        so kernels compiled when the wheel was built would never load."""
+        return source_digest(self._py_file)
+
+    def ensure_cache_path(self) -> None:
+        try:
+            super().ensure_cache_path()
+        except OSError:
+            # numba would go on to its next locator, which caches beside the
+            # installed sources (the stray folders this module exists to avoid)
+            fallback = fallback_cache_dir() / self.get_suitable_cache_subpath(self._py_file)
+            self._cache_path = str(fallback)
+            super().ensure_cache_path()
 
     @classmethod
     def from_function(cls, py_func: Callable[..., Any], py_file: str) -> UserCacheLocator | None:
@@ -103,35 +151,39 @@ def seed_from_bundle(package_root: Path = PACKAGE_ROOT) -> bool:
     A regular wheel carries them (docs/architecture.md): numba's cache keys
     its entries on the source contents and the target, not on a path, so
     they load as compiled here, and the first run after an install compiles
-    nothing. They are copied once per install (a marker in the cache folder
-    says so), and only when they were compiled by this numba and Python for
-    this CPU; otherwise the kernels compile on first use, as without a
-    bundle. Copying is best effort: a failure leaves the kernels to compile.
+    nothing. They are copied once per bundle and install (a marker in the
+    cache folder says so), and only when they were compiled by this numba
+    and Python for this CPU, and not when ``NUMBA_CACHE_DIR`` sends the
+    kernels elsewhere; otherwise the kernels compile on first use, as
+    without a bundle. Copying is best effort: a failure leaves the kernels
+    to compile.
 
     Returns:
         Whether files were copied now.
     """
-    manifest_path = package_root / BUNDLE / "manifest.json"
+    if _numba_cache_dir():
+        return False
     try:
-        text = manifest_path.read_bytes()
+        text = (package_root / BUNDLE / "manifest.json").read_bytes()
     except OSError:
         return False  # no bundle (an editable install, a checkout)
-    key = hashlib.sha1(str(package_root).encode() + b"\0" + text).hexdigest()
-    done = user_cache_dir() / "seeded" / f"{key}.done"
-    if done.exists():
-        return False
     import json
     import shutil
 
     copied = False
     try:
+        # the manifest holds every file's hash: a rebuilt bundle has another key
+        key = hashlib.sha1(str(package_root).encode() + b"\0" + text).hexdigest()
+        done = user_cache_dir() / "seeded" / f"{key}.done"
+        if done.exists():
+            return False
         manifest = json.loads(text)
         if {k: manifest.get(k) for k in ("numba", "python", "target")} == target_description():
-            for folder, names in manifest["folders"].items():
+            for folder, files in manifest["folders"].items():
                 source = package_root / BUNDLE / folder
                 target = cache_folder(str(package_root / folder / "__init__.py"))
                 target.mkdir(parents=True, exist_ok=True)
-                for name in names:
+                for name in files:
                     # replace as a whole: a reader sees the old file or the new one
                     tmp = target / f".{name}.{os.getpid()}.tmp"
                     shutil.copyfile(source / name, tmp)
@@ -139,7 +191,7 @@ def seed_from_bundle(package_root: Path = PACKAGE_ROOT) -> bool:
             copied = True
         done.parent.mkdir(parents=True, exist_ok=True)
         done.touch()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError):
         return False
     return copied
 
@@ -181,15 +233,13 @@ def cached_njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     return decorate
 
 
-def _source_hash(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def cache_folder(py_file: str) -> Path:
     """The cache folder of the kernels of the module in ``py_file`` (one per
-    source folder, keyed on its absolute path as numba keys it)."""
-    return user_cache_dir() / UserCacheLocator.get_suitable_cache_subpath(py_file)
+    source folder, keyed on its absolute path as numba keys it), under
+    ``NUMBA_CACHE_DIR`` where that is set."""
+    given = _numba_cache_dir()
+    base = Path(given) if given else user_cache_dir()
+    return base / UserCacheLocator.get_suitable_cache_subpath(py_file)
 
 
 def warm_marker(modules: Sequence[ModuleType]) -> Path:
@@ -203,7 +253,7 @@ def warm_marker(modules: Sequence[ModuleType]) -> Path:
     """
     h = hashlib.sha1(f"{numba.__version__} {sys.version}".encode())
     for m in modules:
-        h.update(f"{m.__name__} {_source_hash(str(m.__file__))}".encode())
+        h.update(f"{m.__name__} {source_digest(str(m.__file__))}".encode())
     return cache_folder(str(modules[0].__file__)) / f"warm-{h.hexdigest()}.done"
 
 
@@ -242,7 +292,11 @@ def start_warmup(module: str, modules: Sequence[ModuleType]) -> Warmup | None:
 
 
 def mark_warm(modules: Sequence[ModuleType]) -> None:
-    """Record that ``modules``' kernels are compiled (the warming child's last step)."""
+    """Record that ``modules``' kernels are compiled (the warming child's last
+    step; when the cache folder cannot be written, a later run warms again)."""
     marker = warm_marker(modules)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass

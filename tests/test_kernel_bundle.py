@@ -3,11 +3,13 @@ first run (docs/architecture.md, "Compiled kernels and their cache")."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,7 +27,8 @@ def _fake_bundle(root: Path, **overrides: object) -> dict[str, bytes]:
     folder.mkdir(parents=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    manifest = {**target_description(), "folders": {"coincidence": sorted(files)}, **overrides}
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    manifest = {**target_description(), "folders": {"coincidence": hashes}, **overrides}
     (root / BUNDLE / "manifest.json").write_text(json.dumps(manifest))
     return files
 
@@ -80,6 +83,78 @@ def test_a_damaged_manifest_leaves_the_kernels_to_compile(tmp_path: Path, cache_
     _fake_bundle(root)
     (root / BUNDLE / "manifest.json").write_text("{not json")
     assert not seed_from_bundle(root)
+
+
+def test_nothing_is_copied_where_numba_cache_dir_sends_the_kernels_elsewhere(
+        tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numba
+
+    root = tmp_path / "qnic"
+    _fake_bundle(root)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba-cache"))
+    assert not seed_from_bundle(root)
+    assert not cache_home.exists()
+    # and warm markers go where the kernels are
+    assert (tmp_path / "numba-cache") in cache_folder(str(root / "coincidence" / "m.py")).parents
+
+
+def test_a_rebuilt_bundle_is_copied_again(tmp_path: Path, cache_home: Path) -> None:
+    root = tmp_path / "qnic"
+    _fake_bundle(root)
+    assert seed_from_bundle(root)
+    shutil.rmtree(root / BUNDLE)
+    _fake_bundle(root)
+    (root / BUNDLE / "coincidence" / "k.f-1.py311.1.nbc").write_bytes(b"new code")
+    manifest = json.loads((root / BUNDLE / "manifest.json").read_text())
+    manifest["folders"]["coincidence"]["k.f-1.py311.1.nbc"] = hashlib.sha256(b"new code").hexdigest()
+    (root / BUNDLE / "manifest.json").write_text(json.dumps(manifest))
+    assert seed_from_bundle(root)
+    target = cache_folder(str(root / "coincidence" / "m.py"))
+    assert (target / "k.f-1.py311.1.nbc").read_bytes() == b"new code"
+
+
+def test_without_a_home_folder_the_cache_is_a_temporary_folder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert kernel_cache.user_cache_dir() == kernel_cache.fallback_cache_dir()
+    assert Path(tempfile.gettempdir()) in kernel_cache.fallback_cache_dir().parents
+
+
+def test_kernels_are_keyed_on_their_source_contents_not_its_time(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("x = 1\n")
+    os.utime(b, (1_000_000, 1_000_000))
+    assert kernel_cache.source_digest(str(a)) == kernel_cache.source_digest(str(b))
+    b.write_text("x = 2\n")
+    assert kernel_cache.source_digest(str(a)) != kernel_cache.source_digest(str(b))
+
+
+def test_an_unwritable_cache_folder_never_sends_kernels_beside_the_sources(tmp_path: Path) -> None:
+    import qnic
+    from qnic.coincidence import _matching_kernel
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the cache folder cannot be made under a file
+    roots = [Path(qnic.__file__).parent, Path(_matching_kernel.__file__).parent]
+    before = {r: set(r.rglob("*.nbi")) for r in roots}
+    env = {**os.environ, "XDG_CACHE_HOME": str(blocked), "TMPDIR": str(tmp_path / "tmp")}
+    env.pop("NUMBA_CACHE_DIR", None)
+    (tmp_path / "tmp").mkdir()
+    code = ("import numpy as np\n"
+            "from qnic.coincidence import find_coincidences\n"
+            "a = np.arange(0, 10_000, 100, dtype=np.int64)\n"
+            "print(len(find_coincidences(a, a + 5, 10)[0]))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "100"
+    assert {r: set(r.rglob("*.nbi")) for r in roots} == before
+    assert list((tmp_path / "tmp").rglob("*.nbi"))  # in the temporary folder instead
 
 
 def test_the_installed_package_folder_is_where_numba_names_the_sources() -> None:
@@ -153,6 +228,16 @@ def test_a_built_wheel_carries_every_kernel_the_first_commands_need(tmp_path: Pa
         zf.extractall(site)
     assert f"qnic/{BUNDLE}/manifest.json" in names
     assert any(n.startswith(f"qnic/{BUNDLE}/sim/physics/") for n in names)
+    assert not [n for n in names if n.endswith(".pyc")]  # the warm-ups leave no bytecode
+
+    # built again in the same folder with QNIC_KERNEL_BUNDLE=0: no bundle, not
+    # even the one the first build left in build/
+    again = subprocess.run([sys.executable, "-c", build, str(tmp_path / "dist0")], cwd=source,
+                           env={**env, "QNIC_KERNEL_BUNDLE": "0"}, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with zipfile.ZipFile(tmp_path / "dist0" / again.stdout.strip().splitlines()[-1]) as zf:
+        assert not [n for n in zf.namelist() if BUNDLE in n]
 
     run_env = {**env, "XDG_CACHE_HOME": str(tmp_path / "cache"),
                "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])])}
