@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -35,3 +36,17 @@ def module_files() -> dict[str, Path]:
             name = package if path.stem == "__init__" else f"{package}.{path.stem}"
             out[name] = path
     return out
+
+
+def copy_source(dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Copy what a wheel is built from (pyproject.toml, README.md, the package
+    folders and ``extra`` entries) to ``dest``, so a build leaves nothing in the
+    checkout; compiled-kernel caches and bytecode are left out."""
+    for entry in ["pyproject.toml", "README.md", *extra, *PACKAGE_ROOTS.values()]:
+        if (ROOT / entry).is_dir():
+            shutil.copytree(ROOT / entry, dest / entry,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / entry, dest / entry)
+    return dest

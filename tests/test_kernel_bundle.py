@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from layout import PACKAGE_ROOTS, ROOT
+from layout import copy_source
 
 from qnic.instruments import kernel_cache
 from qnic.instruments.kernel_cache import BUNDLE, cache_folder, seed_from_bundle, target_description
@@ -205,15 +205,7 @@ def test_a_built_wheel_carries_every_kernel_the_first_commands_need(tmp_path: Pa
     the first qnic chsh, calibration and monitor load the bundled kernels
     and compile none."""
     pytest.importorskip("setuptools.build_meta")
-    source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
-    for entry in ["pyproject.toml", "README.md", "MANIFEST.in", "build_backend",
-                  *PACKAGE_ROOTS.values()]:
-        if (ROOT / entry).is_dir():
-            shutil.copytree(ROOT / entry, source / entry,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
-        else:
-            source.mkdir(exist_ok=True)
-            shutil.copy(ROOT / entry, source / entry)
+    source = copy_source(tmp_path / "source", ("MANIFEST.in", "build_backend"))
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "QNIC_KERNEL_BUNDLE")}
     build = ("import sys; sys.path.insert(0, 'build_backend'); import kernel_wheel; "
              "print(kernel_wheel.build_wheel(sys.argv[1]))")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import shutil
 import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
-from layout import PACKAGE_ROOTS, PACKAGES, ROOT, folder_of, module_files
+from layout import PACKAGE_ROOTS, PACKAGES, ROOT, copy_source, folder_of, module_files
 
 LAYERS: dict[str, str] = {
     "qnic.instruments": "instruments",
@@ -176,15 +175,7 @@ def test_station_types_resolve_under_the_namespace() -> None:
 
 def test_a_built_wheel_holds_only_qnic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_meta = pytest.importorskip("setuptools.build_meta")
-    source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
-    keep = ["pyproject.toml", "README.md", *PACKAGE_ROOTS.values()]
-    for entry in keep:
-        if (ROOT / entry).is_dir():
-            shutil.copytree(ROOT / entry, source / entry,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
-        else:
-            source.mkdir(exist_ok=True)
-            shutil.copy(ROOT / entry, source / entry)
+    source = copy_source(tmp_path / "source")
     monkeypatch.chdir(source)
     with warnings.catch_warnings():  # the build's own chatter is not ours to judge
         warnings.simplefilter("ignore")
