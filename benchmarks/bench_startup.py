@@ -12,8 +12,8 @@ the floor's time over ours, so it stays below 1: how close to the floor.
 
 Then the first ``qnic chsh`` after an install (not with ``--quick``): a
 wheel is built by the project's backend from a copy of the checkout,
-unpacked and byte-compiled (as pip installs it), and ``python -m qnic.cli chsh`` runs from it with an empty user
-cache each time, against the same wheel without its compiled kernels
+unpacked and byte-compiled (as pip installs it), and
+``python -m qnic.cli chsh`` runs from it with an empty user cache each time, against the same wheel without its compiled kernels
 (``qnic/_kernel_bundle`` removed, so the run compiles them, as after an
 editable install). A later run (the cache filled) is timed beside them.
 Targets: under 5 s first, under 2 s later (issue #14).
