@@ -170,8 +170,10 @@ def kernel_routing(spec: PointSpec) -> KernelRouting:
     if strategy.source is not None:
         prob = strategy.source.prob.reshape(-1, 4)
         cum = np.round(np.cumsum(prob, axis=1)[:, :3] * 2.0 ** 32).astype(np.uint64)
-    return KernelRouting(mode, np.ascontiguousarray(strategy.rule_a.table),
-                         np.ascontiguousarray(strategy.rule_b.table), cum, full,
+    # writable copies where the tables are read-only: the kernel is compiled
+    # for one array type, not again for read-only ones (a first run's 1 s)
+    return KernelRouting(mode, np.require(strategy.rule_a.table, requirements="CW"),
+                         np.require(strategy.rule_b.table, requirements="CW"), cum, full,
                          strategy.source is not None)
 
 

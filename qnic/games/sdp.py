@@ -158,10 +158,41 @@ def _lower_inverse(low: Array) -> Array:
 
 
 @cached_njit()
+def _solve_pd(mat: Array, rhs: Array) -> tuple[Array, bool]:
+    """Solve ``mat @ x = rhs`` for a positive definite ``mat`` by its
+    Cholesky factor (forward, then back substitution) and say whether it
+    was positive definite. numba's ``np.linalg.solve`` compiles a shape
+    check that formats its error message, 2 s of a first run."""
+    n = mat.shape[0]
+    low, ok = _cholesky(mat)
+    x = np.zeros(n)
+    if not ok:
+        return x, False
+    for i in range(n):
+        acc = rhs[i]
+        for k in range(i):
+            acc -= low[i, k] * x[k]
+        x[i] = acc / low[i, i]
+    for i in range(n - 1, -1, -1):
+        acc = x[i]
+        for k in range(i + 1, n):
+            acc -= low[k, i] * x[k]
+        x[i] = acc / low[i, i]
+    return x, True
+
+
+@cached_njit()
 def _interior_point(w: Array, max_iter: int, gap_tol: float) -> tuple[Array, Array, int]:
     size = w.shape[0]
     x = np.eye(size)
-    z = 1.1 * np.abs(w).sum(axis=1) + 1.0
+    # row sums in a loop: sum(axis=1) compiles an axis check that formats
+    # its error message, 2 s of a first run (docs/architecture.md)
+    z = np.empty(size)
+    for i in range(size):
+        acc = 0.0
+        for j in range(size):
+            acc += abs(w[i, j])
+        z[i] = 1.1 * acc + 1.0
     chol_x = np.eye(size)
     chol_z, _ = _cholesky(np.diag(z) - w)
     iterations, step = 0, 1.0
@@ -177,7 +208,10 @@ def _interior_point(w: Array, max_iter: int, gap_tol: float) -> tuple[Array, Arr
         # both step lengths (eigenvalues of L^-1 D L^-T)
         inv_lz = _lower_inverse(chol_z)
         zinv = inv_lz.T @ inv_lz
-        dz = np.linalg.solve(zinv * x, mu * np.diag(zinv).copy() - 1.0)
+        # Z^-1 o X is positive definite (Schur product of two PD matrices)
+        dz, ok = _solve_pd(zinv * x, mu * np.diag(zinv).copy() - 1.0)
+        if not ok:
+            break  # rounding at the boundary, as below
         dx = -zinv @ (dz.reshape(-1, 1) * x) + mu * zinv - x
         dx = (dx + dx.T) / 2.0  # diag(dx) = 0 by construction of dz
         inv_lx = _lower_inverse(chol_x)
@@ -271,7 +305,8 @@ def _unit_rows(mat: Array, fallback: Array) -> Array:
     for i in range(mat.shape[0]):
         norm = np.sqrt(np.sum(mat[i] * mat[i]))
         if norm > 1e-300:
-            out[i] = mat[i] / norm
+            for k in range(mat.shape[1]):  # (a loop: a row assignment compiles a shape check)
+                out[i, k] = mat[i, k] / norm
     return out
 
 
