@@ -4,9 +4,9 @@ and the coincidence window."""
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
-from scipy.special import ndtri
 
 from qnic.calibration.context import Context
 from qnic.calibration.errors import CalibrationError
@@ -64,7 +64,7 @@ def channel_delays(ctx: Context) -> StepResult:
     out = StepResult()
     out.values["delay_ps"] = {str(ch): Measured(float(v), math.sqrt(var)) for ch, (v, var) in found.items()}
     sigma = _peak_width(ctx, batch)
-    window = int(math.ceil(sigma * float(ndtri((1 + s.window_fraction) / 2))))
+    window = int(math.ceil(sigma * NormalDist().inv_cdf((1 + s.window_fraction) / 2)))
     ctx.window_ps = window
     out.values["window_ps"] = {"A-B": Measured(window, 0.0)}
     out.quality.update({"pairs_with_peak": len(rows), "peak_sigma_ps": sigma})
