@@ -172,8 +172,8 @@ def kernel_routing(spec: PointSpec) -> KernelRouting:
         cum = np.round(np.cumsum(prob, axis=1)[:, :3] * 2.0 ** 32).astype(np.uint64)
     # writable copies where the tables are read-only: the kernel is compiled
     # for one array type, not again for read-only ones (a first run's 1 s)
-    return KernelRouting(mode, np.require(strategy.rule_a.table, requirements="CW"),
-                         np.require(strategy.rule_b.table, requirements="CW"), cum, full,
+    return KernelRouting(mode, np.require(strategy.rule_a.table, requirements=("C", "W")),
+                         np.require(strategy.rule_b.table, requirements=("C", "W")), cum, full,
                          strategy.source is not None)
 
 
