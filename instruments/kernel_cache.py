@@ -8,8 +8,11 @@ after ``pip install -e`` has replaced a wheel makes Python find
 import from another folder fails. qnic-bench's kernels are therefore cached
 in the user's cache folder instead (``$XDG_CACHE_HOME/qnic-bench/numba``,
 ``~/.cache/qnic-bench/numba``; ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%``
-on Windows), keyed by the source file's path and stamp as numba does it, so
-every install keeps its own entries and only its first run compiles.
+on Windows; a per-user temporary folder when that cannot be used), one
+folder per source folder of each install, each entry keyed on its source's
+contents, so every install keeps its own entries and only its first run
+compiles. A regular wheel brings its kernels compiled
+(:func:`seed_from_bundle`), and then not even that one does.
 ``NUMBA_CACHE_DIR``, where set, still wins.
 
 Every kernel of the package is declared with :func:`cached_njit`. The
