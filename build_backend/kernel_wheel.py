@@ -2,7 +2,7 @@
 
 A regular wheel (``pip install .``, ``python -m build``) is setuptools'
 wheel plus ``qnic/_kernel_bundle``: the numba kernels that ``qnic chsh``,
-calibration and ``qnic monitor`` need, compiled during the build by
+calibration, ``qnic monitor`` and ``qnic demo`` need, compiled during the build by
 ``python -m qnic.instruments.kernel_bundle`` on the package as laid out for
 the wheel (docs/architecture.md). The first run after the install then
 loads them instead of compiling them (9-11 s for ``qnic chsh`` on a 2-core

@@ -28,7 +28,8 @@ from pathlib import Path
 from qnic.instruments.kernel_cache import BUNDLE, UserCacheLocator, target_description
 
 WARMUPS: tuple[tuple[str, ...], ...] = (
-    ("qnic.coincidence.warm",), ("qnic.sim.warm",), ("qnic.coincidence.warm", "--lab"))
+    ("qnic.coincidence.warm",), ("qnic.sim.warm",), ("qnic.coincidence.warm", "--lab"),
+    ("qnic.balancing.warm",))
 """``python -m`` runs that compile what ``qnic chsh`` needs, then what
 calibration, ``qnic monitor`` and ``qnic demo`` add (they import neither
 QCoDeS nor anything above their own layer)."""

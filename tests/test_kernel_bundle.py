@@ -193,7 +193,8 @@ print("marked warm", count_warm.cached(), kernel_cache.warm_marker(sim_warm.MODU
 db = sys.argv[1]
 for name, argv in [("chsh", ["chsh", "--seconds", "0.05"]),
                    ("calibrate", ["calibrate", "--out", db + ".cal.yaml"]),
-                   ("monitor", ["monitor", "--seconds", "0.2"])]:
+                   ("monitor", ["monitor", "--seconds", "0.2"]),
+                   ("demo", ["demo", "--rounds", "20"])]:
     compiled.clear()
     rc = main([*argv, "--seed", "3", "--db", db])
     print(name, rc, sorted(set(compiled)))
@@ -202,8 +203,8 @@ for name, argv in [("chsh", ["chsh", "--seconds", "0.05"]),
 
 def test_a_built_wheel_carries_every_kernel_the_first_commands_need(tmp_path: Path) -> None:
     """Built by the project's backend, unpacked, run with an empty user cache:
-    the first qnic chsh, calibration and monitor load the bundled kernels
-    and compile none."""
+    the first qnic chsh, calibration, monitor and demo load the bundled
+    kernels and compile none."""
     pytest.importorskip("setuptools.build_meta")
     source = copy_source(tmp_path / "source", ("MANIFEST.in", "build_backend"))
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "QNIC_KERNEL_BUNDLE")}
@@ -237,9 +238,9 @@ def test_a_built_wheel_carries_every_kernel_the_first_commands_need(tmp_path: Pa
                          cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines()
-                 if line.split(" ", 1)[0] in ("package", "chsh", "calibrate", "monitor"))
+                 if line.split(" ", 1)[0] in ("package", "chsh", "calibrate", "monitor", "demo"))
     assert lines["package"].startswith(str(site)), lines["package"]
     assert "marked warm True True" in out.stdout  # no warm-up child is started
     # each command ran (exit 0) and compiled no kernel
     assert lines == {"package": lines["package"], "chsh": "0 []", "calibrate": "0 []",
-                     "monitor": "0 []"}, out.stdout[-3000:]
+                     "monitor": "0 []", "demo": "0 []"}, out.stdout[-3000:]
