@@ -38,15 +38,13 @@ from qnic.balancing.groups import (
     draw_questions,
     wins_of,
 )
-from qnic.balancing.points import QueuePointResult, block_steps, counted_warmup
+from qnic.balancing.points import QueuePointResult, block_steps, counted_warmup, kernel_rule
 from qnic.balancing.queueing import ServerRule, ServiceTime
 
 BLOCK_REQUESTS = 1 << 17
 _WORKLOAD, _PAIRS, _NATURE, _SERVICE = 0, 1, 2, 3
 _STREAM = {GroupStrategyName.RANDOM: 0, GroupStrategyName.COIN: 1,
            GroupStrategyName.CLASSICAL: 2, GroupStrategyName.GHZ: 3}
-_RULES = {ServerRule.C_PAIRS_FIRST: _point_kernel.C_PAIRS_FIRST,
-          ServerRule.SAME_STEP: _point_kernel.SAME_STEP}
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,7 +150,7 @@ def simulate_group_point(spec: GroupPointSpec) -> GroupPointResult:
         classes = np.ascontiguousarray(questions.reshape(steps, groups * n))
         queue = np.empty(steps, dtype=np.float64)
         ctr = np.uint64(_group_kernel.serve_block(  # numba returns a Python int
-            _RULES[ServerRule(spec.rule)], classes, servers, state, open_c, stats, ctr,
+            kernel_rule(spec.rule), classes, servers, state, open_c, stats, ctr,
             service_steps, spec.service.log_q, queue))
         queue_sum += float(queue[max(0, warmup - t0):].sum())
         wins += won

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from qnic.balancing import _point_kernel
+from qnic.balancing.queueing import ServerRule
+
 
 @dataclass(frozen=True)
 class QueuePointResult:
@@ -43,4 +46,13 @@ def block_steps(steps: int, balancers: int, block_requests: int) -> int:
     return max(1, min(steps, block_requests // balancers))
 
 
-__all__ = ["QueuePointResult", "block_steps", "counted_warmup"]
+_KERNEL_RULES = {ServerRule.C_PAIRS_FIRST: _point_kernel.C_PAIRS_FIRST,
+                 ServerRule.SAME_STEP: _point_kernel.SAME_STEP}
+
+
+def kernel_rule(rule: ServerRule | str) -> int:
+    """The compiled kernels' code of a server rule (its enum or value)."""
+    return _KERNEL_RULES[ServerRule(rule)]
+
+
+__all__ = ["QueuePointResult", "block_steps", "counted_warmup", "kernel_rule"]

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from qnic.balancing import _point_kernel as kernel
 from qnic.balancing.decisions import PairStrategy
 from qnic.balancing.game import lb_wins
-from qnic.balancing.points import QueuePointResult, block_steps, counted_warmup
+from qnic.balancing.points import QueuePointResult, block_steps, counted_warmup, kernel_rule
 from qnic.balancing.queueing import ServerBank, ServerRule, ServiceTime
 from qnic.balancing.routing import (
     STRATEGIES,
@@ -114,7 +114,6 @@ _NO_TABLE = np.zeros((2, 2), dtype=np.int8)
 _NO_SOURCE = np.zeros((4, 3), dtype=np.uint64)
 _MODES = {"random": kernel.RANDOM, "round-robin": kernel.ROUND_ROBIN,
           "power-of-two": kernel.POWER_OF_TWO, "hash-subtype": kernel.HASH_SUBTYPE}
-_RULES = {ServerRule.C_PAIRS_FIRST: kernel.C_PAIRS_FIRST, ServerRule.SAME_STEP: kernel.SAME_STEP}
 
 
 def _check(spec: PointSpec) -> None:
@@ -198,7 +197,7 @@ def simulate_point(spec: PointSpec) -> PointResult:
     c_threshold = np.uint64(min(round(spec.c_probability * 2.0 ** 32), 2 ** 32))
     out = np.zeros(5, dtype=np.int64)
     mean_queue = kernel.run_point(
-        r.mode, _RULES[ServerRule(spec.rule)], n, m, spec.steps, warmup, c_threshold,
+        r.mode, kernel_rule(spec.rule), n, m, spec.steps, warmup, c_threshold,
         spec.c_subtypes, int(spec.service.mean_steps) if not spec.service.is_random else 1,
         spec.service.log_q, seeds, offsets, r.full_questions, r.table_a, r.table_b, r.cum,
         r.has_source, out)
